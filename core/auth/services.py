@@ -1,0 +1,267 @@
+"""Passwords, login throttling, one-time links and what a user may do."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, g
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from core.auth.models import TOKEN_INVITE, TOKEN_RESET, AuthToken, Operator, User, new_session_nonce
+from core.errors import DomainError
+from core.extensions import db, utcnow
+from core.redis_connection import get_redis
+from core.roles.models import Role, RolePermission, user_roles
+
+_hasher = PasswordHasher()
+# Verified against when the account does not exist, so that timing does not reveal accounts.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_new_password(password: str, confirm: str) -> None:
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        raise DomainError(_l("The password must have at least %(n)s characters.", n=minimum), field="password")
+    if password != confirm:
+        raise DomainError(_l("The two passwords do not match."), field="confirm")
+
+
+def normalise_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+# --- throttling -------------------------------------------------------------------------
+
+
+class LoginLocked(DomainError):
+    def __init__(self, seconds: int) -> None:
+        minutes = max(1, math.ceil(seconds / 60))
+        super().__init__(
+            _l(
+                "Too many failed attempts. For your security, logging in is blocked for %(minutes)s "
+                "minutes. You can also reset your password.",
+                minutes=minutes,
+            )
+        )
+        self.seconds = seconds
+
+
+def _throttle_keys(scope: str, email: str, address: str) -> tuple[str, str]:
+    return f"ventanilla:login:{scope}:account:{email}", f"ventanilla:login:address:{address}"
+
+
+def _check_throttle(scope: str, email: str, address: str) -> None:
+    config = current_app.config
+    redis = get_redis()
+    account_key, address_key = _throttle_keys(scope, email, address)
+    account, per_address = redis.mget(account_key, address_key)
+    if account and int(account) >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]:
+        raise LoginLocked(max(redis.ttl(account_key), 1))
+    if per_address and int(per_address) >= config["LOGIN_MAX_FAILURES_PER_ADDRESS"]:
+        raise LoginLocked(max(redis.ttl(address_key), 1))
+
+
+def _record_failure(scope: str, email: str, address: str) -> None:
+    window = current_app.config["LOGIN_FAILURE_WINDOW"]
+    with get_redis().pipeline() as pipe:
+        for key in _throttle_keys(scope, email, address):
+            pipe.incr(key)
+            pipe.expire(key, window, nx=True)
+        pipe.execute()
+
+
+def _clear_account_failures(scope: str, email: str) -> None:
+    get_redis().delete(_throttle_keys(scope, email, "")[0])
+
+
+INVALID_LOGIN = _l("The e-mail or the password is not correct.")
+
+
+def authenticate_user(tenant, email: str, password: str, address: str) -> User:
+    """Return the active user of ``tenant`` with these credentials, or raise a ``DomainError``."""
+    email = normalise_email(email)
+    scope = f"t{tenant.id}"
+    _check_throttle(scope, email, address)
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    if user is None or not verify_password(user.password_hash, password):
+        _record_failure(scope, email, address)
+        raise DomainError(INVALID_LOGIN)
+    if not user.active:
+        raise DomainError(_l("This account has been deactivated. Ask your administrator."))
+    _clear_account_failures(scope, email)
+    user.last_login_at = utcnow()
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    db.session.commit()
+    return user
+
+
+def authenticate_operator(email: str, password: str, address: str) -> Operator:
+    email = normalise_email(email)
+    _check_throttle("operator", email, address)
+    operator = db.session.scalar(select(Operator).where(func.lower(Operator.email) == email))
+    if operator is None or not operator.active or not verify_password(operator.password_hash, password):
+        _record_failure("operator", email, address)
+        raise DomainError(INVALID_LOGIN)
+    _clear_account_failures("operator", email)
+    operator.last_login_at = utcnow()
+    db.session.commit()
+    return operator
+
+
+def set_password(user: User, password: str, confirm: str) -> None:
+    check_new_password(password, confirm)
+    user.password_hash = hash_password(password)
+    user.session_nonce = new_session_nonce()
+    _clear_account_failures(f"t{user.tenant_id}", normalise_email(user.email))
+
+
+# --- one-time links ---------------------------------------------------------------------
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user: User, purpose: str) -> str:
+    """Create a one-time link token for ``user``; older unused tokens of the same purpose die."""
+    ttl = current_app.config["INVITATION_TTL" if purpose == TOKEN_INVITE else "PASSWORD_RESET_TTL"]
+    now = utcnow()
+    for old in db.session.scalars(
+        select(AuthToken).where(AuthToken.user_id == user.id, AuthToken.purpose == purpose, AuthToken.used_at.is_(None))
+    ):
+        old.used_at = now
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        AuthToken(user_id=user.id, purpose=purpose, token_hash=_digest(token), expires_at=now + timedelta(seconds=ttl))
+    )
+    return token
+
+
+def token_user(token: str, purpose: str) -> User:
+    """The user a still-valid token belongs to, or a ``DomainError`` saying why not."""
+    row = db.session.scalar(
+        select(AuthToken).where(AuthToken.token_hash == _digest(token), AuthToken.purpose == purpose)
+    )
+    if row is None or row.used_at is not None:
+        raise DomainError(_l("This link is not valid or has already been used."))
+    if row.expires_at <= utcnow():
+        raise DomainError(_l("This link has expired. Ask for a new one."))
+    if not row.user.active:
+        raise DomainError(_l("This account has been deactivated. Ask your administrator."))
+    return row.user
+
+
+def consume_token(token: str, purpose: str, password: str, confirm: str) -> User:
+    """Set the password through a one-time link; the link stops working."""
+    user = token_user(token, purpose)
+    set_password(user, password, confirm)
+    row = db.session.scalar(select(AuthToken).where(AuthToken.token_hash == _digest(token)))
+    row.used_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def request_password_reset(email: str) -> tuple[User, str] | None:
+    """A reset token for the account with this e-mail, if there is an active one (else None)."""
+    user = db.session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+    if user is None or not user.is_active:
+        return None
+    token = issue_token(user, TOKEN_RESET)
+    db.session.commit()
+    return user, token
+
+
+# --- permissions ------------------------------------------------------------------------
+
+
+def permissions_of(user) -> frozenset[str]:
+    """Codes the user's roles grant, limited to core and the tenant's enabled plugins.
+
+    Computed with one query and kept for the rest of the request.
+    """
+    if user is None or not getattr(user, "is_authenticated", False) or user.is_operator:
+        return frozenset()
+    cache = g.setdefault("permission_cache", {})
+    if user.id in cache:
+        return cache[user.id]
+    from core.plugins import enabled_for_current_tenant, host
+
+    rows = db.session.execute(
+        select(Role.all_permissions, RolePermission.code)
+        .join(user_roles, user_roles.c.role_id == Role.id)
+        .outerjoin(RolePermission, RolePermission.role_id == Role.id)
+        .where(user_roles.c.user_id == user.id)
+    ).all()
+    usable = {p.code for p in host().permissions.for_plugins({"core"} | enabled_for_current_tenant())}
+    granted = usable if any(all_perms for all_perms, _ in rows) else {code for _, code in rows if code}
+    cache[user.id] = frozenset(granted & usable)
+    return cache[user.id]
+
+
+def has_permission(user, code: str) -> bool:
+    return code in permissions_of(user)
+
+
+def load_operator(operator_id: int, nonce: str) -> Operator | None:
+    operator = db.session.get(Operator, operator_id)
+    if operator is None or not operator.active or operator.session_nonce != nonce:
+        return None
+    return operator
+
+
+# --- e-mails ----------------------------------------------------------------------------
+
+
+def user_language(user: User, tenant) -> str:
+    return user.locale or tenant.language or "es"
+
+
+def email_password_reset(tenant, user: User, token: str) -> None:
+    from core.mail.services import send_email
+    from core.urls import external_url
+
+    send_email(
+        user.email,
+        _l("Reset your password for %(organisation)s", organisation=tenant.name),
+        "password_reset",
+        user_language(user, tenant),
+        user=user,
+        organisation=tenant.name,
+        link=external_url("auth.reset_password", tenant=tenant.slug, token=token),
+        hours=current_app.config["PASSWORD_RESET_TTL"] // 3600,
+    )
+
+
+def email_invitation(tenant, user: User, token: str, inviter_name: str) -> None:
+    from core.mail.services import send_email
+    from core.urls import external_url
+
+    send_email(
+        user.email,
+        _l("You are invited to %(organisation)s", organisation=tenant.name),
+        "invitation",
+        user_language(user, tenant),
+        user=user,
+        organisation=tenant.name,
+        inviter=inviter_name,
+        link=external_url("auth.accept_invitation", tenant=tenant.slug, token=token),
+        days=current_app.config["INVITATION_TTL"] // 86400,
+    )

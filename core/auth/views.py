@@ -1,0 +1,129 @@
+"""Logging in and out of a tenant, password reset, invitations, the user's own profile."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from core.auth import services
+from core.auth.forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, NewPasswordForm, ProfileForm
+from core.auth.models import TOKEN_INVITE, TOKEN_RESET
+from core.errors import DomainError
+from core.extensions import db
+from core.permissions import authenticated, public
+from core.templating import safe_next
+
+bp = Blueprint("auth", __name__)
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    if current_user.is_authenticated and not current_user.is_operator:
+        return redirect(url_for("dashboard.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate_user(g.tenant, form.email.data, form.password.data, client_address())
+        except DomainError as error:
+            flash(str(error.message), "danger")
+        else:
+            session.clear()
+            login_user(user)
+            session.permanent = True
+            return redirect(safe_next(request.args.get("next"), url_for("dashboard.index")))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@authenticated
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You have logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@public
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        found = services.request_password_reset(form.email.data)
+        if found is not None:
+            user, token = found
+            services.email_password_reset(g.tenant, user, token)
+        # The same answer whether or not the account exists: it must not reveal accounts.
+        flash(_("If an account with that e-mail exists, we have sent it a link to choose a new password."), "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot_password.html", form=form)
+
+
+def _password_from_link(purpose: str, template: str, done_message: str):
+    token = request.view_args["token"]
+    try:
+        user = services.token_user(token, purpose)
+    except DomainError as error:
+        return render_template("auth/link_invalid.html", message=error.message), 404
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.consume_token(token, purpose, form.password.data, form.confirm.data)
+        except DomainError as error:
+            getattr(form, error.field or "password").errors.append(str(error.message))
+        else:
+            flash(done_message, "success")
+            return redirect(url_for("auth.login"))
+    return render_template(template, form=form, user=user)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token: str):
+    return _password_from_link(TOKEN_RESET, "auth/reset_password.html",
+                               _("Your password has been changed. You can log in now."))
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+@public
+def accept_invitation(token: str):
+    return _password_from_link(TOKEN_INVITE, "auth/accept_invitation.html",
+                               _("Welcome! Your account is ready: log in with your new password."))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@authenticated
+def profile():
+    user = current_user._get_current_object()
+    # Two forms on one page: each reads the request only when it is the one submitted.
+    profile_sent = request.method == "POST" and "profile-name" in request.form
+    password_sent = request.method == "POST" and "password-current" in request.form
+    form = ProfileForm(formdata=request.form if profile_sent else None, obj=user, prefix="profile")
+    password_form = ChangePasswordForm(formdata=request.form if password_sent else None, prefix="password")
+    if profile_sent and form.validate():
+        user.name = form.name.data.strip()
+        user.locale = form.locale.data or None
+        db.session.commit()
+        session.pop("lang", None)
+        flash(_("Your profile has been saved."), "success")
+        return redirect(url_for("auth.profile"))
+    if password_sent and password_form.validate():
+        if not services.verify_password(user.password_hash, password_form.current.data):
+            password_form.current.errors.append(_("The current password is not correct."))
+        else:
+            try:
+                services.set_password(user, password_form.password.data, password_form.confirm.data)
+            except DomainError as error:
+                getattr(password_form, error.field or "password").errors.append(str(error.message))
+            else:
+                db.session.commit()
+                # The session nonce changed: log in again on this browser, every other one is out.
+                login_user(user)
+                flash(_("Your password has been changed."), "success")
+                return redirect(url_for("auth.profile"))
+    return render_template("auth/profile.html", form=form, password_form=password_form)

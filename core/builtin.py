@@ -1,0 +1,130 @@
+"""Core's own hook implementations: core uses the same extension points as every plugin."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, select
+
+from core.hookspecs import hookimpl
+from core.permissions import Permission
+from core.plugins import NavItem, SearchResult, Widget
+
+
+@hookimpl
+def register_permissions():
+    return [
+        Permission("core.users:view", _l("See the users"), ("manager",)),
+        Permission("core.users:manage", _l("Invite, edit and deactivate users")),
+        Permission("core.roles:manage", _l("Manage roles and their permissions")),
+        Permission("core.groups:view", _l("See the groups"), ("manager",)),
+        Permission("core.groups:manage", _l("Manage groups and their members"), ("manager",)),
+        Permission("core.plugins:manage", _l("Switch the organisation's plugins on and off")),
+        Permission("core.settings:manage", _l("Change the organisation's settings")),
+        Permission("core.jobs:view", _l("See background jobs and their progress"), ("manager", "operator")),
+        Permission(
+            "core.clients:view_all",
+            _l("See every client, not only those of one's groups"),
+            ("manager",),
+        ),
+    ]
+
+
+@hookimpl
+def navigation(tenant, user):
+    return [
+        NavItem(_l("Home"), "dashboard.index", icon="house", order=0),
+        NavItem(_l("Users"), "users.index", "core.users:view", icon="people", order=10, section="admin"),
+        NavItem(_l("Roles"), "roles.index", "core.roles:manage", icon="shield-lock", order=20, section="admin"),
+        NavItem(_l("Groups"), "groups.index", "core.groups:view", icon="diagram-3", order=30, section="admin"),
+        NavItem(_l("Plugins"), "settings.plugins", "core.plugins:manage", icon="puzzle", order=40, section="admin"),
+        NavItem(_l("Settings"), "settings.organisation", "core.settings:manage", icon="gear", order=50,
+                section="admin"),
+        NavItem(_l("Background jobs"), "jobs.index", "core.jobs:view", icon="hourglass-split", order=60,
+                section="admin"),
+    ]
+
+
+@hookimpl
+def dashboard_widgets(tenant, user):
+    from core.auth.models import User
+    from core.extensions import db
+    from core.jobs.models import FAILED, OPEN_STATUSES, JobRun
+
+    since = _days_ago(7)
+    open_runs, failed_runs = db.session.execute(
+        select(
+            func.count().filter(JobRun.status.in_(OPEN_STATUSES)),
+            func.count().filter(JobRun.status == FAILED, JobRun.created_at >= since),
+        )
+    ).one()
+    active_users, invited_users = db.session.execute(
+        select(
+            func.count().filter(User.active.is_(True), User.password_hash.is_not(None)),
+            func.count().filter(User.active.is_(True), User.password_hash.is_(None)),
+        )
+    ).one()
+    return [
+        Widget(_l("People"), "dashboard/widget_people.html",
+               {"active": active_users, "invited": invited_users}, "core.users:view", order=90),
+        Widget(_l("Background jobs"), "dashboard/widget_jobs.html",
+               {"open": open_runs, "failed": failed_runs}, "core.jobs:view", order=95),
+    ]
+
+
+def _days_ago(days: int):
+    from core.extensions import utcnow
+
+    return utcnow() - timedelta(days=days)
+
+
+def purge_expired_records(ctx):
+    """Remove spent one-time links and job history older than 90 days for this tenant."""
+    from core.auth.models import AuthToken
+    from core.extensions import db
+    from core.jobs.models import OPEN_STATUSES, JobRun
+
+    tokens = db.session.execute(
+        delete(AuthToken).where(AuthToken.expires_at < _days_ago(1)), execution_options={"synchronize_session": False}
+    ).rowcount
+    runs = db.session.execute(
+        delete(JobRun).where(JobRun.created_at < _days_ago(90), JobRun.status.not_in(OPEN_STATUSES),
+                             JobRun.id != ctx.run.id),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    db.session.commit()
+    return {"tokens_removed": tokens, "runs_removed": runs}
+
+
+@hookimpl
+def register_jobs(jobs):
+    jobs.add("core.purge_expired", purge_expired_records, title=_l("Clean up expired links and old job history"),
+             cron="17 3 * * *")
+
+
+@hookimpl
+def global_search(tenant, user, query):
+    from flask import url_for
+    from flask_babel import gettext as _
+
+    from core.auth.models import User
+    from core.auth.services import has_permission
+    from core.extensions import db
+    from core.groups.models import Group
+
+    like = f"%{query.lower()}%"
+    results = []
+    if has_permission(user, "core.users:view"):
+        users = db.session.scalars(
+            select(User).where(func.lower(User.name).like(like) | func.lower(User.email).like(like))
+            .order_by(User.name).limit(20)
+        )
+        results += [SearchResult(u.name, url_for("users.show", user_id=u.id), _("User"), u.email) for u in users]
+    if has_permission(user, "core.groups:view"):
+        groups = db.session.scalars(
+            select(Group).where(func.lower(Group.name).like(like)).order_by(Group.name).limit(20)
+        )
+        results += [SearchResult(grp.name, url_for("groups.show", group_id=grp.id), _("Group"), grp.description)
+                    for grp in groups]
+    return results

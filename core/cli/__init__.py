@@ -1,0 +1,130 @@
+"""``flask tenants|operators|demo`` commands."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from core.errors import DomainError
+from core.extensions import db
+
+tenants_cli = AppGroup("tenants", help="Create, list, suspend tenants and license plugins to them.")
+operators_cli = AppGroup("operators", help="Manage platform operator accounts.")
+demo_cli = AppGroup("demo", help="Demonstration data.")
+
+
+def _fail(error: DomainError):
+    raise click.ClickException(str(error.message))
+
+
+@tenants_cli.command("create")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--language", default="es", type=click.Choice(["es", "it", "en"]), show_default=True)
+@click.option("--timezone", "timezone_name", default="Europe/Madrid", show_default=True)
+@click.option("--admin-email", help="Invite this person as the tenant's first administrator.")
+@click.option("--admin-name", help="The administrator's name (defaults to the e-mail).")
+def create_tenant(slug, name, language, timezone_name, admin_email, admin_name):
+    """Create tenant SLUG called NAME, with its default roles."""
+    from tenants import services
+
+    try:
+        tenant = services.create_tenant(slug, name, language, timezone_name)
+        if admin_email:
+            services.invite_administrator(tenant, admin_email, admin_name or admin_email, "Ventanilla")
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"created tenant {tenant.slug} (id {tenant.id})" + (f"; invited {admin_email}" if admin_email else ""))
+
+
+@tenants_cli.command("list")
+def list_tenants():
+    """List every tenant with its status and enabled plugins."""
+    from tenants.licensing import enabled_plugins
+    from tenants.models import Tenant
+
+    for tenant in db.session.scalars(select(Tenant).order_by(Tenant.slug)):
+        plugins = ", ".join(sorted(enabled_plugins(tenant))) or "-"
+        click.echo(f"{tenant.slug:<24} {tenant.status:<10} {tenant.language}  {tenant.name}  [{plugins}]")
+
+
+def _set_status(slug: str, suspended: bool):
+    from tenants import services
+
+    try:
+        tenant = services.find(slug)
+    except DomainError as error:
+        _fail(error)
+    services.set_status(tenant, suspended)
+    click.echo(f"{slug}: {tenant.status}")
+
+
+@tenants_cli.command("suspend")
+@click.argument("slug")
+def suspend_tenant(slug):
+    """Suspend tenant SLUG: its pages answer 404 and its jobs stop."""
+    _set_status(slug, True)
+
+
+@tenants_cli.command("activate")
+@click.argument("slug")
+def activate_tenant(slug):
+    """Make a suspended tenant active again."""
+    _set_status(slug, False)
+
+
+@tenants_cli.command("license")
+@click.argument("slug")
+@click.argument("plugin")
+@click.option("--revoke", is_flag=True, help="Take the licence away instead of granting it.")
+@click.option("--limit", "limits", multiple=True, metavar="KEY=N", help="A licence limit (repeatable).")
+def license_plugin(slug, plugin, revoke, limits):
+    """License PLUGIN to tenant SLUG (or revoke it)."""
+    from tenants import licensing, services
+
+    parsed = {}
+    for item in limits:
+        key, _, value = item.partition("=")
+        if not value.isdigit():
+            raise click.BadParameter(f"{item!r} is not KEY=N", param_hint="--limit")
+        parsed[key] = int(value)
+    try:
+        tenant = services.find(slug)
+        licensing.set_licence(tenant, plugin, not revoke, parsed or None)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"{slug}: {plugin} {'revoked' if revoke else 'licensed'}")
+
+
+@operators_cli.command("create")
+@click.argument("email")
+@click.option("--name", default=None)
+@click.password_option()
+def create_operator(email, name, password):
+    """Create a platform operator account."""
+    from core.auth.models import Operator
+    from core.auth.services import hash_password, normalise_email
+
+    email = normalise_email(email)
+    if db.session.scalar(select(Operator).where(Operator.email == email)) is not None:
+        raise click.ClickException(f"operator {email} exists")
+    db.session.add(Operator(email=email, name=name or email, password_hash=hash_password(password)))
+    db.session.commit()
+    click.echo(f"created operator {email}")
+
+
+@demo_cli.command("load")
+def load_demo():
+    """Load the demonstration tenants and accounts (safe to run again)."""
+    from core.demo import load
+
+    for line in load():
+        click.echo(line)
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(tenants_cli)
+    app.cli.add_command(operators_cli)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,103 @@
+"""Settings from the environment, with embedded defaults.
+
+With nothing set, the platform runs on SQLite and an embedded Redis server, both kept in
+``instance/`` beside the project. Production sets ``DATABASE_URL``, ``REDIS_URL``,
+``SECRET_KEY`` and the SMTP settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+
+LANGUAGES = ("es", "it", "en")
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _normalise_db_url(url: str) -> str:
+    # psycopg 3 is the driver; plain postgres URLs would pick psycopg2.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _secret_key(instance: Path) -> str:
+    """The session-signing key: from the environment, else a file made once in the instance folder."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the Flask configuration: environment first, then ``overrides`` (tests, CLI)."""
+    overrides = dict(overrides or {})
+    env = os.environ
+    instance = Path(overrides.get("INSTANCE_PATH") or env.get("VENTANILLA_INSTANCE") or DEFAULT_INSTANCE)
+    instance.mkdir(parents=True, exist_ok=True)
+
+    db_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'ventanilla.sqlite3'}"
+    config: dict = {
+        "INSTANCE_PATH": str(instance),
+        "SQLALCHEMY_DATABASE_URI": _normalise_db_url(db_url),
+        # Migrations run as the owner of the tables; the application may connect as a role
+        # that owns nothing so that PostgreSQL row-level security applies to it.
+        "DATABASE_MIGRATION_URL": _normalise_db_url(env.get("DATABASE_MIGRATION_URL") or db_url),
+        "DATABASE_APP_ROLE": env.get("DATABASE_APP_ROLE") or None,
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "QUEUE_PREFIX": env.get("VENTANILLA_QUEUE_PREFIX", ""),
+        "SECRET_KEY": None,
+        "SESSION_COOKIE_SECURE": _bool(env.get("VENTANILLA_SECURE_COOKIES"), True),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool(env.get("VENTANILLA_SECURE_COOKIES"), True),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        "BABEL_DEFAULT_LOCALE": "es",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        "PUBLIC_URL": env.get("VENTANILLA_PUBLIC_URL", "").rstrip("/"),
+        "MAIL_FROM": env.get("MAIL_FROM", "Ventanilla <no-reply@ventanilla.localhost>"),
+        "SMTP_HOST": env.get("SMTP_HOST") or None,
+        "SMTP_PORT": int(env.get("SMTP_PORT", "587")),
+        "SMTP_USERNAME": env.get("SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
+        "SMTP_SECURITY": env.get("SMTP_SECURITY", "starttls"),
+        "OUTBOX_DIR": str(instance / "outbox"),
+        "EMAIL_ALLOW_TEST_DOMAINS": _bool(env.get("VENTANILLA_ALLOW_TEST_EMAIL"), True),
+        # Login throttling: failures allowed within the window before a lockout.
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": 30,
+        "LOGIN_FAILURE_WINDOW": 15 * 60,
+        "PASSWORD_RESET_TTL": 3600,
+        "INVITATION_TTL": 7 * 24 * 3600,
+        "PASSWORD_MIN_LENGTH": 10,
+        # Back-off between the retries of a job that failed for a transient reason (seconds).
+        "JOB_RETRY_INTERVALS": [15, 60, 300, 900],
+        # Extra plugin modules to register besides the entry points (tests, local development).
+        "EXTRA_PLUGINS": [p for p in env.get("VENTANILLA_EXTRA_PLUGINS", "").split(",") if p],
+        "PLUGIN_ALLOWLIST": [p for p in env.get("VENTANILLA_PLUGINS", "").split(",") if p] or None,
+        "TESTING": False,
+    }
+    config.update(overrides)
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _secret_key(instance)
+    return config

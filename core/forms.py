@@ -1,0 +1,22 @@
+"""Form pieces shared by core's screens."""
+
+from __future__ import annotations
+
+from wtforms import SelectMultipleField
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+class CheckboxListField(SelectMultipleField):
+    """A list of checkboxes (roles of a user, members of a group, permissions of a role)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form) -> None:
+        # An empty selection is valid; unknown values are not.
+        if self.data:
+            known = {value for value, *_ in self.iter_choices()}
+            for value in self.data:
+                if self.coerce(value) not in {self.coerce(k) for k in known}:
+                    raise ValueError(self.gettext("'%(value)s' is not a valid choice for this field.")
+                                     % {"value": value})

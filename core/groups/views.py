@@ -1,0 +1,83 @@
+"""Groups of users."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from core.auth.models import User
+from core.errors import DomainError
+from core.extensions import db
+from core.groups import services
+from core.groups.forms import GroupForm
+from core.groups.models import Group, group_users
+from core.permissions import requires
+
+bp = Blueprint("groups", __name__)
+
+
+def _active_users():
+    return db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
+
+
+@bp.route("/")
+@requires("core.groups:view")
+def index():
+    members = dict(db.session.execute(
+        select(group_users.c.group_id, func.count()).group_by(group_users.c.group_id)
+    ).all())
+    groups = db.session.scalars(select(Group).order_by(Group.name)).all()
+    return render_template("groups/index.html", groups=groups, members=members)
+
+
+@bp.route("/<int:group_id>")
+@requires("core.groups:view")
+def show(group_id: int):
+    group = db.get_or_404(Group, group_id)
+    return render_template("groups/show.html", group=group)
+
+
+def _save(form, group=None):
+    try:
+        saved = services.save_group(group, form.name.data, form.description.data, form.users.data)
+    except DomainError as error:
+        db.session.rollback()
+        getattr(form, error.field or "name").errors.append(str(error.message))
+        return None
+    flash(_("The group has been saved."), "success")
+    return redirect(url_for("groups.show", group_id=saved.id))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("core.groups:manage")
+def new():
+    form = GroupForm(users=_active_users())
+    if form.validate_on_submit():
+        response = _save(form)
+        if response is not None:
+            return response
+    return render_template("groups/form.html", form=form, group=None)
+
+
+@bp.route("/<int:group_id>/edit", methods=["GET", "POST"])
+@requires("core.groups:manage")
+def edit(group_id: int):
+    group = db.get_or_404(Group, group_id)
+    form = GroupForm(obj=group, users=_active_users())
+    if not form.is_submitted():
+        form.users.data = [u.id for u in group.users]
+    if form.validate_on_submit():
+        response = _save(form, group)
+        if response is not None:
+            return response
+    return render_template("groups/form.html", form=form, group=group)
+
+
+@bp.route("/<int:group_id>/delete", methods=["POST"])
+@requires("core.groups:manage")
+def delete(group_id: int):
+    group = db.get_or_404(Group, group_id)
+    services.delete_group(group)
+    flash(_("The group has been deleted."), "success")
+    return redirect(url_for("groups.index"))

@@ -1,0 +1,42 @@
+"""Language and time zone of each request: the user's choice, then the tenant's default."""
+
+from __future__ import annotations
+
+from flask import Flask, g, has_request_context, request, session
+from flask_login import current_user
+
+from core.config import LANGUAGES
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return g.get("forced_locale") or "es"
+    user = current_user
+    if getattr(user, "is_authenticated", False) and getattr(user, "locale", None) in LANGUAGES:
+        return user.locale
+    if session.get("lang") in LANGUAGES:
+        return session["lang"]
+    tenant = g.get("tenant")
+    if tenant is not None and tenant.language in LANGUAGES:
+        return tenant.language
+    return request.accept_languages.best_match(LANGUAGES) or "es"
+
+
+def select_timezone() -> str:
+    tenant = g.get("tenant") if has_request_context() else None
+    return tenant.timezone if tenant is not None else "UTC"
+
+
+LANGUAGE_NAMES = {"es": "Español", "it": "Italiano", "en": "English"}
+
+
+def init_app(app: Flask, directories: list[str]) -> None:
+    """``directories``: core's catalogue first, then each plugin's own ``translations/``."""
+    from core.extensions import babel
+
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(directories)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+
+    @app.context_processor
+    def _languages():
+        return {"LANGUAGES": LANGUAGES, "LANGUAGE_NAMES": LANGUAGE_NAMES}

@@ -1,0 +1,54 @@
+"""Keyset pagination: each page is one indexed range scan, however deep the list goes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import Select, tuple_
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+    is_first: bool
+
+
+def _encode(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> list | None:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError):
+        return None
+    return values if isinstance(values, list) else None
+
+
+def _page(rows, keys, per_page: int, is_first: bool) -> Page:
+    has_more = len(rows) > per_page
+    rows = rows[:per_page]
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        next_cursor = _encode([getattr(last, key.key) for key in keys])
+    return Page(rows, next_cursor, is_first)
+
+
+def keyset_page(session, stmt: Select, keys: list, cursor: str | None, per_page: int = 50,
+                 descending: bool = False) -> Page:
+    """Entities of ``stmt`` ordered by ``keys`` (unique together, the last one the primary key).
+
+    ``cursor`` is the opaque value the previous page returned as ``next_cursor``.
+    """
+    after = _decode(cursor) if cursor else None
+    if after is not None and len(after) == len(keys):
+        bound = tuple_(*keys)
+        stmt = stmt.where(bound < tuple_(*after) if descending else bound > tuple_(*after))
+    order = [k.desc() for k in keys] if descending else list(keys)
+    rows = list(session.scalars(stmt.order_by(*order).limit(per_page + 1)))
+    return _page(rows, keys, per_page, after is None)

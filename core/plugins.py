@@ -1,0 +1,218 @@
+"""The plugin manager: loading, start-up guardrails, and per-tenant hook dispatch.
+
+Plugins come from the entry-point group ``ventanilla.plugins`` (the built-in ones are declared
+there too) and from ``EXTRA_PLUGINS`` module paths. Core registers its own hook
+implementations as the plugin ``core``, which every tenant always has.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+
+import pluggy
+from flask import Blueprint, Flask, g
+
+from core import hookspecs
+from core.permissions import PermissionRegistry
+
+ENTRY_POINT_GROUP = "ventanilla.plugins"
+CORE = "core"
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    title: object
+    version: str = "0"
+    description: object = ""
+    # Limits the operator may set in the licence: {key: translatable label}.
+    limits: dict = field(default_factory=dict)
+
+
+@dataclass
+class NavItem:
+    title: object
+    endpoint: str
+    permission: str | None = None
+    icon: str = "circle"
+    order: int = 100
+    # "main" entries make up the menu; "admin" entries the administration section.
+    section: str = "main"
+    url_values: dict = field(default_factory=dict)
+
+
+@dataclass
+class Widget:
+    title: object
+    template: str
+    context: dict = field(default_factory=dict)
+    permission: str | None = None
+    order: int = 100
+
+
+@dataclass
+class ClientTab:
+    key: str
+    title: object
+    template: str
+    context: dict = field(default_factory=dict)
+    permission: str | None = None
+    order: int = 100
+
+
+@dataclass
+class SearchResult:
+    title: str
+    url: str
+    kind: object = ""
+    detail: str = ""
+
+
+class PluginError(RuntimeError):
+    """A plugin broke the contract; the application refuses to start."""
+
+
+class PluginHost:
+    """Everything the application knows about its plugins."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("ventanilla")
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self.modules: dict[str, ModuleType] = {}
+        self.blueprint_plugin: dict[str, str] = {}
+        self.permissions = PermissionRegistry()
+        self._subset_callers: dict[tuple[str, frozenset[str]], object] = {}
+
+    # -- loading -----------------------------------------------------------------------
+
+    def load(self, app: Flask) -> None:
+        from core import builtin
+
+        self.pm.register(builtin, name=CORE)
+        allow = app.config.get("PLUGIN_ALLOWLIST")
+        for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+            if allow is not None and entry_point.name not in allow:
+                continue
+            self._register(entry_point.name, entry_point.load())
+        for dotted in app.config.get("EXTRA_PLUGINS") or []:
+            module = importlib.import_module(dotted)
+            self._register(self._declared_name(module), module)
+        self.pm.check_pending()
+        for name in self.modules:
+            info = next(iter(self.call_one(name, "ventanilla_plugin")), None)
+            if info is None or info.name != name:
+                raise PluginError(f"plugin {name!r} must describe itself with ventanilla_plugin() named {name!r}")
+            self.infos[name] = info
+        for name in [CORE, *self.modules]:
+            for permission in self.call_one(name, "register_permissions"):
+                self.permissions.add(permission, name)
+
+    def _declared_name(self, module: ModuleType) -> str:
+        info = module.ventanilla_plugin() if hasattr(module, "ventanilla_plugin") else None
+        if info is None:
+            raise PluginError(f"{module.__name__} has no ventanilla_plugin() hook")
+        return info.name
+
+    def _register(self, name: str, module: ModuleType) -> None:
+        if name == CORE or name in self.modules:
+            raise PluginError(f"plugin name {name!r} is taken")
+        self.pm.register(module, name=name)
+        self.modules[name] = module
+
+    def call_one(self, name: str, hook: str, **kwargs) -> list:
+        """Call one plugin's implementation of a hook; a single result is wrapped in a list."""
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            if impl.plugin_name == name:
+                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+                if result is None:
+                    return []
+                return list(result) if isinstance(result, list | tuple) else [result]
+        return []
+
+    # -- mounting ----------------------------------------------------------------------
+
+    def mount_blueprints(self, app: Flask) -> None:
+        for name, module in self.modules.items():
+            for blueprint in self.call_one(name, "register_blueprints", app=app):
+                self._check_blueprint(name, module, blueprint)
+                prefix = blueprint.url_prefix or f"/{name}"
+                app.register_blueprint(blueprint, url_prefix=f"/<tenant>{prefix}")
+                self.blueprint_plugin[blueprint.name] = name
+            for blueprint in self.call_one(name, "operator_views", app=app):
+                self._check_blueprint(name, module, blueprint)
+                prefix = blueprint.url_prefix or f"/{name}"
+                app.register_blueprint(blueprint, url_prefix=f"/operator{prefix}")
+                self.blueprint_plugin[blueprint.name] = name
+
+    def _check_blueprint(self, plugin: str, module: ModuleType, blueprint: Blueprint) -> None:
+        if not isinstance(blueprint, Blueprint):
+            raise PluginError(f"plugin {plugin!r} returned {blueprint!r}, not a Blueprint")
+        if blueprint.name != plugin and not blueprint.name.startswith(f"{plugin}_"):
+            raise PluginError(f"blueprint {blueprint.name!r} of plugin {plugin!r} must be named after the plugin")
+        if blueprint.template_folder:
+            folder = Path(blueprint.root_path) / blueprint.template_folder
+            extra = [p.name for p in folder.iterdir() if p.name != plugin] if folder.is_dir() else []
+            if extra:
+                raise PluginError(f"templates of plugin {plugin!r} must live in templates/{plugin}/ (found {extra})")
+
+    def check_models(self, metadata_models) -> None:
+        """Guardrail: a plugin's tables are prefixed with its name and are tenant-scoped."""
+        from tenants.isolation import TenantScoped
+
+        for mapper in metadata_models:
+            cls = mapper.class_
+            for name, module in self.modules.items():
+                package = module.__name__ if hasattr(module, "__path__") else module.__name__.rpartition(".")[0]
+                if not cls.__module__.startswith(package + "."):
+                    continue
+                table = mapper.local_table.name
+                if not table.startswith(f"{name}_"):
+                    raise PluginError(f"table {table!r} of plugin {name!r} must be prefixed {name}_")
+                if not issubclass(cls, TenantScoped) and not getattr(cls, "ventanilla_global", False):
+                    raise PluginError(f"model {cls.__name__} of plugin {name!r} must be TenantScoped")
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    @property
+    def installed(self) -> list[str]:
+        return sorted(self.modules)
+
+    def plugin_of_blueprint(self, blueprint: str | None) -> str | None:
+        if not blueprint:
+            return None
+        return self.blueprint_plugin.get(blueprint.split(".", 1)[0])
+
+    def caller(self, hook: str, enabled: set[str]):
+        """A hook caller that reaches core and the plugins in ``enabled`` only."""
+        key = (hook, frozenset(enabled))
+        if key not in self._subset_callers:
+            removed = [m for n, m in self.modules.items() if n not in enabled]
+            self._subset_callers[key] = self.pm.subset_hook_caller(hook, remove_plugins=removed)
+        return self._subset_callers[key]
+
+    def call_for_tenant(self, hook: str, enabled: set[str], **kwargs) -> list:
+        """Call a per-tenant hook and flatten the lists it returns."""
+        results = self.caller(hook, enabled)(**kwargs)
+        return list(itertools.chain.from_iterable(r for r in results if r))
+
+
+def host() -> PluginHost:
+    from flask import current_app
+
+    return current_app.extensions["ventanilla_plugins"]
+
+
+def enabled_for_current_tenant() -> set[str]:
+    """Plugins the tenant in this request has licensed and enabled (memoised per request)."""
+    if "enabled_plugins" not in g:
+        from tenants.licensing import enabled_plugins
+
+        tenant = getattr(g, "tenant", None)
+        g.enabled_plugins = enabled_plugins(tenant) if tenant is not None else set()
+    return g.enabled_plugins

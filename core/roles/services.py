@@ -1,0 +1,101 @@
+"""Roles and the permissions they grant."""
+
+from __future__ import annotations
+
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from core.errors import DomainError
+from core.extensions import db
+from core.permissions import PermissionRegistry
+from core.roles.models import (
+    DEFAULT_ROLE_KEYS,
+    ROLE_ADMIN,
+    ROLE_ASSISTANT,
+    ROLE_CLIENT,
+    ROLE_MANAGER,
+    ROLE_OPERATOR,
+    Role,
+    RolePermission,
+    user_roles,
+)
+
+DEFAULT_ROLE_NAMES = {
+    ROLE_ADMIN: _l("Administrator"),
+    ROLE_MANAGER: _l("Manager"),
+    ROLE_OPERATOR: _l("Operator"),
+    ROLE_ASSISTANT: _l("Assistant"),
+    ROLE_CLIENT: _l("Client"),
+}
+
+
+def usable_permissions(registry: PermissionRegistry, enabled_plugins: set[str]):
+    return registry.for_plugins({"core"} | set(enabled_plugins))
+
+
+def _check_name_free(name: str, except_id: int | None = None) -> None:
+    stmt = select(Role.id).where(func.lower(Role.name) == name.strip().lower())
+    if except_id is not None:
+        stmt = stmt.where(Role.id != except_id)
+    if db.session.scalar(stmt) is not None:
+        raise DomainError(_l("There is already a role called %(name)s.", name=name.strip()), field="name")
+
+
+def _set_codes(role: Role, codes, allowed: set[str]) -> None:
+    unknown = set(codes) - allowed
+    if unknown:
+        raise DomainError(_l("Unknown permission: %(code)s.", code=", ".join(sorted(unknown))), field="permissions")
+    wanted = set(codes)
+    role.grants = [g for g in role.grants if g.code in wanted] + [
+        RolePermission(code=code) for code in sorted(wanted - role.codes)
+    ]
+
+
+def create_role(name: str, description: str, codes, allowed: set[str]) -> Role:
+    _check_name_free(name)
+    role = Role(name=name.strip(), description=(description or "").strip())
+    _set_codes(role, codes, allowed)
+    db.session.add(role)
+    db.session.commit()
+    return role
+
+
+def update_role(role: Role, name: str, description: str, codes, allowed: set[str]) -> Role:
+    _check_name_free(name, except_id=role.id)
+    role.name = name.strip()
+    role.description = (description or "").strip()
+    if not role.all_permissions:
+        # Permissions of plugins the tenant has switched off stay granted for when they return.
+        hidden = {code for code in role.codes if code not in allowed}
+        _set_codes(role, set(codes) | hidden, allowed | hidden)
+    db.session.commit()
+    return role
+
+
+def users_holding(role: Role) -> int:
+    return db.session.scalar(select(func.count()).select_from(user_roles).where(user_roles.c.role_id == role.id))
+
+
+def delete_role(role: Role) -> None:
+    if role.all_permissions:
+        raise DomainError(_l("The administrator role cannot be deleted."))
+    holders = users_holding(role)
+    if holders:
+        raise DomainError(_l("%(count)s users hold this role: take it from them first.", count=holders))
+    db.session.delete(role)
+    db.session.commit()
+
+
+def create_default_roles(language: str, registry: PermissionRegistry) -> dict[str, Role]:
+    """The roles every tenant starts with, named in its language, with the plugins' default grants."""
+    roles: dict[str, Role] = {}
+    with force_locale(language):
+        for key in DEFAULT_ROLE_KEYS:
+            role = Role(key=key, name=str(DEFAULT_ROLE_NAMES[key]), all_permissions=(key == ROLE_ADMIN))
+            if key != ROLE_ADMIN:
+                role.grants = [RolePermission(code=p.code) for p in registry.all() if key in p.default_roles]
+            db.session.add(role)
+            roles[key] = role
+    db.session.flush()
+    return roles

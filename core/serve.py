@@ -1,0 +1,67 @@
+"""``make run``: the web application and a worker together, on the embedded defaults.
+
+Starts the embedded Redis server when ``REDIS_URL`` is unset, a ``worker.py`` process, and the
+web server; Ctrl-C stops all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from werkzeug.serving import run_simple
+
+from core.config import PROJECT_ROOT
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
+    args = parser.parse_args(argv)
+
+    # Served over plain HTTP on this machine: cookies cannot demand HTTPS here.
+    os.environ.setdefault("VENTANILLA_SECURE_COOKIES", "0")
+    os.environ.setdefault("VENTANILLA_PUBLIC_URL", f"http://{args.host}:{args.port}")
+
+    from core.app import create_app
+    from core.demo import logins
+    from core.redis_connection import redis_url
+
+    app = create_app()
+    url = redis_url(app)  # starts the embedded server when REDIS_URL is unset, and exports it
+    os.environ["REDIS_URL"] = url
+
+    worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], env=os.environ.copy())
+
+    def stop(*_args):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"\n  Ventanilla is running at http://{args.host}:{args.port}/demo/  (Ctrl-C stops it)\n")
+    print(f"  database: {app.config['SQLALCHEMY_DATABASE_URI']}")
+    print(f"  redis:    {url}")
+    print(f"  mail:     {'SMTP ' + app.config['SMTP_HOST'] if app.config['SMTP_HOST'] else app.config['OUTBOX_DIR']}\n")
+    for line in logins():
+        print(f"  {line}")
+    print()
+    try:
+        run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        from core.redis_connection import stop_embedded
+
+        stop_embedded()
+
+
+if __name__ == "__main__":
+    main()

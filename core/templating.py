@@ -1,0 +1,55 @@
+"""What every template can use: the tenant, the menu, permission checks, safe redirects."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, g, url_for
+from flask_babel import get_locale
+from flask_login import current_user
+
+from core.auth.services import has_permission
+from core.plugins import NavItem, enabled_for_current_tenant, host
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """A redirect target only when it stays on this site (no open redirects)."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def can(code: str) -> bool:
+    return has_permission(current_user, code)
+
+
+def menu() -> dict[str, list[tuple[NavItem, str]]]:
+    """The menu of the current user, from every enabled plugin's ``navigation`` hook."""
+    tenant = g.get("tenant")
+    if tenant is None or not current_user.is_authenticated or current_user.is_operator:
+        return {"main": [], "admin": []}
+    if "menu" not in g:
+        items = host().call_for_tenant("navigation", enabled_for_current_tenant(), tenant=tenant, user=current_user)
+        sections: dict[str, list] = {"main": [], "admin": []}
+        for item in sorted(items, key=lambda i: (i.order, str(i.title))):
+            if item.permission and not can(item.permission):
+                continue
+            sections.setdefault(item.section, []).append((item, url_for(item.endpoint, **item.url_values)))
+        g.menu = sections
+    return g.menu
+
+
+def init_app(app: Flask) -> None:
+    from core.jobs.models import STATUS_LABELS, STATUS_STYLES
+
+    app.jinja_env.globals.update(can=can, menu=menu, get_locale=get_locale, JOB_STATUS_LABELS=STATUS_LABELS,
+                                 JOB_STATUS_STYLES=STATUS_STYLES)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    @app.context_processor
+    def _tenant():
+        return {"tenant": g.get("tenant")}

@@ -1,0 +1,38 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from core.auth.forms import language_choices
+from core.forms import CheckboxListField
+
+
+class UserForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    roles = CheckboxListField(_l("Roles"), coerce=int)
+    groups = CheckboxListField(_l("Groups"), coerce=int)
+    locale = SelectField(_l("Language"), validators=[Optional()])
+
+    def __init__(self, *args, roles=(), groups=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.roles.choices = [(r.id, r.name) for r in roles]
+        self.groups.choices = [(g.id, g.name) for g in groups]
+        self.locale.choices = language_choices(str(_l("The organisation's language")))
+
+
+class InviteUserForm(UserForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+
+
+class UserFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
+    status = SelectField(
+        _l("Status"),
+        choices=[("", _l("All")), ("active", _l("Active")), ("invited", _l("Invited")),
+                 ("inactive", _l("Deactivated"))],
+        validators=[Optional()],
+    )
+    role = SelectField(_l("Role"), validators=[Optional()])

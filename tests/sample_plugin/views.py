@@ -1,0 +1,50 @@
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from core.errors import DomainError
+from core.extensions import db
+from core.permissions import operator_only, requires
+from tenants.context import all_tenants
+from tests.sample_plugin import services
+from tests.sample_plugin.models import SampleNote
+
+bp = Blueprint("sample", __name__, template_folder="templates", url_prefix="/notes")
+console = Blueprint("sample_console", __name__, template_folder="templates", url_prefix="/notes")
+
+
+@bp.route("/")
+@requires("sample.notes:view")
+def index():
+    notes = db.session.scalars(select(SampleNote).order_by(SampleNote.id)).all()
+    return render_template("sample/index.html", notes=notes)
+
+
+@bp.route("/new", methods=["POST"])
+@requires("sample.notes:manage")
+def new():
+    title = (request.form.get("title") or "").strip()
+    if not title:
+        abort(400)
+    try:
+        note = services.add_note(g.tenant, title, request.form.get("body", ""))
+    except DomainError as error:
+        flash(str(error.message), "danger")
+        return redirect(url_for("sample.index"))
+    return redirect(url_for("sample.show", note_id=note.id))
+
+
+@bp.route("/<int:note_id>")
+@requires("sample.notes:view")
+def show(note_id: int):
+    note = db.get_or_404(SampleNote, note_id)
+    return render_template("sample/show.html", note=note)
+
+
+@console.route("/")
+@operator_only
+def overview():
+    with all_tenants():
+        per_tenant = db.session.execute(
+            select(SampleNote.tenant_id, func.count()).group_by(SampleNote.tenant_id)
+        ).all()
+    return {"notes_per_tenant": {str(t): n for t, n in per_tenant}}
