@@ -42,3 +42,19 @@ lint: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# After adding or changing translatable strings: extract them into core/translations/messages.pot
+# and merge that into each language's messages.po (created if missing). Then fill the new, empty
+# entries, review those marked fuzzy (and drop the flag), and run `make translations`.
+# tests/core/test_translations.py reads BABEL_KEYWORDS and fails while an entry is missing, empty or fuzzy.
+BABEL_KEYWORDS := _ _l gettext lazy_gettext ngettext:1,2 lazy_ngettext:1,2
+CATALOGUE_LANGUAGES := es it en
+
+.PHONY: translations-update
+translations-update: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg $(addprefix -k ,$(BABEL_KEYWORDS)) -c TRANSLATORS: \
+		--project=Ventanilla --copyright-holder="the Ventanilla authors" -o core/translations/messages.pot .
+	@for lang in $(CATALOGUE_LANGUAGES); do \
+		$(BIN)/pybabel -q update --init-missing --previous --ignore-pot-creation-date -l $$lang \
+			-i core/translations/messages.pot -d core/translations -D messages || exit 1; \
+	done

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from wtforms import SelectMultipleField
+from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """Select options from ``(value, label)`` pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class CheckboxListField(SelectMultipleField):

@@ -25,6 +25,12 @@ def home():
     return render_template("site/home.html", unknown=None)
 
 
+@bp.route("/favicon.ico")
+@public
+def favicon():
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
 @bp.route("/healthz")
 @public
 def health():

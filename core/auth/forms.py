@@ -4,6 +4,7 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from core.config import LANGUAGES
+from core.forms import choices
 from core.i18n import LANGUAGE_NAMES
 
 
@@ -22,10 +23,10 @@ class NewPasswordForm(FlaskForm):
 
 
 def language_choices(with_default: str | None = None):
-    choices = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
+    pairs = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
     if with_default is not None:
-        choices.insert(0, ("", with_default))
-    return choices
+        pairs.insert(0, ("", with_default))
+    return choices(pairs)
 
 
 class ProfileForm(FlaskForm):

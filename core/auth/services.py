@@ -80,11 +80,17 @@ def _check_throttle(scope: str, email: str, address: str) -> None:
 
 def _record_failure(scope: str, email: str, address: str) -> None:
     window = current_app.config["LOGIN_FAILURE_WINDOW"]
-    with get_redis().pipeline() as pipe:
-        for key in _throttle_keys(scope, email, address):
+    redis = get_redis()
+    keys = _throttle_keys(scope, email, address)
+    with redis.pipeline() as pipe:
+        for key in keys:
             pipe.incr(key)
-            pipe.expire(key, window, nx=True)
-        pipe.execute()
+            pipe.ttl(key)
+        answers = pipe.execute()
+    # The window starts at the first failure (EXPIRE ... NX needs Redis 7; the embedded server is 6).
+    for key, ttl in zip(keys, answers[1::2], strict=True):
+        if ttl < 0:
+            redis.expire(key, window)
 
 
 def _clear_account_failures(scope: str, email: str) -> None:

@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from core.forms import CheckboxListField
+from core.forms import CheckboxListField, choices
 
 
 class GroupForm(FlaskForm):
@@ -13,4 +13,4 @@ class GroupForm(FlaskForm):
 
     def __init__(self, *args, users=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.users.choices = [(u.id, f"{u.name} <{u.email}>") for u in users]
+        self.users.choices = choices((u.id, f"{u.name} <{u.email}>") for u in users)

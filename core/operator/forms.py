@@ -4,6 +4,7 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from core.auth.forms import language_choices
+from core.forms import choices
 from tenants.services import time_zones
 
 
@@ -20,7 +21,7 @@ class TenantForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.language.choices = language_choices()
-        self.timezone.choices = [(tz, tz) for tz in time_zones()]
+        self.timezone.choices = choices((tz, tz) for tz in time_zones())
 
 
 class NewTenantForm(TenantForm):

@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from core.forms import CheckboxListField
+from core.forms import CheckboxListField, choices
 
 
 class RoleForm(FlaskForm):
@@ -13,4 +13,4 @@ class RoleForm(FlaskForm):
 
     def __init__(self, *args, permissions=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.permissions.choices = [(p.code, str(p.title)) for p in permissions]
+        self.permissions.choices = choices((p.code, str(p.title)) for p in permissions)

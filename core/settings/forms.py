@@ -4,6 +4,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from core.auth.forms import language_choices
+from core.forms import choices
 from tenants.services import time_zones
 
 
@@ -15,4 +16,4 @@ class OrganisationForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.language.choices = language_choices()
-        self.timezone.choices = [(tz, tz) for tz in time_zones()]
+        self.timezone.choices = choices((tz, tz) for tz in time_zones())

@@ -14,6 +14,8 @@
   function setWidth(bar, percent) {
     bar.style.width = percent + "%";
     bar.textContent = percent + "%";
+    var meter = bar.closest("[role='progressbar']");
+    if (meter) { meter.setAttribute("aria-valuenow", String(percent)); }
   }
 
   // Progress bars: the width comes from data-width (inline styles are refused by the CSP),
@@ -27,9 +29,12 @@
     var bar = box.querySelector(".progress-bar");
     var poll = function () {
       fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
-        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (response) {
+          // A proxy hiccup or a restarting server: keep asking, a little slower.
+          if (!response.ok) { throw new Error("progress answered " + response.status); }
+          return response.json();
+        })
         .then(function (data) {
-          if (!data) { return; }
           setWidth(bar, data.progress);
           var status = document.getElementById("job-status");
           if (status) {

@@ -4,7 +4,7 @@ from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from core.auth.forms import language_choices
-from core.forms import CheckboxListField
+from core.forms import CheckboxListField, choices
 
 
 class UserForm(FlaskForm):
@@ -15,8 +15,8 @@ class UserForm(FlaskForm):
 
     def __init__(self, *args, roles=(), groups=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.roles.choices = [(r.id, r.name) for r in roles]
-        self.groups.choices = [(g.id, g.name) for g in groups]
+        self.roles.choices = choices((r.id, r.name) for r in roles)
+        self.groups.choices = choices((g.id, g.name) for g in groups)
         self.locale.choices = language_choices(str(_l("The organisation's language")))
 
 
@@ -31,8 +31,8 @@ class UserFilterForm(FlaskForm):
     q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
     status = SelectField(
         _l("Status"),
-        choices=[("", _l("All")), ("active", _l("Active")), ("invited", _l("Invited")),
-                 ("inactive", _l("Deactivated"))],
+        choices=choices([("", _l("All")), ("active", _l("Active")), ("invited", _l("Invited")),
+                         ("inactive", _l("Deactivated"))]),
         validators=[Optional()],
     )
     role = SelectField(_l("Role"), validators=[Optional()])

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from core.auth.models import User
 from core.errors import DomainError
 from core.extensions import db
+from core.forms import choices
 from core.groups.models import Group
 from core.pagination import keyset_page
 from core.permissions import requires
@@ -32,7 +33,7 @@ def _choices():
 def index():
     roles, _groups = _choices()
     filters = UserFilterForm(request.args)
-    filters.role.choices = [("", _("All"))] + [(str(r.id), r.name) for r in roles]
+    filters.role.choices = choices([("", _("All"))] + [(str(r.id), r.name) for r in roles])
     filters.validate()
     role_id = int(filters.role.data) if (filters.role.data or "").isdigit() else None
     stmt = services.search_statement(filters.q.data, filters.status.data, role_id).options(

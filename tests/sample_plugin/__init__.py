@@ -91,3 +91,17 @@ def global_search(tenant, user, query):
     if not has_permission(user, "sample.notes:view"):
         return []
     return [SearchResult(n.title, url_for("sample.show", note_id=n.id), _l("Sample note")) for n in search(query)]
+
+
+@hookimpl
+def client_created(client):
+    from tests.sample_plugin.services import note_about
+
+    note_about(f"Client {client.name} created")
+
+
+@hookimpl
+def client_updated(client, changes):
+    from tests.sample_plugin.services import note_about
+
+    note_about(f"Client {client.name} changed: {', '.join(sorted(changes))}")

@@ -43,3 +43,8 @@ def count_notes(ctx, fail_times: int = 0):
         raise TransientJobError(f"flaky on attempt {ctx.run.attempts}")
     db.session.commit()
     return {"notes": len(notes), "tenant": ctx.tenant.slug}
+
+
+def note_about(title: str) -> None:
+    db.session.add(SampleNote(title=title, body=""))
+    db.session.commit()

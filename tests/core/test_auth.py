@@ -1,0 +1,188 @@
+"""Logging in and out, throttling, password reset and invitations, sessions and CSRF."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import time_machine
+
+from core.extensions import utcnow
+from tests.conftest import PASSWORD, login, path_of
+
+
+def test_logged_out_visit_to_a_tenant_leads_to_its_login_page(factory, client):
+    factory.tenant("acme", language="it")
+    response = client.get("/acme/")
+    assert response.status_code == 302
+    assert response.location == "/acme/login?next=/acme/"
+    page = client.get(response.location)
+    assert page.status_code == 200
+    assert '<html lang="it">' in page.get_data(as_text=True)
+
+
+def test_unknown_and_suspended_tenants_answer_404(app, factory, client):
+    from core.extensions import db
+    from tenants.models import Tenant
+    from tenants.services import set_status
+
+    tenant = factory.tenant("acme")
+    assert client.get("/nobody/login").status_code == 404
+    with app.app_context():
+        set_status(db.session.get(Tenant, tenant.id), suspended=True)
+    assert client.get("/acme/login").status_code == 404
+
+
+def test_login_takes_the_user_back_where_they_were_going(factory, client):
+    tenant = factory.tenant("acme")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    response = client.post("/acme/login?next=/acme/users/", data={"email": "BOSS@acme.test", "password": PASSWORD})
+    assert response.location == "/acme/users/"
+
+
+def test_login_never_redirects_off_site(factory, client):
+    tenant = factory.tenant("acme")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    for target in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
+        client.post("/acme/logout")
+        response = client.post(f"/acme/login?next={target}", data={"email": "boss@acme.test", "password": PASSWORD})
+        assert response.location == "/acme/"
+
+
+def test_wrong_password_gets_a_clear_error(factory, client):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    page = client.post("/acme/login", data={"email": "boss@acme.test", "password": "nope-nope-nope"})
+    assert page.status_code == 200
+    assert "The e-mail or the password is not correct." in page.get_data(as_text=True)
+
+
+def test_account_is_locked_after_repeated_failures_with_a_clear_message(app, factory, client):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]):
+        client.post("/acme/login", data={"email": "boss@acme.test", "password": "wrong-password!"})
+    page = client.post("/acme/login", data={"email": "boss@acme.test", "password": PASSWORD})
+    assert page.status_code == 200, "the right password must not get through during a lockout"
+    assert "Too many failed attempts" in page.get_data(as_text=True)
+    assert "15 minutes" in page.get_data(as_text=True)
+
+
+def test_one_address_trying_many_accounts_is_locked_out(app, factory, client):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    for n in range(app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"]):
+        client.post("/acme/login", data={"email": f"guess{n}@acme.test", "password": "wrong-password!"})
+    page = client.post("/acme/login", data={"email": "boss@acme.test", "password": PASSWORD})
+    assert "Too many failed attempts" in page.get_data(as_text=True)
+
+
+def test_logout_ends_the_session(factory, client):
+    tenant = factory.tenant("acme")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    login(client, "acme", "boss@acme.test")
+    assert client.post("/acme/logout").status_code == 302
+    assert client.get("/acme/").status_code == 302
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(factory, client):
+    tenant = factory.tenant("acme")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    login(client, "acme", "boss@acme.test")
+    response = client.post("/acme/groups/new", data={"name": "Forged"}, without_csrf=True)
+    assert response.status_code == 400
+    assert client.get("/acme/groups/").get_data(as_text=True).count("Forged") == 0
+
+
+def test_password_reset_link_is_mailed_works_once_and_changes_the_password(factory, client, outbox):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    page = client.post("/acme/password/forgot", data={"email": "boss@acme.test"}, follow_redirects=True)
+    assert "If an account with that e-mail exists" in page.get_data(as_text=True)
+    (mail,) = outbox()
+    assert mail.to == "boss@acme.test"
+    link = path_of(mail.link())
+    assert link.startswith("/acme/password/reset/")
+    assert client.get(link).status_code == 200
+    done = client.post(link, data={"password": "a-new-long-password", "confirm": "a-new-long-password"})
+    assert done.status_code == 302
+    login(client, "acme", "boss@acme.test", "a-new-long-password")
+    again = client.get(link)
+    assert again.status_code == 404
+    assert "already been used" in again.get_data(as_text=True)
+
+
+def test_password_reset_link_expires(app, factory, client, outbox):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    client.post("/acme/password/forgot", data={"email": "boss@acme.test"})
+    link = path_of(outbox()[0].link())
+    later = utcnow() + timedelta(seconds=app.config["PASSWORD_RESET_TTL"] + 60)
+    with time_machine.travel(later, tick=False):
+        page = client.get(link)
+    assert page.status_code == 404
+    assert "expired" in page.get_data(as_text=True)
+
+
+def test_reset_for_an_unknown_address_reveals_nothing_and_sends_nothing(factory, client, outbox):
+    factory.tenant("acme", language="en")
+    page = client.post("/acme/password/forgot", data={"email": "ghost@acme.test"}, follow_redirects=True)
+    assert "If an account with that e-mail exists" in page.get_data(as_text=True)
+    assert outbox() == []
+
+
+def test_reset_password_must_be_long_and_confirmed(factory, client, outbox):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    client.post("/acme/password/forgot", data={"email": "boss@acme.test"})
+    link = path_of(outbox()[0].link())
+    short = client.post(link, data={"password": "short", "confirm": "short"})
+    assert "at least 10 characters" in short.get_data(as_text=True)
+    mismatch = client.post(link, data={"password": "long-enough-one", "confirm": "long-enough-two"})
+    assert "do not match" in mismatch.get_data(as_text=True)
+    assert client.get(link).status_code == 200, "a refused attempt must not spend the link"
+
+
+def test_changing_the_password_ends_every_other_session(app, factory):
+    tenant = factory.tenant("acme")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    laptop, phone = app.test_client(), app.test_client()
+    login(laptop, "acme", "boss@acme.test")
+    login(phone, "acme", "boss@acme.test")
+    laptop.post("/acme/profile", data={
+        "password-current": PASSWORD, "password-password": "brand-new-password", "password-confirm": "brand-new-password",
+    })
+    assert laptop.get("/acme/").status_code == 200
+    assert phone.get("/acme/").status_code == 302
+
+
+def test_a_deactivated_user_is_logged_out_and_cannot_log_in(app, factory):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    victim = factory.user(tenant, "leaver@acme.test", permissions=[])
+    admin, leaver = app.test_client(), app.test_client()
+    login(admin, "acme", "boss@acme.test")
+    login(leaver, "acme", "leaver@acme.test")
+    admin.post(f"/acme/users/{victim}/deactivate")
+    assert leaver.get("/acme/").status_code == 302
+    page = leaver.post("/acme/login", data={"email": "leaver@acme.test", "password": PASSWORD})
+    assert "deactivated" in page.get_data(as_text=True)
+
+
+def test_session_cookie_is_secure_httponly_and_samesite_in_production(factory, app):
+    from core.app import create_app
+
+    production = create_app({
+        "INSTANCE_PATH": app.config["INSTANCE_PATH"],
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "SECRET_KEY": "x" * 32,
+    })
+    assert production.config["SESSION_COOKIE_SECURE"] is True
+    tenant = factory.tenant("acme")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    production.test_client_class = app.test_client_class
+    response = production.test_client().post(
+        "https://localhost/acme/login", data={"email": "boss@acme.test", "password": PASSWORD}
+    )
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie

@@ -1,0 +1,237 @@
+"""Background jobs on a real Redis with a real RQ worker: history, progress, retries, licences, cron."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import login
+
+
+def _tenant(app, ref):
+    from core.extensions import db
+    from tenants.models import Tenant
+
+    return db.session.get(Tenant, ref.id)
+
+
+def _run(app, tenant, run_id):
+    from core.extensions import db
+    from core.jobs.models import JobRun
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        run = db.session.get(JobRun, run_id)
+        return {c: getattr(run, c) for c in ("status", "progress", "result", "attempts", "error", "finished_at")}
+
+
+def _enqueue(app, tenant, name="sample.count_notes", **arguments):
+    from core.jobs.services import enqueue
+
+    with app.app_context():
+        return enqueue(_tenant(app, tenant), name, arguments).id
+
+
+def test_a_job_runs_in_its_tenant_and_records_its_result(app, factory, run_jobs):
+    acme = factory.tenant("acme")
+    other = factory.tenant("other")
+    factory.note(acme, "a")
+    factory.note(other, "b")
+    factory.note(other, "c")
+    run_id = _enqueue(app, acme)
+    assert _run(app, acme, run_id)["status"] == "queued"
+    run_jobs()
+    run = _run(app, acme, run_id)
+    assert run["status"] == "finished" and run["progress"] == 100 and run["attempts"] == 1
+    assert run["result"] == {"notes": 2, "tenant": "acme"}, "only the tenant's own two notes are counted"
+
+
+def test_a_transient_failure_is_retried_and_the_work_is_done_once(app, factory, run_jobs):
+    acme = factory.tenant("acme")
+    run_id = _enqueue(app, acme, fail_times=2)
+    run_jobs()
+    run = _run(app, acme, run_id)
+    assert run["status"] == "finished" and run["attempts"] == 3
+    assert run["error"] is None
+
+
+def test_a_job_that_keeps_failing_transiently_ends_failed_after_its_retries(app, factory, run_jobs):
+    acme = factory.tenant("acme")
+    run_id = _enqueue(app, acme, fail_times=99)
+    run_jobs()
+    run = _run(app, acme, run_id)
+    retries = len(app.config["JOB_RETRY_INTERVALS"])
+    assert run["status"] == "failed" and run["attempts"] == retries + 1
+    assert "flaky on attempt" in run["error"] and run["finished_at"] is not None
+
+
+def test_a_permanent_error_fails_at_once_without_retrying(app, factory, run_jobs):
+    acme = factory.tenant("acme")
+    run_id = _enqueue(app, acme, unknown_argument=1)
+    run_jobs()
+    run = _run(app, acme, run_id)
+    assert run["status"] == "failed" and run["attempts"] == 1
+    assert "TypeError" in run["error"]
+
+
+def test_retries_wait_with_back_off(app, factory):
+    from rq import Queue
+
+    from core.jobs.services import queue_name
+    from core.redis_connection import get_redis
+
+    acme = factory.tenant("acme")
+    original = app.config["JOB_RETRY_INTERVALS"]
+    app.config["JOB_RETRY_INTERVALS"] = [10, 60, 300]
+    try:
+        run_id = _enqueue(app, acme)
+    finally:
+        app.config["JOB_RETRY_INTERVALS"] = original
+    with app.app_context():
+        job = Queue(queue_name("default"), connection=get_redis()).fetch_job(f"ventanilla-run-{acme.id}-{run_id}")
+    assert job.retries_left == 3 and job.retry_intervals == [10, 60, 300]
+
+
+def test_a_job_whose_licence_was_revoked_while_queued_is_skipped(app, factory, run_jobs):
+    from tenants import licensing
+
+    acme = factory.tenant("acme")
+    run_id = _enqueue(app, acme)
+    with app.app_context():
+        licensing.set_licence(_tenant(app, acme), "sample", False)
+    run_jobs()
+    run = _run(app, acme, run_id)
+    assert run["status"] == "skipped" and run["result"] is None
+
+
+def test_a_job_of_a_plugin_the_tenant_lacks_is_refused(app, factory):
+    from core.errors import DomainError
+
+    bare = factory.tenant("bare", plugins=())
+    with pytest.raises(DomainError):
+        _enqueue(app, bare)
+
+
+def test_a_run_delivered_twice_does_its_work_once(app, factory, run_jobs):
+    from core.jobs.runner import run_job
+
+    acme = factory.tenant("acme")
+    run_id = _enqueue(app, acme)
+    run_jobs()
+    with app.app_context():
+        assert run_job(run_id, acme.id) is None
+    assert _run(app, acme, run_id)["attempts"] == 1
+
+
+def test_cron_fan_out_starts_a_run_per_licensed_active_tenant_and_never_doubles(app, factory, run_jobs):
+    from core.extensions import db
+    from core.jobs.models import JobRun
+    from core.jobs.runner import fan_out
+    from tenants.context import all_tenants
+    from tenants.services import set_status
+
+    acme = factory.tenant("acme")
+    beta = factory.tenant("beta")
+    factory.tenant("bare", plugins=())
+    sleepy = factory.tenant("sleepy")
+    with app.app_context():
+        set_status(_tenant(app, sleepy), suspended=True)
+        assert fan_out("sample.count_notes") == 2
+        assert fan_out("sample.count_notes") == 0, "runs still queued are not doubled"
+    run_jobs()
+    with app.app_context():
+        assert fan_out("sample.count_notes") == 2
+        with all_tenants():
+            runs = db.session.scalars(select(JobRun).where(JobRun.name == "sample.count_notes")).all()
+    assert sorted({r.tenant_id for r in runs}) == sorted([acme.id, beta.id])
+    assert all(r.scheduled for r in runs)
+
+
+def test_only_one_worker_leads_the_cron_schedule(app):
+    from core.jobs.cron import CronLeader
+    from core.redis_connection import get_redis
+
+    with app.app_context():
+        first = CronLeader(app, get_redis())
+        second = CronLeader(app, get_redis())
+        enqueued = first.tick()
+        assert {job.name for job in enqueued} == set(), "cron jobs wait for their first time"
+        assert first._hold_lease() and not second._hold_lease()
+        assert second.tick() == []
+
+
+def test_an_interval_job_is_enqueued_by_the_leader(app):
+    from rq import Queue
+
+    from core.jobs.cron import CronLeader
+    from core.jobs.services import queue_name
+    from core.redis_connection import get_redis
+
+    with app.app_context():
+        leader = CronLeader(app, get_redis())
+        leader.scheduler.register(lambda: None, queue_name=queue_name("default"), interval=60, name="probe")
+        enqueued = leader.tick()
+        assert [job.name for job in enqueued] == ["probe"]
+        assert Queue(queue_name("default"), connection=get_redis()).count == 1
+
+
+def test_progress_is_visible_while_running_and_kept_afterwards(app, factory, run_jobs, client):
+    from rq.job import Job
+
+    from core.redis_connection import get_redis
+
+    acme = factory.tenant("acme")
+    for n in range(4):
+        factory.note(acme, f"n{n}")
+    factory.user(acme, "admin@acme.test", role_key="admin")
+    run_id = _enqueue(app, acme)
+    login(client, "acme", "admin@acme.test")
+    with app.app_context():
+        job = Job.fetch(f"ventanilla-run-{acme.id}-{run_id}", connection=get_redis())
+        job.meta.update(progress=40, progress_message="2/5")
+        job.save_meta()
+    live = client.get(f"/acme/jobs/{run_id}/progress").get_json()
+    assert live["progress"] == 40 and live["message"] == "2/5" and live["open"] is True
+    run_jobs()
+    done = client.get(f"/acme/jobs/{run_id}/progress").get_json()
+    assert done["status"] == "finished" and done["progress"] == 100 and done["open"] is False
+    assert done["result"] == {"notes": 5, "tenant": "acme"}
+    page = client.get(f"/acme/jobs/{run_id}").get_data(as_text=True)
+    assert 'data-progress-url="/acme/jobs/' in page and "5/5" in page
+
+
+def test_the_job_list_pages_through_history_newest_first(app, factory, client):
+    acme = factory.tenant("acme", language="en")
+    factory.user(acme, "admin@acme.test", role_key="admin")
+    ids = [_enqueue(app, acme) for _ in range(55)]
+    login(client, "acme", "admin@acme.test")
+    first = client.get("/acme/jobs/").get_data(as_text=True)
+    assert f'href="/acme/jobs/{ids[-1]}"' in first and f'href="/acme/jobs/{ids[4]}"' not in first
+    next_link = first.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+    second = client.get(next_link).get_data(as_text=True)
+    assert f'href="/acme/jobs/{ids[0]}"' in second and f'href="/acme/jobs/{ids[-1]}"' not in second
+    assert "Count the sample notes" in first
+
+
+def test_the_purge_job_removes_spent_links_and_old_history(app, factory, run_jobs):
+    from datetime import timedelta
+
+    import time_machine
+
+    from core.extensions import utcnow
+
+    acme = factory.tenant("acme")
+    old = _enqueue(app, acme)
+    run_jobs()
+    with time_machine.travel(utcnow() + timedelta(days=91), tick=False):
+        purge = _enqueue(app, acme, name="core.purge_expired")
+        run_jobs()
+        result = _run(app, acme, purge)["result"]
+    assert result["runs_removed"] == 1
+    with app.app_context():
+        from core.extensions import db
+        from core.jobs.models import JobRun
+        from tenants.context import tenant_context
+
+        with tenant_context(acme.id):
+            assert db.session.get(JobRun, old) is None
