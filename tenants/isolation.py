@@ -12,8 +12,10 @@ ORM layer cannot see: raw SQL, Core statements and identity-map hits.
 from __future__ import annotations
 
 from flask import has_app_context
-from sqlalchemy import Column, ForeignKey, Integer, event, text
+from sqlalchemy import ForeignKey, event, text
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, declared_attr, mapped_column, with_loader_criteria
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.selectable import TableClause
 
 from tenants.context import TenantContextMissing, TenantMismatch, crossing_tenants, current_tenant_id
 
@@ -32,20 +34,12 @@ def _tenant_for_insert() -> int:
     return tenant_id
 
 
-def tenant_column() -> Column:
-    """The ``tenant_id`` column for plain association tables (they are tenant-owned rows too)."""
-    return Column(
-        "tenant_id",
-        Integer,
-        ForeignKey(f"{TENANT_TABLE}.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-        default=_tenant_for_insert,
-    )
-
-
 class TenantScoped:
-    """Mixin for every tenant-owned model: a non-null ``tenant_id`` enforced by both layers."""
+    """Mixin for every tenant-owned model: a non-null ``tenant_id`` enforced by both layers.
+
+    Association rows are tenant-owned too: map them as classes (not bare ``Table`` objects) and
+    query them through their class, so the criteria reach them.
+    """
 
     @declared_attr
     def tenant_id(cls) -> Mapped[int]:
@@ -70,11 +64,44 @@ def _check_insert_parameters(state: ORMExecuteState, tenant_id: int) -> None:
             raise TenantMismatch(f"bulk insert of tenant {given} rows while acting for tenant {tenant_id}")
 
 
+def _scoped_classes(base=TenantScoped) -> dict[str, type]:
+    classes = {}
+    for cls in base.__subclasses__():
+        table = getattr(cls, "__table__", None)
+        if table is not None:
+            classes[table.name] = cls
+        classes.update(_scoped_classes(cls))
+    return classes
+
+
+def _name_implicit_froms(statement):
+    """``select(func.count().filter(Model.x == 1))`` takes its FROM from a column, which the criteria
+    do not see; naming the entity in ``select_from`` (the same FROM, so no new join) lets them apply."""
+    if not hasattr(statement, "get_final_froms"):
+        return statement
+    classes = _scoped_classes()
+    for clause in statement.get_final_froms():
+        cls = classes.get(getattr(clause, "name", None)) if isinstance(clause, TableClause) else None
+        if cls is not None:
+            statement = statement.select_from(cls)
+    return statement
+
+
+def _touches_tenant_rows(state: ORMExecuteState) -> bool:
+    if any(issubclass(m.class_, TenantScoped) for m in state.all_mappers):
+        return True
+    # ``select(func.count()).select_from(Model)`` and subqueries name no mapper: look at the tables.
+    return any(
+        isinstance(element, TableClause) and is_tenant_table(element)
+        for element in visitors.iterate(state.statement)
+    )
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statement(state: ORMExecuteState) -> None:
     if state.is_column_load or state.is_relationship_load:
         return
-    if not any(issubclass(m.class_, TenantScoped) for m in state.all_mappers):
+    if not _touches_tenant_rows(state):
         return
     if crossing_tenants():
         return
@@ -84,7 +111,8 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
     if state.is_insert:
         _check_insert_parameters(state, tenant_id)
         return
-    state.statement = state.statement.options(
+    statement = _name_implicit_froms(state.statement) if state.is_select else state.statement
+    state.statement = statement.options(
         with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
     )
 

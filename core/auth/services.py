@@ -17,7 +17,7 @@ from core.auth.models import TOKEN_INVITE, TOKEN_RESET, AuthToken, Operator, Use
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.redis_connection import get_redis
-from core.roles.models import Role, RolePermission, user_roles
+from core.roles.models import Role, RolePermission, UserRole
 
 _hasher = PasswordHasher()
 # Verified against when the account does not exist, so that timing does not reveal accounts.
@@ -212,9 +212,9 @@ def permissions_of(user) -> frozenset[str]:
 
     rows = db.session.execute(
         select(Role.all_permissions, RolePermission.code)
-        .join(user_roles, user_roles.c.role_id == Role.id)
+        .join(UserRole, UserRole.role_id == Role.id)
         .outerjoin(RolePermission, RolePermission.role_id == Role.id)
-        .where(user_roles.c.user_id == user.id)
+        .where(UserRole.user_id == user.id)
     ).all()
     usable = {p.code for p in host().permissions.for_plugins({"core"} | enabled_for_current_tenant())}
     granted = usable if any(all_perms for all_perms, _ in rows) else {code for _, code in rows if code}

@@ -1,26 +1,27 @@
 """Groups of users (and, with the client model, of clients).
 
 A user manages the clients that share a group with them; seed 004's centres are groups too.
-Client membership is a second association table beside ``core_group_users``.
+Client membership is a second association beside ``GroupUser``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db, utcnow
-from tenants.isolation import TenantScoped, tenant_column
+from tenants.isolation import TenantScoped
 
-group_users = Table(
-    "core_group_users",
-    db.metadata,
-    Column("group_id", Integer, ForeignKey("core_groups.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", Integer, ForeignKey("core_users.id", ondelete="CASCADE"), primary_key=True, index=True),
-    tenant_column(),
-)
+
+class GroupUser(TenantScoped, db.Model):
+    """A user belongs to a group. Mapped so that queries on it get the tenant criteria."""
+
+    __tablename__ = "core_group_users"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("core_groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_users.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class Group(TenantScoped, db.Model):
@@ -33,4 +34,4 @@ class Group(TenantScoped, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    users = relationship("User", secondary=group_users, back_populates="groups", order_by="User.name")
+    users = relationship("User", secondary="core_group_users", back_populates="groups", order_by="User.name")

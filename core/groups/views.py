@@ -11,7 +11,7 @@ from core.errors import DomainError
 from core.extensions import db
 from core.groups import services
 from core.groups.forms import GroupForm
-from core.groups.models import Group, group_users
+from core.groups.models import Group, GroupUser
 from core.permissions import requires
 
 bp = Blueprint("groups", __name__)
@@ -25,7 +25,7 @@ def _active_users():
 @requires("core.groups:view")
 def index():
     members = dict(db.session.execute(
-        select(group_users.c.group_id, func.count()).group_by(group_users.c.group_id)
+        select(GroupUser.group_id, func.count()).group_by(GroupUser.group_id)
     ).all())
     groups = db.session.scalars(select(Group).order_by(Group.name)).all()
     return render_template("groups/index.html", groups=groups, members=members)

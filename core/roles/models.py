@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import db, utcnow
-from tenants.isolation import TenantScoped, tenant_column
+from tenants.isolation import TenantScoped
 
-user_roles = Table(
-    "core_user_roles",
-    db.metadata,
-    Column("user_id", Integer, ForeignKey("core_users.id", ondelete="CASCADE"), primary_key=True),
-    Column("role_id", Integer, ForeignKey("core_roles.id", ondelete="CASCADE"), primary_key=True, index=True),
-    tenant_column(),
-)
+
+class UserRole(TenantScoped, db.Model):
+    """A user holds a role. Mapped (not a bare table) so that queries on it get the tenant criteria."""
+
+    __tablename__ = "core_user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_users.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("core_roles.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 # Keys of the roles every tenant starts with. Their names are written in the tenant's language.
 ROLE_ADMIN = "admin"
@@ -41,7 +42,7 @@ class Role(TenantScoped, db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     grants = relationship("RolePermission", cascade="all, delete-orphan", order_by="RolePermission.code")
-    users = relationship("User", secondary=user_roles, back_populates="roles")
+    users = relationship("User", secondary="core_user_roles", back_populates="roles")
 
     @property
     def codes(self) -> set[str]:

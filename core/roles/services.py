@@ -18,7 +18,7 @@ from core.roles.models import (
     ROLE_OPERATOR,
     Role,
     RolePermission,
-    user_roles,
+    UserRole,
 )
 
 DEFAULT_ROLE_NAMES = {
@@ -74,7 +74,7 @@ def update_role(role: Role, name: str, description: str, codes, allowed: set[str
 
 
 def users_holding(role: Role) -> int:
-    return db.session.scalar(select(func.count()).select_from(user_roles).where(user_roles.c.role_id == role.id))
+    return db.session.scalar(select(func.count(UserRole.user_id)).where(UserRole.role_id == role.id))
 
 
 def delete_role(role: Role) -> None:

@@ -14,7 +14,7 @@ from core.permissions import requires
 from core.plugins import enabled_for_current_tenant, host
 from core.roles import services
 from core.roles.forms import RoleForm
-from core.roles.models import Role, RolePermission, user_roles
+from core.roles.models import Role, RolePermission, UserRole
 
 bp = Blueprint("roles", __name__)
 
@@ -38,7 +38,7 @@ def _grouped(permissions):
 @requires("core.roles:manage")
 def index():
     holders = dict(db.session.execute(
-        select(user_roles.c.role_id, func.count()).group_by(user_roles.c.role_id)
+        select(UserRole.role_id, func.count()).group_by(UserRole.role_id)
     ).all())
     grants = dict(db.session.execute(
         select(RolePermission.role_id, func.count()).group_by(RolePermission.role_id)

@@ -10,7 +10,7 @@ from core.auth.services import email_invitation, issue_token, normalise_email
 from core.errors import DomainError
 from core.extensions import db
 from core.groups.models import Group
-from core.roles.models import Role, user_roles
+from core.roles.models import Role, UserRole
 
 
 def _roles(ids) -> list[Role]:
@@ -38,8 +38,8 @@ def _check_email_free(email: str, except_id: int | None = None) -> None:
 def active_administrators(except_user_id: int | None = None) -> int:
     stmt = (
         select(func.count(func.distinct(User.id)))
-        .join(user_roles, user_roles.c.user_id == User.id)
-        .join(Role, Role.id == user_roles.c.role_id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(Role, Role.id == UserRole.role_id)
         .where(Role.all_permissions.is_(True), User.active.is_(True))
     )
     if except_user_id is not None:
@@ -115,5 +115,5 @@ def search_statement(q: str | None, status: str | None, role_id: int | None):
     elif status == "inactive":
         stmt = stmt.where(User.active.is_(False))
     if role_id:
-        stmt = stmt.where(User.id.in_(select(user_roles.c.user_id).where(user_roles.c.role_id == role_id)))
+        stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role_id == role_id)))
     return stmt
