@@ -20,9 +20,9 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP) translations
 
 translations: $(STAMP)
-	@$(BIN)/pybabel compile --use-fuzzy -q -d core/translations -D messages
-	@for d in plugins/*/translations tests/sample_plugin/translations; do \
-		[ -d "$$d" ] && $(BIN)/pybabel compile -q -d "$$d" -D messages || true; \
+	@$(BIN)/pybabel -q compile -d core/translations -D messages
+	@for d in plugins/*/translations; do \
+		if [ -d "$$d" ]; then $(BIN)/pybabel -q compile -d "$$d" -D messages || exit 1; fi; \
 	done
 
 migrate: install
@@ -47,7 +47,7 @@ clean:
 # and merge that into each language's messages.po (created if missing). Then fill the new, empty
 # entries, review those marked fuzzy (and drop the flag), and run `make translations`.
 # tests/core/test_translations.py reads BABEL_KEYWORDS and fails while an entry is missing, empty or fuzzy.
-BABEL_KEYWORDS := _ _l gettext lazy_gettext ngettext:1,2 lazy_ngettext:1,2
+BABEL_KEYWORDS := _ _l gettext lazy_gettext ngettext:1,2 lazy_ngettext:1,2 pgettext:1c,2 lazy_pgettext:1c,2
 CATALOGUE_LANGUAGES := es it en
 
 .PHONY: translations-update
@@ -58,3 +58,4 @@ translations-update: $(STAMP)
 		$(BIN)/pybabel -q update --init-missing --previous --ignore-pot-creation-date -l $$lang \
 			-i core/translations/messages.pot -d core/translations -D messages || exit 1; \
 	done
+	$(BIN)/python -m core.i18n.catalogues fill-english core/translations/en/LC_MESSAGES/messages.po

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import SelectMultipleField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 
@@ -24,5 +26,4 @@ class CheckboxListField(SelectMultipleField):
             known = {value for value, *_ in self.iter_choices()}
             for value in self.data:
                 if self.coerce(value) not in {self.coerce(k) for k in known}:
-                    raise ValueError(self.gettext("'%(value)s' is not a valid choice for this field.")
-                                     % {"value": value})
+                    raise ValidationError(_l("%(value)s is not a valid choice.", value=value))

@@ -59,7 +59,7 @@ def forgot_password():
             user, token = found
             services.email_password_reset(g.tenant, user, token)
         # The same answer whether or not the account exists: it must not reveal accounts.
-        flash(_("If an account with that e-mail exists, we have sent it a link to choose a new password."), "info")
+        flash(_("If an account with that e-mail exists, we have sent a link to it to choose a new password."), "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot_password.html", form=form)
 

@@ -34,9 +34,10 @@ def render_message(to: str, subject, template: str, locale: str, **context) -> E
     message["Subject"] = subject_text
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="ventanilla.localhost")
-    message["Content-Language"] = locale
     message.set_content(text)
     message.add_alternative(html, subtype="html")
+    # After the body: set_content() drops every Content-* header already present.
+    message["Content-Language"] = locale
     return message
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from sqlalchemy import func, select
 
 from core.errors import DomainError
@@ -82,7 +83,8 @@ def delete_role(role: Role) -> None:
         raise DomainError(_l("The administrator role cannot be deleted."))
     holders = users_holding(role)
     if holders:
-        raise DomainError(_l("%(count)s users hold this role: take it from them first.", count=holders))
+        raise DomainError(lazy_ngettext("%(num)d user holds this role: take it from them first.",
+                                        "%(num)d users hold this role: take it from them first.", holders))
     db.session.delete(role)
     db.session.commit()
 

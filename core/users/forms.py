@@ -1,4 +1,5 @@
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
@@ -31,8 +32,9 @@ class UserFilterForm(FlaskForm):
     q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
     status = SelectField(
         _l("Status"),
-        choices=choices([("", _l("All")), ("active", _l("Active")), ("invited", _l("Invited")),
-                         ("inactive", _l("Deactivated"))]),
+        choices=choices([("", _l("All")), ("active", lazy_pgettext("user", "Active")),
+                         ("invited", lazy_pgettext("user", "Invited")),
+                         ("inactive", lazy_pgettext("user", "Deactivated"))]),
         validators=[Optional()],
     )
     role = SelectField(_l("Role"), validators=[Optional()])
