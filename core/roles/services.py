@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask_babel import force_locale
+from flask_babel import force_locale, lazy_ngettext
 from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_ngettext
 from sqlalchemy import func, select
 
 from core.errors import DomainError
