@@ -39,10 +39,12 @@ def navigation(tenant, user):
         NavItem(_l("Roles"), "roles.index", "core.roles:manage", icon="shield-lock", order=20, section="admin"),
         NavItem(_l("Groups"), "groups.index", "core.groups:view", icon="diagram-3", order=30, section="admin"),
         NavItem(_l("Plugins"), "settings.plugins", "core.plugins:manage", icon="puzzle", order=40, section="admin"),
-        NavItem(_l("Settings"), "settings.organisation", "core.settings:manage", icon="gear", order=50,
-                section="admin"),
-        NavItem(_l("Background jobs"), "jobs.index", "core.jobs:view", icon="hourglass-split", order=60,
-                section="admin"),
+        NavItem(
+            _l("Settings"), "settings.organisation", "core.settings:manage", icon="gear", order=50, section="admin"
+        ),
+        NavItem(
+            _l("Background jobs"), "jobs.index", "core.jobs:view", icon="hourglass-split", order=60, section="admin"
+        ),
     ]
 
 
@@ -66,10 +68,20 @@ def dashboard_widgets(tenant, user):
         )
     ).one()
     return [
-        Widget(_l("People"), "dashboard/widget_people.html",
-               {"active": active_users, "invited": invited_users}, "core.users:view", order=90),
-        Widget(_l("Background jobs"), "dashboard/widget_jobs.html",
-               {"open": open_runs, "failed": failed_runs}, "core.jobs:view", order=95),
+        Widget(
+            _l("People"),
+            "dashboard/widget_people.html",
+            {"active": active_users, "invited": invited_users},
+            "core.users:view",
+            order=90,
+        ),
+        Widget(
+            _l("Background jobs"),
+            "dashboard/widget_jobs.html",
+            {"open": open_runs, "failed": failed_runs},
+            "core.jobs:view",
+            order=95,
+        ),
     ]
 
 
@@ -89,8 +101,9 @@ def purge_expired_records(ctx):
         delete(AuthToken).where(AuthToken.expires_at < _days_ago(1)), execution_options={"synchronize_session": False}
     ).rowcount
     runs = db.session.execute(
-        delete(JobRun).where(JobRun.created_at < _days_ago(90), JobRun.status.not_in(OPEN_STATUSES),
-                             JobRun.id != ctx.run.id),
+        delete(JobRun).where(
+            JobRun.created_at < _days_ago(90), JobRun.status.not_in(OPEN_STATUSES), JobRun.id != ctx.run.id
+        ),
         execution_options={"synchronize_session": False},
     ).rowcount
     db.session.commit()
@@ -99,8 +112,12 @@ def purge_expired_records(ctx):
 
 @hookimpl
 def register_jobs(jobs):
-    jobs.add("core.purge_expired", purge_expired_records, title=_l("Clean up expired links and old job history"),
-             cron="17 3 * * *")
+    jobs.add(
+        "core.purge_expired",
+        purge_expired_records,
+        title=_l("Clean up expired links and old job history"),
+        cron="17 3 * * *",
+    )
 
 
 @hookimpl
@@ -117,14 +134,18 @@ def global_search(tenant, user, query):
     results = []
     if has_permission(user, "core.users:view"):
         users = db.session.scalars(
-            select(User).where(func.lower(User.name).like(like) | func.lower(User.email).like(like))
-            .order_by(User.name).limit(20)
+            select(User)
+            .where(func.lower(User.name).like(like) | func.lower(User.email).like(like))
+            .order_by(User.name)
+            .limit(20)
         )
         results += [SearchResult(u.name, url_for("users.show", user_id=u.id), _("User"), u.email) for u in users]
     if has_permission(user, "core.groups:view"):
         groups = db.session.scalars(
             select(Group).where(func.lower(Group.name).like(like)).order_by(Group.name).limit(20)
         )
-        results += [SearchResult(grp.name, url_for("groups.show", group_id=grp.id), _("Group"), grp.description)
-                    for grp in groups]
+        results += [
+            SearchResult(grp.name, url_for("groups.show", group_id=grp.id), _("Group"), grp.description)
+            for grp in groups
+        ]
     return results

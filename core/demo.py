@@ -75,8 +75,13 @@ def _tenant(spec: dict) -> list[str]:
             if db.session.scalar(select(User).where(User.email == email)) is not None:
                 continue
             role = db.session.scalar(select(Role).where(Role.key == role_key))
-            user = User(email=email, name=name, password_hash=hash_password(password), roles=[role],
-                        groups=[groups[g] for g in group_names])
+            user = User(
+                email=email,
+                name=name,
+                password_hash=hash_password(password),
+                roles=[role],
+                groups=[groups[g] for g in group_names],
+            )
             db.session.add(user)
             out.append(f"  user {email} created")
         db.session.commit()
@@ -94,6 +99,7 @@ def logins() -> list[str]:
     lines = [f"operator console  /operator/        {OPERATOR[0]} / {OPERATOR[1]}"]
     for spec in TENANTS:
         for email, _name, password, role_key, _groups in spec["users"]:
-            lines.append(f"{spec['slug']:<17} /{spec['slug']}/{' ' * (16 - len(spec['slug']))}{email} / {password}"
-                         f"  ({role_key})")
+            lines.append(
+                f"{spec['slug']:<17} /{spec['slug']}/{' ' * (16 - len(spec['slug']))}{email} / {password}  ({role_key})"
+            )
     return lines

@@ -39,8 +39,9 @@ def _page(rows, keys, per_page: int, is_first: bool) -> Page:
     return Page(rows, next_cursor, is_first)
 
 
-def keyset_page(session, stmt: Select, keys: list, cursor: str | None, per_page: int = 50,
-                 descending: bool = False) -> Page:
+def keyset_page(
+    session, stmt: Select, keys: list, cursor: str | None, per_page: int = 50, descending: bool = False
+) -> Page:
     """Entities of ``stmt`` ordered by ``keys`` (unique together, the last one the primary key).
 
     ``cursor`` is the opaque value the previous page returned as ``next_cursor``.

@@ -92,8 +92,7 @@ def _touches_tenant_rows(state: ORMExecuteState) -> bool:
         return True
     # ``select(func.count()).select_from(Model)`` and subqueries name no mapper: look at the tables.
     return any(
-        isinstance(element, TableClause) and is_tenant_table(element)
-        for element in visitors.iterate(state.statement)
+        isinstance(element, TableClause) and is_tenant_table(element) for element in visitors.iterate(state.statement)
     )
 
 
@@ -147,9 +146,7 @@ def _database_setting_values() -> dict[str, str]:
     }
 
 
-_SET_SETTING = text(
-    "SELECT set_config('app.tenant_id', :tenant, true), set_config('app.all_tenants', :all, true)"
-)
+_SET_SETTING = text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.all_tenants', :all, true)")
 
 
 def apply_setting(connection) -> None:

@@ -13,10 +13,21 @@ from tenants.isolation import TenantScoped
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 # First path segments that belong to the platform, never to a tenant.
-RESERVED_SLUGS = frozenset({
-    "operator", "static", "bootstrap", "api", "healthz", "login", "logout", "language", "assets", "sw.js",
-    "favicon.ico",
-})
+RESERVED_SLUGS = frozenset(
+    {
+        "operator",
+        "static",
+        "bootstrap",
+        "api",
+        "healthz",
+        "login",
+        "logout",
+        "language",
+        "assets",
+        "sw.js",
+        "favicon.ico",
+    }
+)
 
 TENANT_ACTIVE = "active"
 TENANT_SUSPENDED = "suspended"

@@ -6,7 +6,7 @@ import zoneinfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core.config import LANGUAGES
 from core.errors import DomainError
@@ -61,7 +61,14 @@ def update_tenant(tenant: Tenant, name: str, language: str, timezone: str) -> Te
 
 
 def set_status(tenant: Tenant, suspended: bool) -> Tenant:
+    """Suspend (every session of the tenant ends, its pages and jobs stop) or reactivate a tenant."""
+    from core.auth.models import User, new_session_nonce
+
     tenant.status = TENANT_SUSPENDED if suspended else TENANT_ACTIVE
+    if suspended:
+        with tenant_context(tenant):
+            # One statement for every user; the nonce only has to differ from the sessions' one.
+            db.session.execute(update(User).values(session_nonce=new_session_nonce()))
     db.session.commit()
     return tenant
 

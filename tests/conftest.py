@@ -80,10 +80,12 @@ def database(tmp_path_factory):
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-        conn.execute(text(
-            "DO $$ BEGIN CREATE ROLE " + APP_ROLE + " LOGIN NOSUPERUSER NOBYPASSRLS; "
-            "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-        ))
+        conn.execute(
+            text(
+                "DO $$ BEGIN CREATE ROLE " + APP_ROLE + " LOGIN NOSUPERUSER NOBYPASSRLS; "
+                "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            )
+        )
     parts = urlsplit(admin_url)
     owner_url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
     host = parts.netloc.rsplit("@", 1)[-1]
@@ -210,8 +212,18 @@ class Factory:
             db.session.commit()
             return role.id
 
-    def user(self, tenant: TenantRef, email: str, *, permissions=None, role_key: str | None = None,
-             password: str | None = PASSWORD, name: str | None = None, active: bool = True, groups=()) -> int:
+    def user(
+        self,
+        tenant: TenantRef,
+        email: str,
+        *,
+        permissions=None,
+        role_key: str | None = None,
+        password: str | None = PASSWORD,
+        name: str | None = None,
+        active: bool = True,
+        groups=(),
+    ) -> int:
         """A user holding a role with exactly ``permissions``, or the default role ``role_key``."""
         from core.auth.models import User
         from core.auth.services import hash_password
@@ -230,8 +242,11 @@ class Factory:
             if role_key is not None:
                 roles.append(db.session.scalar(select(Role).where(Role.key == role_key)))
             user = User(
-                email=email, name=name or email.split("@")[0].title(), active=active,
-                password_hash=hash_password(password) if password else None, roles=roles,
+                email=email,
+                name=name or email.split("@")[0].title(),
+                active=active,
+                password_hash=hash_password(password) if password else None,
+                roles=roles,
                 groups=list(db.session.scalars(select(Group).where(Group.id.in_(list(groups))))),
             )
             db.session.add(user)
@@ -338,14 +353,16 @@ def outbox(app, run_jobs):
         mails = []
         for path in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []:
             message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-            mails.append(Mail(
-                to=message["To"],
-                subject=message["Subject"],
-                text=message.get_body(("plain",)).get_content(),
-                html=message.get_body(("html",)).get_content(),
-                language=message["Content-Language"],
-                message=message,
-            ))
+            mails.append(
+                Mail(
+                    to=message["To"],
+                    subject=message["Subject"],
+                    text=message.get_body(("plain",)).get_content(),
+                    html=message.get_body(("html",)).get_content(),
+                    language=message["Content-Language"],
+                    message=message,
+                )
+            )
         return mails
 
     return read

@@ -85,15 +85,17 @@ def _password_from_link(purpose: str, template: str, done_message: str):
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 @public
 def reset_password(token: str):
-    return _password_from_link(TOKEN_RESET, "auth/reset_password.html",
-                               _("Your password has been changed. You can log in now."))
+    return _password_from_link(
+        TOKEN_RESET, "auth/reset_password.html", _("Your password has been changed. You can log in now.")
+    )
 
 
 @bp.route("/invitation/<token>", methods=["GET", "POST"])
 @public
 def accept_invitation(token: str):
-    return _password_from_link(TOKEN_INVITE, "auth/accept_invitation.html",
-                               _("Welcome! Your account is ready: log in with your new password."))
+    return _password_from_link(
+        TOKEN_INVITE, "auth/accept_invitation.html", _("Welcome! Your account is ready: log in with your new password.")
+    )
 
 
 @bp.route("/profile", methods=["GET", "POST"])

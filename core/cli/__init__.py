@@ -7,6 +7,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from core.config import LANGUAGES
 from core.errors import DomainError
 from core.extensions import db
 
@@ -22,14 +23,21 @@ def _fail(error: DomainError):
 @tenants_cli.command("create")
 @click.argument("slug")
 @click.argument("name")
-@click.option("--language", default="es", type=click.Choice(["es", "it", "en"]), show_default=True)
+@click.option("--language", default="es", type=click.Choice(LANGUAGES), show_default=True)
 @click.option("--timezone", "timezone_name", default="Europe/Madrid", show_default=True)
 @click.option("--admin-email", help="Invite this person as the tenant's first administrator.")
 @click.option("--admin-name", help="The administrator's name (defaults to the e-mail).")
 def create_tenant(slug, name, language, timezone_name, admin_email, admin_name):
     """Create tenant SLUG called NAME, with its default roles."""
+    from email_validator import EmailNotValidError, validate_email
+
     from tenants import services
 
+    if admin_email:
+        try:
+            validate_email(admin_email, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise click.BadParameter(str(error), param_hint="--admin-email") from error
     try:
         tenant = services.create_tenant(slug, name, language, timezone_name)
         if admin_email:
@@ -82,13 +90,22 @@ def activate_tenant(slug):
 @click.option("--limit", "limits", multiple=True, metavar="KEY=N", help="A licence limit (repeatable).")
 def license_plugin(slug, plugin, revoke, limits):
     """License PLUGIN to tenant SLUG (or revoke it)."""
+    from flask import current_app
+
     from tenants import licensing, services
 
+    info = current_app.extensions["ventanilla_plugins"].infos.get(plugin)
+    known = set(info.limits) if info else set()
     parsed = {}
     for item in limits:
         key, _, value = item.partition("=")
         if not value.isdigit():
             raise click.BadParameter(f"{item!r} is not KEY=N", param_hint="--limit")
+        if key not in known:
+            raise click.BadParameter(
+                f"{key!r} is not a limit of {plugin} (known: {', '.join(sorted(known)) or 'none'})",
+                param_hint="--limit",
+            )
         parsed[key] = int(value)
     try:
         tenant = services.find(slug)
@@ -105,8 +122,12 @@ def license_plugin(slug, plugin, revoke, limits):
 def create_operator(email, name, password):
     """Create a platform operator account."""
     from core.auth.models import Operator
-    from core.auth.services import hash_password, normalise_email
+    from core.auth.services import check_new_password, hash_password, normalise_email
 
+    try:
+        check_new_password(password, password)
+    except DomainError as error:
+        _fail(error)
     email = normalise_email(email)
     if db.session.scalar(select(Operator).where(Operator.email == email)) is not None:
         raise click.ClickException(f"operator {email} exists")

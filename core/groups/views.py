@@ -24,9 +24,7 @@ def _active_users():
 @bp.route("/")
 @requires("core.groups:view")
 def index():
-    members = dict(db.session.execute(
-        select(GroupUser.group_id, func.count()).group_by(GroupUser.group_id)
-    ).all())
+    members = dict(db.session.execute(select(GroupUser.group_id, func.count()).group_by(GroupUser.group_id)).all())
     groups = db.session.scalars(select(Group).order_by(Group.name)).all()
     return render_template("groups/index.html", groups=groups, members=members)
 

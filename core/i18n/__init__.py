@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 
 from core.config import LANGUAGES
 
 
+def _shell_language() -> str:
+    """Outside a request (the CLI, a job without ``force_locale``): the shell's language, else English."""
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        language = os.environ.get(variable, "")[:2].lower()
+        if language in LANGUAGES:
+            return language
+    return "en"
+
+
 def select_locale() -> str:
     if not has_request_context():
-        return g.get("forced_locale") or "es"
+        return _shell_language()
     user = current_user
     if getattr(user, "is_authenticated", False) and getattr(user, "locale", None) in LANGUAGES:
         return user.locale

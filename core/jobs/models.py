@@ -27,8 +27,14 @@ STATUS_LABELS = {
     FAILED: _l("Failed"),
     SKIPPED: _l("Skipped"),
 }
-STATUS_STYLES = {QUEUED: "secondary", RUNNING: "primary", RETRYING: "warning", FINISHED: "success",
-                 FAILED: "danger", SKIPPED: "light"}
+STATUS_STYLES = {
+    QUEUED: "secondary",
+    RUNNING: "primary",
+    RETRYING: "warning",
+    FINISHED: "success",
+    FAILED: "danger",
+    SKIPPED: "light",
+}
 
 
 class JobRun(TenantScoped, db.Model):

@@ -20,8 +20,14 @@ from tenants.models import TENANT_ACTIVE, Tenant, TenantPlugin
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (TransientJobError, ConnectionError, TimeoutError, RedisConnectionError, RedisTimeoutError,
-                    OperationalError)
+TRANSIENT_ERRORS = (
+    TransientJobError,
+    ConnectionError,
+    TimeoutError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    OperationalError,
+)
 
 _engine_pid: int | None = None
 _worker_app: Flask | None = None

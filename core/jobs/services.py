@@ -84,9 +84,10 @@ def enqueue(tenant, name: str, arguments: dict | None = None, *, started_by=None
 
 def has_open_run(name: str) -> bool:
     """Whether a run of ``name`` is queued or running for the current tenant."""
-    return db.session.scalar(
-        select(JobRun.id).where(JobRun.name == name, JobRun.status.in_(OPEN_STATUSES)).limit(1)
-    ) is not None
+    return (
+        db.session.scalar(select(JobRun.id).where(JobRun.name == name, JobRun.status.in_(OPEN_STATUSES)).limit(1))
+        is not None
+    )
 
 
 def live_progress(run: JobRun) -> tuple[int, str]:

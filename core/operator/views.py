@@ -35,8 +35,9 @@ def login():
     form = OperatorLoginForm()
     if form.validate_on_submit():
         try:
-            operator = auth_services.authenticate_operator(form.email.data, form.password.data,
-                                                           request.remote_addr or "unknown")
+            operator = auth_services.authenticate_operator(
+                form.email.data, form.password.data, request.remote_addr or "unknown"
+            )
         except DomainError as error:
             flash(str(error.message), "danger")
         else:
@@ -61,7 +62,7 @@ def index():
     q = (request.args.get("q") or "").strip().lower()
     stmt = select(Tenant).order_by(Tenant.name)
     if q:
-        stmt = stmt.where(Tenant.slug.contains(q) | Tenant.name.ilike(f"%{q}%"))
+        stmt = stmt.where(Tenant.slug.contains(q, autoescape=True) | Tenant.name.icontains(q, autoescape=True))
     tenants = db.session.scalars(stmt).all()
     return render_template("operator/index.html", tenants=tenants, users=tenant_services.counts(), q=q)
 
@@ -72,8 +73,9 @@ def new_tenant():
     form = NewTenantForm()
     if form.validate_on_submit():
         try:
-            tenant = tenant_services.create_tenant(form.slug.data, form.name.data, form.language.data,
-                                                   form.timezone.data)
+            tenant = tenant_services.create_tenant(
+                form.slug.data, form.name.data, form.language.data, form.timezone.data
+            )
         except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "slug").errors.append(str(error.message))
@@ -98,9 +100,7 @@ def _invite_admin(tenant: Tenant, email: str, name: str) -> bool:
 
 def _administrators(tenant: Tenant):
     with tenant_context(tenant):
-        return db.session.scalars(
-            select(User).join(User.roles).where(Role.key == ROLE_ADMIN).order_by(User.name)
-        ).all()
+        return db.session.scalars(select(User).join(User.roles).where(Role.key == ROLE_ADMIN).order_by(User.name)).all()
 
 
 @bp.route("/tenants/<int:tenant_id>", methods=["GET", "POST"])
@@ -135,8 +135,7 @@ def tenant_status(tenant_id: int):
     tenant = db.get_or_404(Tenant, tenant_id)
     suspend = request.form.get("suspend") == "1"
     tenant_services.set_status(tenant, suspend)
-    flash(_("The organisation has been suspended.") if suspend else _("The organisation is active again."),
-          "success")
+    flash(_("The organisation has been suspended.") if suspend else _("The organisation is active again."), "success")
     return redirect(url_for("operator.tenant", tenant_id=tenant.id))
 
 

@@ -19,6 +19,7 @@ class UserRole(TenantScoped, db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("core_users.id", ondelete="CASCADE"), primary_key=True)
     role_id: Mapped[int] = mapped_column(ForeignKey("core_roles.id", ondelete="CASCADE"), primary_key=True, index=True)
 
+
 # Keys of the roles every tenant starts with. Their names are written in the tenant's language.
 ROLE_ADMIN = "admin"
 ROLE_MANAGER = "manager"

@@ -82,8 +82,13 @@ def delete_role(role: Role) -> None:
         raise DomainError(_l("The administrator role cannot be deleted."))
     holders = users_holding(role)
     if holders:
-        raise DomainError(lazy_ngettext("%(num)d user holds this role: take it from them first.",
-                                        "%(num)d users hold this role: take it from them first.", holders))
+        raise DomainError(
+            lazy_ngettext(
+                "%(num)d user holds this role: take it from them first.",
+                "%(num)d users hold this role: take it from them first.",
+                holders,
+            )
+        )
     db.session.delete(role)
     db.session.commit()
 

@@ -37,12 +37,10 @@ def _grouped(permissions):
 @bp.route("/")
 @requires("core.roles:manage")
 def index():
-    holders = dict(db.session.execute(
-        select(UserRole.role_id, func.count()).group_by(UserRole.role_id)
-    ).all())
-    grants = dict(db.session.execute(
-        select(RolePermission.role_id, func.count()).group_by(RolePermission.role_id)
-    ).all())
+    holders = dict(db.session.execute(select(UserRole.role_id, func.count()).group_by(UserRole.role_id)).all())
+    grants = dict(
+        db.session.execute(select(RolePermission.role_id, func.count()).group_by(RolePermission.role_id)).all()
+    )
     roles = db.session.scalars(select(Role).order_by(Role.name)).all()
     return render_template("roles/index.html", roles=roles, holders=holders, grants=grants)
 
@@ -58,8 +56,9 @@ def new():
     form = RoleForm(permissions=permissions)
     if form.validate_on_submit():
         try:
-            services.create_role(form.name.data, form.description.data, form.permissions.data,
-                                 {p.code for p in permissions})
+            services.create_role(
+                form.name.data, form.description.data, form.permissions.data, {p.code for p in permissions}
+            )
         except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "name").errors.append(str(error.message))
@@ -79,8 +78,9 @@ def edit(role_id: int):
         form.permissions.data = sorted(role.codes)
     if form.validate_on_submit():
         try:
-            services.update_role(role, form.name.data, form.description.data, form.permissions.data,
-                                 {p.code for p in permissions})
+            services.update_role(
+                role, form.name.data, form.description.data, form.permissions.data, {p.code for p in permissions}
+            )
         except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "name").errors.append(str(error.message))

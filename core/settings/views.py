@@ -55,6 +55,7 @@ def toggle_plugin(plugin: str):
         flash(str(error.message), "danger")
     else:
         title = host().infos[plugin].title
-        flash(_("%(plugin)s is now on.", plugin=title) if enable else _("%(plugin)s is now off.", plugin=title),
-              "success")
+        flash(
+            _("%(plugin)s is now on.", plugin=title) if enable else _("%(plugin)s is now off.", plugin=title), "success"
+        )
     return redirect(url_for("settings.plugins"))

@@ -32,9 +32,14 @@ class UserFilterForm(FlaskForm):
     q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
     status = SelectField(
         _l("Status"),
-        choices=choices([("", _l("All")), ("active", lazy_pgettext("user", "Active")),
-                         ("invited", lazy_pgettext("user", "Invited")),
-                         ("inactive", lazy_pgettext("user", "Deactivated"))]),
+        choices=choices(
+            [
+                ("", _l("All")),
+                ("active", lazy_pgettext("user", "Active")),
+                ("invited", lazy_pgettext("user", "Invited")),
+                ("inactive", lazy_pgettext("user", "Deactivated")),
+            ]
+        ),
         validators=[Optional()],
     )
     role = SelectField(_l("Role"), validators=[Optional()])

@@ -48,14 +48,24 @@ def active_administrators(except_user_id: int | None = None) -> int:
 
 
 def _keep_an_administrator(user: User, roles_after: list[Role] | None, active_after: bool) -> None:
-    is_admin_after = active_after and any(r.all_permissions for r in (roles_after if roles_after is not None
-                                                                      else user.roles))
+    is_admin_after = active_after and any(
+        r.all_permissions for r in (roles_after if roles_after is not None else user.roles)
+    )
     if not is_admin_after and active_administrators(except_user_id=user.id) == 0:
         raise DomainError(_l("The organisation must keep at least one active administrator."))
 
 
-def invite_user(tenant, email: str, name: str, role_ids=(), group_ids=(), locale: str | None = None, *,
-                inviter_id: int | None = None, inviter_name: str | None = None) -> User:
+def invite_user(
+    tenant,
+    email: str,
+    name: str,
+    role_ids=(),
+    group_ids=(),
+    locale: str | None = None,
+    *,
+    inviter_id: int | None = None,
+    inviter_name: str | None = None,
+) -> User:
     """Create a user who sets a password through the e-mailed invitation link."""
     email = normalise_email(email)
     _check_email_free(email)

@@ -36,9 +36,7 @@ def index():
     filters.role.choices = choices([("", _("All"))] + [(str(r.id), r.name) for r in roles])
     filters.validate()
     role_id = int(filters.role.data) if (filters.role.data or "").isdigit() else None
-    stmt = services.search_statement(filters.q.data, filters.status.data, role_id).options(
-        selectinload(User.roles)
-    )
+    stmt = services.search_statement(filters.q.data, filters.status.data, role_id).options(selectinload(User.roles))
     page = keyset_page(db.session, stmt, [User.name, User.id], request.args.get("after"), per_page=50)
     return render_template("users/index.html", page=page, filters=filters)
 
@@ -51,8 +49,14 @@ def invite():
     if form.validate_on_submit():
         try:
             user = services.invite_user(
-                g.tenant, form.email.data, form.name.data, form.roles.data, form.groups.data, form.locale.data,
-                inviter_id=current_user.id, inviter_name=current_user.name,
+                g.tenant,
+                form.email.data,
+                form.name.data,
+                form.roles.data,
+                form.groups.data,
+                form.locale.data,
+                inviter_id=current_user.id,
+                inviter_name=current_user.name,
             )
         except DomainError as error:
             getattr(form, error.field or "email").errors.append(str(error.message))
@@ -118,5 +122,8 @@ def reactivate(user_id: int):
 @bp.route("/<int:user_id>/resend-invitation", methods=["POST"])
 @requires("core.users:manage")
 def resend_invitation(user_id: int):
-    return _act(user_id, lambda u: services.resend_invitation(g.tenant, u, current_user.name),
-                _("The invitation has been sent again."))
+    return _act(
+        user_id,
+        lambda u: services.resend_invitation(g.tenant, u, current_user.name),
+        _("The invitation has been sent again."),
+    )

@@ -148,9 +148,14 @@ def test_changing_the_password_ends_every_other_session(app, factory):
     laptop, phone = app.test_client(), app.test_client()
     login(laptop, "acme", "boss@acme.test")
     login(phone, "acme", "boss@acme.test")
-    laptop.post("/acme/profile", data={
-        "password-current": PASSWORD, "password-password": "brand-new-password", "password-confirm": "brand-new-password",
-    })
+    laptop.post(
+        "/acme/profile",
+        data={
+            "password-current": PASSWORD,
+            "password-password": "brand-new-password",
+            "password-confirm": "brand-new-password",
+        },
+    )
     assert laptop.get("/acme/").status_code == 200
     assert phone.get("/acme/").status_code == 302
 
@@ -171,12 +176,14 @@ def test_a_deactivated_user_is_logged_out_and_cannot_log_in(app, factory):
 def test_session_cookie_is_secure_httponly_and_samesite_in_production(factory, app):
     from core.app import create_app
 
-    production = create_app({
-        "INSTANCE_PATH": app.config["INSTANCE_PATH"],
-        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "SECRET_KEY": "x" * 32,
-    })
+    production = create_app(
+        {
+            "INSTANCE_PATH": app.config["INSTANCE_PATH"],
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "SECRET_KEY": "x" * 32,
+        }
+    )
     assert production.config["SESSION_COOKIE_SECURE"] is True
     tenant = factory.tenant("acme")
     factory.user(tenant, "boss@acme.test", role_key="admin")

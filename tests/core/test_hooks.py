@@ -157,8 +157,13 @@ def test_hook_client_created(app, factory):
 
 def test_hook_client_updated(app, factory):
     acme = factory.tenant("acme")
-    _dispatch(app, acme, "client_updated", client=SimpleNamespace(id=1, name="Ana"),
-              changes={"email": ("a@x.test", "b@x.test"), "phone": (None, "1")})
+    _dispatch(
+        app,
+        acme,
+        "client_updated",
+        client=SimpleNamespace(id=1, name="Ana"),
+        changes={"email": ("a@x.test", "b@x.test"), "phone": (None, "1")},
+    )
     assert "Client Ana changed: email, phone" in _notes(app, acme)
 
 

@@ -46,8 +46,15 @@ def test_the_layout_shows_tenant_menu_user_and_language(factory, client):
     factory.user(tenant, "boss@acme.test", role_key="admin", name="Bea Boss")
     login(client, "acme", "boss@acme.test")
     page = client.get("/acme/").get_data(as_text=True)
-    for expected in ("Acme Asesores", 'id="main-menu"', 'id="admin-menu"', "Bea Boss", "Italiano", "Log out",
-                     'action="/acme/search"'):
+    for expected in (
+        "Acme Asesores",
+        'id="main-menu"',
+        'id="admin-menu"',
+        "Bea Boss",
+        "Italiano",
+        "Log out",
+        'action="/acme/search"',
+    ):
         assert expected in page, expected
 
 
@@ -99,12 +106,14 @@ def test_a_missing_row_answers_404_in_the_users_language(factory, client):
 def test_an_unexpected_error_shows_the_generic_page_and_no_details(app, factory):
     from core.app import create_app
 
-    broken = create_app({
-        "INSTANCE_PATH": app.config["INSTANCE_PATH"],
-        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "SECRET_KEY": "k" * 32,
-    })
+    broken = create_app(
+        {
+            "INSTANCE_PATH": app.config["INSTANCE_PATH"],
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "SECRET_KEY": "k" * 32,
+        }
+    )
     probe = Blueprint("probe", __name__)
 
     @probe.route("/explode")

@@ -34,8 +34,13 @@ def _tenant(app, slug: str) -> dict | None:
         tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
         if tenant is None:
             return None
-        return {"id": tenant.id, "name": tenant.name, "language": tenant.language,
-                "timezone": tenant.timezone, "status": tenant.status}
+        return {
+            "id": tenant.id,
+            "name": tenant.name,
+            "language": tenant.language,
+            "timezone": tenant.timezone,
+            "status": tenant.status,
+        }
 
 
 def _tenant_count(app) -> int:
@@ -106,15 +111,28 @@ def test_a_logged_in_tenant_administrator_is_sent_to_the_operator_login(factory,
 
 
 def test_creating_an_organisation_gives_it_default_roles_in_its_language_and_invites_its_administrator(
-        app, console, outbox):
-    response = console.post("/operator/tenants/new", data={
-        "slug": "studio", "name": "Studio Rossi", "language": "it", "timezone": "Europe/Rome",
-        "admin_email": "Carla@Studio.test", "admin_name": "Carla Rossi",
-    })
+    app, console, outbox
+):
+    response = console.post(
+        "/operator/tenants/new",
+        data={
+            "slug": "studio",
+            "name": "Studio Rossi",
+            "language": "it",
+            "timezone": "Europe/Rome",
+            "admin_email": "Carla@Studio.test",
+            "admin_name": "Carla Rossi",
+        },
+    )
     assert response.status_code == 302
     created = _tenant(app, "studio")
-    assert created == {"id": created["id"], "name": "Studio Rossi", "language": "it",
-                       "timezone": "Europe/Rome", "status": "active"}
+    assert created == {
+        "id": created["id"],
+        "name": "Studio Rossi",
+        "language": "it",
+        "timezone": "Europe/Rome",
+        "status": "active",
+    }
     assert response.location == f"/operator/tenants/{created['id']}"
     page = _text(console.get(response.location))
     assert "The organisation Studio Rossi has been created." in page
@@ -124,6 +142,7 @@ def test_creating_an_organisation_gives_it_default_roles_in_its_language_and_inv
     (mail,) = outbox()
     assert mail.to == "carla@studio.test"
     assert mail.language == "it"
+    assert '<html lang="it">' in mail.html, "the invitation is written in the tenant's language"
     assert "Studio Rossi" in mail.subject
     link = path_of(mail.link())
     assert link.startswith("/studio/invitation/")
@@ -138,13 +157,21 @@ def test_creating_an_organisation_gives_it_default_roles_in_its_language_and_inv
     assert roles_page.status_code == 200
     shown = set(re.findall(r'<a href="/studio/roles/\d+">([^<]+)</a>', _text(roles_page)))
     assert shown == _default_role_names(app, "it")
+    assert shown != _default_role_names(app, "en"), "the names are Italian, not the console's English"
 
 
 def test_an_organisation_without_an_administrator_e_mail_is_created_and_nobody_is_mailed(app, console, outbox):
-    response = console.post("/operator/tenants/new", data={
-        "slug": "bare", "name": "Bare Org", "language": "en", "timezone": "Europe/London",
-        "admin_email": "", "admin_name": "",
-    })
+    response = console.post(
+        "/operator/tenants/new",
+        data={
+            "slug": "bare",
+            "name": "Bare Org",
+            "language": "en",
+            "timezone": "Europe/London",
+            "admin_email": "",
+            "admin_name": "",
+        },
+    )
     assert response.status_code == 302
     assert _tenant(app, "bare")["timezone"] == "Europe/London"
     assert "No administrator yet." in _text(console.get(response.location))
@@ -162,14 +189,22 @@ def test_an_organisation_without_an_administrator_e_mail_is_created_and_nobody_i
         ("ACME", "The code acme is already taken."),
     ],
 )
-def test_a_taken_malformed_or_reserved_code_is_refused_and_creates_nothing(app, factory, console, outbox,
-                                                                           slug, message):
+def test_a_taken_malformed_or_reserved_code_is_refused_and_creates_nothing(
+    app, factory, console, outbox, slug, message
+):
     factory.tenant("acme", language="en")
     before = _tenant_count(app)
-    page = console.post("/operator/tenants/new", data={
-        "slug": slug, "name": "Another", "language": "en", "timezone": "Europe/Madrid",
-        "admin_email": "boss@another.test", "admin_name": "Boss",
-    })
+    page = console.post(
+        "/operator/tenants/new",
+        data={
+            "slug": slug,
+            "name": "Another",
+            "language": "en",
+            "timezone": "Europe/Madrid",
+            "admin_email": "boss@another.test",
+            "admin_name": "Boss",
+        },
+    )
     assert page.status_code == 200
     assert message in _text(page)
     assert 'id="slug"' in _text(page) and "is-invalid" in _text(page)
@@ -182,26 +217,46 @@ def test_a_taken_malformed_or_reserved_code_is_refused_and_creates_nothing(app, 
 
 def test_the_operator_edits_name_language_and_time_zone(app, factory, console):
     tenant = factory.tenant("acme", name="Acme", language="es")
-    response = console.post(f"/operator/tenants/{tenant.id}", data={
-        "name": "Acme Italia", "language": "it", "timezone": "Europe/Rome",
-    })
+    response = console.post(
+        f"/operator/tenants/{tenant.id}",
+        data={
+            "name": "Acme Italia",
+            "language": "it",
+            "timezone": "Europe/Rome",
+        },
+    )
     assert response.status_code == 302
     page = _text(console.get(response.location))
     assert "The organisation has been saved." in page and "Acme Italia" in page
-    assert _tenant(app, "acme") == {"id": tenant.id, "name": "Acme Italia", "language": "it",
-                                    "timezone": "Europe/Rome", "status": "active"}
+    assert _tenant(app, "acme") == {
+        "id": tenant.id,
+        "name": "Acme Italia",
+        "language": "it",
+        "timezone": "Europe/Rome",
+        "status": "active",
+    }
     assert '<html lang="it">' in _text(app.test_client().get("/acme/login"))
 
 
 def test_an_unknown_time_zone_is_refused_and_changes_nothing(app, factory, console):
     tenant = factory.tenant("acme", name="Acme", language="es")
-    page = console.post(f"/operator/tenants/{tenant.id}", data={
-        "name": "Renamed", "language": "it", "timezone": "Mars/Olympus_Mons",
-    })
+    page = console.post(
+        f"/operator/tenants/{tenant.id}",
+        data={
+            "name": "Renamed",
+            "language": "it",
+            "timezone": "Mars/Olympus_Mons",
+        },
+    )
     assert page.status_code == 200
     assert "Not a valid choice." in _text(page)
-    assert _tenant(app, "acme") == {"id": tenant.id, "name": "Acme", "language": "es",
-                                    "timezone": "Europe/Madrid", "status": "active"}
+    assert _tenant(app, "acme") == {
+        "id": tenant.id,
+        "name": "Acme",
+        "language": "es",
+        "timezone": "Europe/Madrid",
+        "status": "active",
+    }
 
 
 def test_suspending_a_tenant_closes_it_and_reactivating_opens_it_again(app, factory, console):
@@ -239,8 +294,9 @@ def test_licensing_a_plugin_opens_its_pages_and_its_limit_is_enforced(app, facto
     login(admin, "acme", "boss@acme.test")
     assert admin.get("/acme/notes/").status_code == 404
 
-    response = console.post(f"/operator/tenants/{tenant.id}/licences/sample",
-                            data={"licensed": "1", "limit_notes": "2"})
+    response = console.post(
+        f"/operator/tenants/{tenant.id}/licences/sample", data={"licensed": "1", "limit_notes": "2"}
+    )
     assert response.status_code == 302
     assert "The licence has been saved." in _text(console.get(response.location))
     page = admin.get("/acme/notes/")
@@ -264,7 +320,8 @@ def test_raising_the_limit_lets_the_tenant_write_more(app, factory, console):
     login(admin, "acme", "boss@acme.test")
     console.post(f"/operator/tenants/{tenant.id}/licences/sample", data={"licensed": "1", "limit_notes": "1"})
     assert "Your licence allows 1 notes." in _text(
-        admin.post("/acme/notes/new", data={"title": "Blocked"}, follow_redirects=True))
+        admin.post("/acme/notes/new", data={"title": "Blocked"}, follow_redirects=True)
+    )
 
     console.post(f"/operator/tenants/{tenant.id}/licences/sample", data={"licensed": "1", "limit_notes": ""})
     assert admin.post("/acme/notes/new", data={"title": "Unlimited"}).status_code == 302
@@ -295,8 +352,11 @@ def test_a_limit_that_is_not_a_whole_number_is_refused_and_grants_nothing(app, f
     tenant = factory.tenant("acme", language="en", plugins=())
     factory.user(tenant, "boss@acme.test", role_key="admin")
     for bad in ("two", "-1", "1.5"):
-        page = console.post(f"/operator/tenants/{tenant.id}/licences/sample",
-                            data={"licensed": "1", "limit_notes": bad}, follow_redirects=True)
+        page = console.post(
+            f"/operator/tenants/{tenant.id}/licences/sample",
+            data={"licensed": "1", "limit_notes": bad},
+            follow_redirects=True,
+        )
         assert page.status_code == 200
         assert "A limit must be a whole number, or empty for no limit." in _text(page)
         assert "The licence has been saved." not in _text(page)
@@ -346,8 +406,12 @@ def test_the_operator_sees_every_tenant_with_its_user_count_and_searches_by_name
     assert _cells(_row_of(page, "globex")) == ["globex", "Globex", "Italiano", "1", "Active"]
     assert _cells(_row_of(page, "initech")) == ["initech", "Initech", "Español", "0", "Active"]
 
-    for query, expected in (("CORPOR", {"acme"}), ("glob", {"globex"}), ("init", {"initech"}),
-                            ("nothing-like-it", set())):
+    for query, expected in (
+        ("CORPOR", {"acme"}),
+        ("glob", {"globex"}),
+        ("init", {"initech"}),
+        ("nothing-like-it", set()),
+    ):
         found = _text(console.get("/operator/", query_string={"q": query}))
         shown = {slug for slug in ("acme", "globex", "initech") if f"<code>{slug}</code>" in found}
         assert shown == expected, query

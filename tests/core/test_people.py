@@ -26,9 +26,15 @@ def _role_id(app, tenant, key):
 def test_inviting_a_user_mails_a_link_in_their_language_that_creates_the_account(app, factory, client, outbox):
     tenant = _admin(factory, client)
     manager = _role_id(app, tenant, "manager")
-    response = client.post("/acme/users/invite", data={
-        "email": "Nora@Acme.test", "name": "Nora New", "roles": [str(manager)], "locale": "it",
-    })
+    response = client.post(
+        "/acme/users/invite",
+        data={
+            "email": "Nora@Acme.test",
+            "name": "Nora New",
+            "roles": [str(manager)],
+            "locale": "it",
+        },
+    )
     assert response.status_code == 302
     (mail,) = outbox()
     assert mail.to == "nora@acme.test" and mail.language == "it"
@@ -105,9 +111,15 @@ def test_editing_a_user_changes_roles_groups_and_language(app, factory, client):
     group = factory.group(tenant, "Centro Norte")
     user = factory.user(tenant, "staff@acme.test", permissions=[])
     operator = _role_id(app, tenant, "operator")
-    client.post(f"/acme/users/{user}/edit", data={
-        "name": "Stefano Staff", "roles": [str(operator)], "groups": [str(group)], "locale": "it",
-    })
+    client.post(
+        f"/acme/users/{user}/edit",
+        data={
+            "name": "Stefano Staff",
+            "roles": [str(operator)],
+            "groups": [str(group)],
+            "locale": "it",
+        },
+    )
     page = client.get(f"/acme/users/{user}").get_data(as_text=True)
     assert "Stefano Staff" in page and "Operator" in page and "Centro Norte" in page and "Italiano" in page
 
@@ -116,9 +128,14 @@ def test_a_role_grants_permissions_chosen_by_plugin_and_names_are_unique(app, fa
     tenant = _admin(factory, client)
     form = client.get("/acme/roles/new").get_data(as_text=True)
     assert 'data-plugin="core"' in form and 'data-plugin="sample"' in form
-    client.post("/acme/roles/new", data={
-        "name": "Reader", "description": "reads", "permissions": ["core.groups:view", "sample.notes:view"],
-    })
+    client.post(
+        "/acme/roles/new",
+        data={
+            "name": "Reader",
+            "description": "reads",
+            "permissions": ["core.groups:view", "sample.notes:view"],
+        },
+    )
     listing = client.get("/acme/roles/").get_data(as_text=True)
     assert "Reader" in listing
     duplicate = client.post("/acme/roles/new", data={"name": "reader"}).get_data(as_text=True)

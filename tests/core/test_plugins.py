@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 import types
@@ -58,10 +59,12 @@ def test_plugins_load_from_the_entry_point_group(app, tmp_path, monkeypatch):
     dist = tmp_path / "ventanilla_sample-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ventanilla-sample\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent("""\
+    (dist / "entry_points.txt").write_text(
+        textwrap.dedent("""\
         [ventanilla.plugins]
         sample = tests.sample_plugin
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     installed = create_app(_config(app, EXTRA_PLUGINS=[], PLUGIN_ALLOWLIST=None))
     assert "sample" in installed.extensions["ventanilla_plugins"].installed
@@ -84,7 +87,7 @@ def test_a_permission_outside_the_plugins_namespace_stops_the_start(app):
 
 def test_a_malformed_permission_code_stops_the_start(app):
     module = _plugin_module("tidy", register_permissions=lambda: [Permission("tidy-everything", "x")])
-    with pytest.raises(ValueError, match="<plugin>.<area>:<verb>"):
+    with pytest.raises(ValueError, match=re.escape("<plugin>.<area>:<verb>")):
         _start(app, module)
 
 
@@ -93,7 +96,7 @@ def test_a_job_outside_the_plugins_namespace_stops_the_start(app):
         jobs.add("core.hijack", lambda ctx: None)
 
     module = _plugin_module("tidy", register_jobs=register_jobs)
-    with pytest.raises(ValueError, match="must be named tidy.<job>"):
+    with pytest.raises(ValueError, match=re.escape("must be named tidy.<job>")):
         _start(app, module)
 
 
@@ -158,7 +161,9 @@ def test_administrator_sees_only_licensed_plugins_and_switches_them(app, factory
     assert client.get("/acme/notes/").status_code == 404
     assert "/acme/notes/" not in client.get("/acme/").get_data(as_text=True)
     with app.app_context():
-        assert licensing.licences(db.session.get(Tenant, tenant.id))["sample"].licensed, "switching off keeps the licence"
+        assert licensing.licences(db.session.get(Tenant, tenant.id))["sample"].licensed, (
+            "switching off keeps the licence"
+        )
 
     client.post("/acme/settings/plugins/sample", data={"enabled": "1"})
     assert client.get("/acme/notes/").status_code == 200

@@ -70,8 +70,7 @@ def dashboard_widgets(tenant, user):
 
 @hookimpl
 def client_tabs(client, user):
-    return [ClientTab("sample", _l("Sample notes"), "sample/client_tab.html", {"client": client},
-                      "sample.notes:view")]
+    return [ClientTab("sample", _l("Sample notes"), "sample/client_tab.html", {"client": client}, "sample.notes:view")]
 
 
 @hookimpl

@@ -44,7 +44,5 @@ def show(note_id: int):
 @operator_only
 def overview():
     with all_tenants():
-        per_tenant = db.session.execute(
-            select(SampleNote.tenant_id, func.count()).group_by(SampleNote.tenant_id)
-        ).all()
+        per_tenant = db.session.execute(select(SampleNote.tenant_id, func.count()).group_by(SampleNote.tenant_id)).all()
     return {"notes_per_tenant": {str(t): n for t, n in per_tenant}}

@@ -151,12 +151,14 @@ def test_every_tenant_table_forces_row_level_security(app, owner_engine, postgre
 
     tenant_tables = {t.name for t in db.metadata.sorted_tables if "tenant_id" in t.c and t.name != "tenants"}
     with owner_engine.connect() as connection:
-        rows = connection.execute(text(
-            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
-            "(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) "
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind = 'r'"
-        )).all()
+        rows = connection.execute(
+            text(
+                "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+                "(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+            )
+        ).all()
     security = {name: (enabled, forced, policies) for name, enabled, forced, policies in rows}
     for table in tenant_tables:
         assert security[table] == (True, True, 1), f"{table}: {security.get(table)}"
@@ -166,9 +168,9 @@ def test_the_application_role_is_subject_to_the_policies(app, postgres_only):
     from core.extensions import db
 
     with app.app_context():
-        superuser, bypass = db.session.execute(text(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        )).one()
+        superuser, bypass = db.session.execute(
+            text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        ).one()
         owns = db.session.scalar(text("SELECT count(*) FROM pg_tables WHERE tableowner = current_user"))
     assert (superuser, bypass, owns) == (False, False, 0)
 
@@ -181,9 +183,7 @@ def test_raw_sql_with_another_tenants_setting_returns_no_rows(app, two_tenants, 
         engine = db.engine
         with engine.connect() as connection, connection.begin():
             connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(acme.id)})
-            rows = connection.execute(
-                text("SELECT title FROM sample_notes WHERE tenant_id = :b"), {"b": beta.id}
-            ).all()
+            rows = connection.execute(text("SELECT title FROM sample_notes WHERE tenant_id = :b"), {"b": beta.id}).all()
             everything = connection.execute(text("SELECT DISTINCT tenant_id FROM sample_notes")).scalars().all()
         with engine.connect() as connection, connection.begin():
             nothing = connection.execute(text("SELECT count(*) FROM sample_notes")).scalar()
@@ -200,14 +200,19 @@ def test_raw_sql_cannot_write_into_another_tenant(app, two_tenants, postgres_onl
     with app.app_context():
         with db.engine.connect() as connection, connection.begin():
             connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(acme.id)})
-            changed = connection.execute(text("UPDATE sample_notes SET title = 'x' WHERE tenant_id = :b"),
-                                         {"b": beta.id}).rowcount
+            changed = connection.execute(
+                text("UPDATE sample_notes SET title = 'x' WHERE tenant_id = :b"), {"b": beta.id}
+            ).rowcount
         assert changed == 0
-        with pytest.raises(ProgrammingError, match="row-level security"):
-            with db.engine.connect() as connection, connection.begin():
-                connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(acme.id)})
-                connection.execute(text("INSERT INTO sample_notes (title, body, tenant_id) VALUES ('x', '', :b)"),
-                                   {"b": beta.id})
+        with (
+            pytest.raises(ProgrammingError, match="row-level security"),
+            db.engine.connect() as connection,
+            connection.begin(),
+        ):
+            connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(acme.id)})
+            connection.execute(
+                text("INSERT INTO sample_notes (title, body, tenant_id) VALUES ('x', '', :b)"), {"b": beta.id}
+            )
 
 
 def test_aggregates_and_association_rows_are_scoped_too(app, factory):

@@ -39,8 +39,15 @@ def populate(app, factory, slug: str, marker: str) -> dict:
             token = issue_token(db.session.get(User, invited), TOKEN_INVITE)
             db.session.commit()
     return {
-        "tenant": tenant, "admin": admin, "user": other, "invited": invited, "role": role, "group": group,
-        "note": note, "run": run, "token": token,
+        "tenant": tenant,
+        "admin": admin,
+        "user": other,
+        "invited": invited,
+        "role": role,
+        "group": group,
+        "note": note,
+        "run": run,
+        "token": token,
     }
 
 
@@ -57,12 +64,26 @@ def snapshot(app, tenant_id: int) -> dict:
 
     with app.app_context(), tenant_context(tenant_id):
         return {
-            "users": sorted((u.id, u.name, u.email, u.active, u.locale, u.session_nonce, u.password_hash,
-                             tuple(r.id for r in u.roles), tuple(g.id for g in u.groups))
-                            for u in db.session.scalars(select(User))),
-            "roles": sorted((r.id, r.name, r.description, tuple(sorted(r.codes))) for r in db.session.scalars(select(Role))),
-            "groups": sorted((g.id, g.name, g.description, tuple(u.id for u in g.users))
-                             for g in db.session.scalars(select(Group))),
+            "users": sorted(
+                (
+                    u.id,
+                    u.name,
+                    u.email,
+                    u.active,
+                    u.locale,
+                    u.session_nonce,
+                    u.password_hash,
+                    tuple(r.id for r in u.roles),
+                    tuple(g.id for g in u.groups),
+                )
+                for u in db.session.scalars(select(User))
+            ),
+            "roles": sorted(
+                (r.id, r.name, r.description, tuple(sorted(r.codes))) for r in db.session.scalars(select(Role))
+            ),
+            "groups": sorted(
+                (g.id, g.name, g.description, tuple(u.id for u in g.users)) for g in db.session.scalars(select(Group))
+            ),
             "plugins": sorted((p.plugin, p.licensed, p.enabled) for p in db.session.scalars(select(TenantPlugin))),
             "notes": sorted((n.id, n.title) for n in db.session.scalars(select(SampleNote))),
             "runs": sorted((r.id, r.status) for r in db.session.scalars(select(JobRun))),

@@ -23,8 +23,9 @@ def upgrade():
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_sample_notes_tenant_id_tenants"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_sample_notes_tenant_id_tenants"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sample_notes")),
     )
     op.create_index(op.f("ix_sample_notes_tenant_id"), "sample_notes", ["tenant_id"], unique=False)
