@@ -53,6 +53,17 @@ def log_in(page: Page, app, slug: str, email: str, password: str) -> None:
     expect(page.locator("#current-user-name")).to_be_visible()
 
 
+def open_dropdown(page: Page, toggle) -> None:
+    """Open a Bootstrap dropdown once the page's scripts have run (the toggle needs them)."""
+    page.wait_for_load_state("load")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+
+
+def user_menu(page: Page):
+    return page.locator("header button:has(#current-user-name)")
+
+
 def menu_link(page: Page, title: str):
     return page.locator("#main-menu, #admin-menu").get_by_role("link", name=title, exact=True)
 
@@ -88,7 +99,7 @@ def test_admin_creates_role_and_user_who_sees_only_what_role_allows(app, browser
     )
 
     # The administrator logs out through the user menu.
-    page.locator("#current-user-name").click()
+    open_dropdown(page, user_menu(page))
     page.get_by_role("button", name=ui(app, "Log out")).click()
     expect(page.get_by_role("button", name=ui(app, "Log in"))).to_be_visible()
 
@@ -120,7 +131,7 @@ def test_admin_creates_role_and_user_who_sees_only_what_role_allows(app, browser
     # She switches the interface to Italian from the language menu in the header.
     language_button = page.locator("header").get_by_role("button", name=ui(app, "Language"))
     expect(language_button.locator(".bi-translate")).to_have_count(1)
-    language_button.click()
+    open_dropdown(page, language_button)
     page.get_by_role("button", name="Italiano", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "it")
 
@@ -130,7 +141,7 @@ def test_admin_creates_role_and_user_who_sees_only_what_role_allows(app, browser
         page.locator("#admin-menu").get_by_role("link", name=groups_it, exact=True),
         f"the menu should show {groups_it!r} (Italian of 'Groups'); is the catalogue compiled (make translations)?",
     ).to_be_visible()
-    page.locator("#current-user-name").click()
+    open_dropdown(page, user_menu(page))
     expect(
         page.get_by_role("link", name=profile_it, exact=True),
         f"the user menu should show {profile_it!r} (Italian of 'My profile'); is the catalogue compiled?",
