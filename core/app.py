@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -43,16 +44,35 @@ def _plugin_version_locations(config):
     return config
 
 
+CORE_MODEL_MODULES = (
+    "core.audit.models",
+    "core.auth.models",
+    "core.clients.models",
+    "core.files.models",
+    "core.groups.models",
+    "core.jobs.models",
+    "core.mail.models",
+    "core.roles.models",
+    "tenants.models",
+)
+
+
 def _import_core_models() -> None:
-    import tenants.models  # noqa: F401
+    """Every core model, so the metadata (migrations, guardrails) sees all tables."""
+    for module in CORE_MODEL_MODULES:
+        importlib.import_module(module)
 
 
 def _register_core_blueprints(app: Flask) -> None:
+    from core.audit.views import bp as audit_bp
     from core.auth.views import bp as auth_bp
+    from core.clients.views import bp as clients_bp
     from core.dashboard.views import bp as dashboard_bp
     from core.groups.views import bp as groups_bp
     from core.i18n.views import bp as i18n_bp
     from core.jobs.views import bp as jobs_bp
+    from core.mail.views import bp as mail_bp
+    from core.mail.views import operator_bp as mail_operator_bp
     from core.operator.views import bp as operator_bp
     from core.roles.views import bp as roles_bp
     from core.settings.views import bp as settings_bp
@@ -62,13 +82,17 @@ def _register_core_blueprints(app: Flask) -> None:
     app.register_blueprint(site_bp)
     app.register_blueprint(i18n_bp)
     app.register_blueprint(operator_bp, url_prefix="/operator")
+    app.register_blueprint(mail_operator_bp, url_prefix="/operator")
     app.register_blueprint(auth_bp, url_prefix="/<tenant>")
     app.register_blueprint(dashboard_bp, url_prefix="/<tenant>")
     app.register_blueprint(users_bp, url_prefix="/<tenant>/users")
     app.register_blueprint(roles_bp, url_prefix="/<tenant>/roles")
     app.register_blueprint(groups_bp, url_prefix="/<tenant>/groups")
     app.register_blueprint(settings_bp, url_prefix="/<tenant>/settings")
+    app.register_blueprint(mail_bp, url_prefix="/<tenant>/settings/mail")
     app.register_blueprint(jobs_bp, url_prefix="/<tenant>/jobs")
+    app.register_blueprint(clients_bp, url_prefix="/<tenant>/clients")
+    app.register_blueprint(audit_bp, url_prefix="/<tenant>/audit")
 
 
 def create_app(overrides: dict | None = None) -> Flask:

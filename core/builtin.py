@@ -23,11 +23,17 @@ def register_permissions():
         Permission("core.plugins:manage", _l("Switch the organisation's plugins on and off")),
         Permission("core.settings:manage", _l("Change the organisation's settings")),
         Permission("core.jobs:view", _l("See background jobs and their progress"), ("manager", "operator")),
+        Permission("core.mail:manage", _l("Set up the mail server and send test messages")),
         Permission(
             "core.clients:view_all",
             _l("See every client, not only those of one's groups"),
             ("manager",),
         ),
+        Permission("core.clients:view", _l("See clients"), ("manager", "operator", "assistant")),
+        Permission("core.clients:manage", _l("Create, edit and deactivate clients"), ("manager", "operator")),
+        Permission("core.clients:export", _l("Export clients to CSV"), ("manager",)),
+        Permission("core.clients:import", _l("Import clients from CSV"), ("manager",)),
+        Permission("core.audit:view", _l("See the organisation's audit trail")),
     ]
 
 
@@ -35,6 +41,9 @@ def register_permissions():
 def navigation(tenant, user):
     return [
         NavItem(_l("Home"), "dashboard.index", icon="house", order=0),
+        NavItem(_l("Clients"), "clients.index", "core.clients:view", icon="person-vcard", order=5),
+        NavItem(_l("Audit trail"), "audit.index", "core.audit:view", icon="journal-check", order=70,
+                section="admin"),
         NavItem(_l("Users"), "users.index", "core.users:view", icon="people", order=10, section="admin"),
         NavItem(_l("Roles"), "roles.index", "core.roles:manage", icon="shield-lock", order=20, section="admin"),
         NavItem(_l("Groups"), "groups.index", "core.groups:view", icon="diagram-3", order=30, section="admin"),
@@ -45,6 +54,7 @@ def navigation(tenant, user):
         NavItem(
             _l("Background jobs"), "jobs.index", "core.jobs:view", icon="hourglass-split", order=60, section="admin"
         ),
+        NavItem(_l("E-mail"), "mail.settings", "core.mail:manage", icon="envelope", order=55, section="admin"),
     ]
 
 
@@ -118,6 +128,21 @@ def register_jobs(jobs):
         title=_l("Clean up expired links and old job history"),
         cron="17 3 * * *",
     )
+    from core.mail.delivery import flush_due_messages
+
+    jobs.add(
+        "core.mail_flush",
+        flush_due_messages,
+        queue="mail",
+        title=_l("Send the e-mail that is due"),
+        cron="* * * * *",
+        timeout=300,
+        per_tenant=False,
+    )
+    from core.clients.imports import run_import
+
+    jobs.add("core.clients_import", run_import, queue="bulk", title=_l("Import clients from a CSV file"),
+             timeout=3 * 3600)
 
 
 @hookimpl
@@ -127,11 +152,20 @@ def global_search(tenant, user, query):
 
     from core.auth.models import User
     from core.auth.services import has_permission
+    from core.clients.models import Client
     from core.extensions import db
     from core.groups.models import Group
 
     like = f"%{query.lower()}%"
     results = []
+    if has_permission(user, "core.clients:view"):
+        from core.clients.services import list_statement
+
+        clients = db.session.scalars(list_statement(user, query, active="all").order_by(Client.name).limit(20))
+        results += [
+            SearchResult(c.name, url_for("clients.show", client_id=c.id), _("Client"), f"{c.tax_id} {c.email}".strip())
+            for c in clients
+        ]
     if has_permission(user, "core.users:view"):
         users = db.session.scalars(
             select(User)

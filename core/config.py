@@ -82,6 +82,21 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
         "SMTP_SECURITY": env.get("SMTP_SECURITY", "starttls"),
         "OUTBOX_DIR": str(instance / "outbox"),
+        # Uploaded files (core.files): backend, the local backend's folder (outside the web root),
+        # and how long the sanity parse of an uploaded PDF may run (seconds, in a child process).
+        "FILES_STORE": env.get("VENTANILLA_FILES_STORE", "local"),
+        "FILES_DIR": env.get("VENTANILLA_FILES_DIR") or str(instance / "files"),
+        "FILES_PDF_CHECK_TIMEOUT": float(env.get("VENTANILLA_PDF_CHECK_TIMEOUT", "10")),
+        # Outbound mail: attempts before a message is marked failed, the first back-off (doubled
+        # after each failure: 90 s ... 25.6 h, about two days in all), a worker's claim on a message
+        # and the SMTP connection timeout (seconds).
+        "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", "12")),
+        "MAIL_RETRY_BASE_SECONDS": int(env.get("MAIL_RETRY_BASE_SECONDS", "90")),
+        "MAIL_LEASE_SECONDS": 600,
+        "SMTP_TIMEOUT": int(env.get("SMTP_TIMEOUT", "30")),
+        # Fernet keys for secrets at rest, newest first (core.crypto); filled below when not given.
+        "SECRET_KEYS": None,
+        "CLIENT_IMPORT_MAX_BYTES": 20_000_000,
         "EMAIL_ALLOW_TEST_DOMAINS": _bool(env.get("VENTANILLA_ALLOW_TEST_EMAIL"), True),
         # Login throttling: failures allowed within the window before a lockout.
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
@@ -100,4 +115,9 @@ def load_config(overrides: dict | None = None) -> dict:
     config.update(overrides)
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _secret_key(instance)
+    if not config.get("SECRET_KEYS"):
+        # VENTANILLA_SECRET_KEYS, else the instance key file (created with mode 0600 on first run).
+        from core.crypto import keys_from_environment_or_file
+
+        config["SECRET_KEYS"] = keys_from_environment_or_file(str(instance))
     return config

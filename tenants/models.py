@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.audit.recorder import Audited
 from core.extensions import db, utcnow
 from tenants.isolation import TenantScoped
 
@@ -33,8 +34,13 @@ TENANT_ACTIVE = "active"
 TENANT_SUSPENDED = "suspended"
 
 
-class Tenant(db.Model):
+class Tenant(Audited, db.Model):
     """A customer organisation. Owns every tenant-scoped row through ``tenant_id``."""
+
+    __audit_type__ = "tenant"
+
+    def audit_tenant_id(self) -> int | None:
+        return self.id
 
     __tablename__ = "tenants"
 
@@ -55,7 +61,7 @@ class Tenant(db.Model):
         return f"<Tenant {self.slug}>"
 
 
-class TenantPlugin(TenantScoped, db.Model):
+class TenantPlugin(TenantScoped, Audited, db.Model):
     """One plugin for one tenant: licensed by the operator, enabled by the tenant administrator.
 
     Installed (the plugin is on the machine), licensed and enabled are three separate states;
@@ -63,6 +69,7 @@ class TenantPlugin(TenantScoped, db.Model):
     """
 
     __tablename__ = "tenant_plugins"
+    __audit_type__ = "licence"
     __table_args__ = (UniqueConstraint("tenant_id", "plugin"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -77,3 +84,6 @@ class TenantPlugin(TenantScoped, db.Model):
     @property
     def active(self) -> bool:
         return self.licensed and self.enabled
+
+    def audit_label(self) -> str:
+        return self.plugin

@@ -100,6 +100,9 @@ class VentanillaClient(FlaskClient):
     """A test client whose POSTs carry a valid CSRF token, as the real forms do."""
 
     def open(self, *args, **kwargs):
+        # Read streamed responses (CSV exports) to the end and close them, as a server does;
+        # a half-read stream would keep its request's contexts pushed into the next request.
+        kwargs.setdefault("buffered", True)
         method = kwargs.get("method", "GET").upper()
         data = kwargs.get("data")
         skip = kwargs.pop("without_csrf", False)
@@ -275,6 +278,32 @@ class Factory:
             db.session.add(operator)
             db.session.commit()
             return operator.id
+
+    def client(self, tenant: TenantRef, name: str, tax_id: str | None = None, *, groups=(), email: str = "",
+               address: bool = True, active: bool = True) -> int:
+        """A company client (valid tax id made up when none is given), with an address."""
+        from stdnum.es import cif
+
+        from core.clients.models import Client, ClientAddress, GroupClient
+        from core.clients.services import fold
+        from core.extensions import db
+        from tenants.context import tenant_context
+
+        if tax_id is None:
+            self._serial = getattr(self, "_serial", 1000000) + 1
+            digits = f"{self._serial:07d}"
+            tax_id = f"B{digits}{cif.calc_check_digits('B' + digits)[1]}"
+        with self.app.app_context(), tenant_context(tenant.id):
+            client = Client(kind="company", tax_id=tax_id, tax_id_type="es_cif", country="ES", company_name=name,
+                            name=name, email=email, active=active, search_text=fold(f"{name} {tax_id} {email}"))
+            if address:
+                client.addresses = [ClientAddress(street=f"Calle {name} 1", postal_code="46001", city="Valencia")]
+            db.session.add(client)
+            db.session.flush()
+            for group_id in groups:
+                db.session.add(GroupClient(group_id=group_id, client_id=client.id))
+            db.session.commit()
+            return client.id
 
     def note(self, tenant: TenantRef, title: str) -> int:
         from core.extensions import db

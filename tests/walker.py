@@ -18,10 +18,13 @@ ROW_ARGUMENTS = {
     "group_id": "group",
     "run_id": "run",
     "note_id": "note",
+    "client_id": "client",
+    "address_id": "address",
+    "import_id": "client_import",
 }
 # Arguments that are not row ids: the walker passes a value and checks that nothing leaks.
 OTHER_ARGUMENTS = {"plugin", "token"}
-OPERATOR_ARGUMENTS = {"tenant_id", "plugin"}
+OPERATOR_ARGUMENTS = {"tenant_id", "plugin", "eml"}
 
 WALKED_METHODS = ("GET", "POST")
 

@@ -9,6 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.audit.recorder import Audited
 from core.extensions import db, utcnow
 from tenants.isolation import TenantScoped
 
@@ -17,8 +18,13 @@ def new_session_nonce() -> str:
     return secrets.token_hex(8)
 
 
-class User(TenantScoped, UserMixin, db.Model):
+class User(TenantScoped, Audited, UserMixin, db.Model):
     """A person of one tenant. ``password_hash`` stays empty until the invitation is accepted."""
+
+    __audit_type__ = "user"
+    __audit_exclude__ = frozenset({"created_at", "updated_at", "session_nonce", "last_login_at", "invited_by_id"})
+    __audit_mask__ = frozenset({"password_hash"})
+    __audit_relations__ = ("roles", "groups")
 
     __tablename__ = "core_users"
     __table_args__ = (UniqueConstraint("tenant_id", "email"),)

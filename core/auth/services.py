@@ -241,10 +241,12 @@ def user_language(user: User, tenant) -> str:
 
 
 def email_password_reset(tenant, user: User, token: str) -> None:
+    """Queue the reset link in the outbox (committing the caller's transaction with it)."""
     from core.mail.services import send_email
     from core.urls import external_url
 
     send_email(
+        tenant,
         user.email,
         _l("Reset your password for %(organisation)s", organisation=tenant.name),
         "password_reset",
@@ -257,10 +259,12 @@ def email_password_reset(tenant, user: User, token: str) -> None:
 
 
 def email_invitation(tenant, user: User, token: str, inviter_name: str) -> None:
+    """Queue the invitation in the outbox, in the same transaction as the new user and token."""
     from core.mail.services import send_email
     from core.urls import external_url
 
     send_email(
+        tenant,
         user.email,
         _l("You are invited to %(organisation)s", organisation=tenant.name),
         "invitation",

@@ -14,6 +14,7 @@ from core.extensions import db
 tenants_cli = AppGroup("tenants", help="Create, list, suspend tenants and license plugins to them.")
 operators_cli = AppGroup("operators", help="Manage platform operator accounts.")
 demo_cli = AppGroup("demo", help="Demonstration data.")
+secrets_cli = AppGroup("secrets", help="Secrets at rest (passwords, certificates, keys).")
 
 
 def _fail(error: DomainError):
@@ -145,7 +146,24 @@ def load_demo():
         click.echo(line)
 
 
+@secrets_cli.command("rotate")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
+def rotate_secrets(batch_size):
+    """Re-encrypt every stored secret with the newest key (the first of VENTANILLA_SECRET_KEYS)."""
+    from core.crypto.rotation import rotate_secrets as rotate
+
+    results = rotate(batch_size)
+    for counts in results:
+        click.echo(str(counts))
+    rotated = sum(c.rotated for c in results)
+    current = sum(c.current for c in results)
+    click.echo(f"{rotated} secret(s) re-encrypted, {current} already with the newest key")
+    if any(c.unreadable for c in results):
+        raise click.ClickException("some secrets could not be opened with any configured key: keep the old keys")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(tenants_cli)
     app.cli.add_command(operators_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(secrets_cli)

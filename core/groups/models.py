@@ -1,7 +1,7 @@
-"""Groups of users (and, with the client model, of clients).
+"""Groups of users and clients.
 
 A user manages the clients that share a group with them; seed 004's centres are groups too.
-Client membership is a second association beside ``GroupUser``.
+Client membership (``GroupClient``) lives with the client model.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.audit.recorder import Audited
 from core.extensions import db, utcnow
 from tenants.isolation import TenantScoped
 
@@ -24,7 +25,10 @@ class GroupUser(TenantScoped, db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("core_users.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
-class Group(TenantScoped, db.Model):
+class Group(TenantScoped, Audited, db.Model):
+    __audit_type__ = "group"
+    __audit_relations__ = ("users", "clients")
+
     __tablename__ = "core_groups"
     __table_args__ = (UniqueConstraint("tenant_id", "name"),)
 
@@ -35,3 +39,4 @@ class Group(TenantScoped, db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     users = relationship("User", secondary="core_group_users", back_populates="groups", order_by="User.name")
+    clients = relationship("Client", secondary="core_group_clients", back_populates="groups", order_by="Client.name")

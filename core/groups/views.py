@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import func, select
 
+from core.audit.services import history
 from core.auth.models import User
+from core.auth.services import has_permission
+from core.clients.models import Client, GroupClient
+from core.clients.services import visible
 from core.errors import DomainError
 from core.extensions import db
 from core.groups import services
@@ -33,7 +38,17 @@ def index():
 @requires("core.groups:view")
 def show(group_id: int):
     group = db.get_or_404(Group, group_id)
-    return render_template("groups/show.html", group=group)
+    members = select(GroupClient.client_id).where(GroupClient.group_id == group.id)
+    clients = []
+    if has_permission(current_user, "core.clients:view"):
+        stmt = visible(current_user, select(Client).where(Client.id.in_(members)))
+        clients = db.session.scalars(stmt.order_by(Client.name).limit(50)).all()
+    client_count = db.session.scalar(
+        select(func.count()).select_from(GroupClient).where(GroupClient.group_id == group.id)
+    )
+    return render_template(
+        "groups/show.html", group=group, clients=clients, client_count=client_count, events=history("group", group.id)
+    )
 
 
 def _save(form, group=None):

@@ -15,7 +15,7 @@ from flask import Flask
 from redis import Redis
 from rq.cron import CronScheduler
 
-from core.jobs.runner import fan_out
+from core.jobs.runner import fan_out, sweep
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,8 @@ def build_scheduler(app: Flask, connection: Redis) -> CronScheduler:
     prefix = app.config["QUEUE_PREFIX"]
     for spec in app.extensions["ventanilla_jobs"].scheduled():
         scheduler.register(
-            fan_out,
-            queue_name=f"{prefix}default",
+            fan_out if spec.per_tenant else sweep,
+            queue_name=f"{prefix}{'default' if spec.per_tenant else spec.queue}",
             args=(spec.name,),
             cron=spec.cron,
             interval=spec.interval,

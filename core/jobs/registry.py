@@ -18,6 +18,7 @@ class JobSpec:
     cron: str | None = None
     interval: int | None = None
     timeout: int = 3600
+    per_tenant: bool = True
 
     @property
     def scheduled(self) -> bool:
@@ -65,17 +66,23 @@ class PluginJobs:
         cron: str | None = None,
         interval: int | None = None,
         timeout: int = 3600,
+        per_tenant: bool = True,
     ) -> JobSpec:
         """Register ``func(ctx, **arguments)`` as job ``name``; with ``cron`` or ``interval`` it is periodic.
 
-        A periodic job runs once per tenant that has the plugin enabled, on RQ's cron scheduler.
+        A periodic job runs once per tenant that has the plugin enabled (each run has its
+        ``JobRun``), on RQ's cron scheduler. A frequent, light periodic job can instead be a
+        sweep (``per_tenant=False``): one run for the whole platform, ``func(tenant_ids)``,
+        given the ids of the active tenants that have the plugin, and no ``JobRun`` history.
         """
+        if not per_tenant and not (cron or interval):
+            raise ValueError(f"job {name!r}: only a periodic job can be a sweep")
         if not name.startswith(f"{self.plugin}."):
             raise ValueError(f"job {name!r} of plugin {self.plugin!r} must be named {self.plugin}.<job>")
         if queue not in QUEUES:
             raise ValueError(f"job {name!r}: unknown queue {queue!r} (one of {', '.join(QUEUES)})")
         if cron and interval:
             raise ValueError(f"job {name!r}: give cron or interval, not both")
-        spec = JobSpec(name, func, self.plugin, queue, title or name, cron, interval, timeout)
+        spec = JobSpec(name, func, self.plugin, queue, title or name, cron, interval, timeout, per_tenant)
         self._registry._add(spec)
         return spec

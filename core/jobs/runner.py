@@ -62,6 +62,7 @@ class JobContext:
         self._rq_job = get_current_job()
 
     def progress(self, done: int, total: int | None = None, message: str = "") -> None:
+        """``done`` of ``total`` steps, or a percentage when ``total`` is None."""
         """Publish progress now (Redis) and with the job's next commit (the ``JobRun`` row)."""
         percent = int(done if total is None else (100 * done / total if total else 100))
         percent = max(0, min(100, percent))
@@ -142,6 +143,37 @@ def _record_failure(run_id: int, exc: Exception) -> None:
     log.warning("job run %s %s: %s", run_id, run.status, run.error)
 
 
+def _tenants_with(plugin: str) -> list[Tenant]:
+    """Active tenants that have ``plugin`` licensed and enabled (every active tenant for core)."""
+    with all_tenants():
+        tenants = db.session.scalars(select(Tenant).where(Tenant.status == TENANT_ACTIVE).order_by(Tenant.id)).all()
+        if plugin == "core":
+            return list(tenants)
+        licensed = set(
+            db.session.scalars(
+                select(TenantPlugin.tenant_id).where(
+                    TenantPlugin.plugin == plugin,
+                    TenantPlugin.licensed.is_(True),
+                    TenantPlugin.enabled.is_(True),
+                )
+            )
+        )
+    return [t for t in tenants if t.id in licensed]
+
+
+def sweep(name: str):
+    """Cron entry point of a sweep: one run across the tenants that have its plugin."""
+    app = _application()
+    with app.app_context():
+        _fresh_connections_after_fork()
+        spec = app.extensions["ventanilla_jobs"].get(name)
+        if spec is None or spec.per_tenant:
+            return None
+        tenant_ids = [t.id for t in _tenants_with(spec.plugin)]
+        with all_tenants():
+            return spec.func(tenant_ids)
+
+
 def fan_out(name: str) -> int:
     """Cron entry point: start job ``name`` for every active tenant that has its plugin.
 
@@ -156,21 +188,8 @@ def fan_out(name: str) -> int:
         spec = app.extensions["ventanilla_jobs"].get(name)
         if spec is None:
             return 0
-        with all_tenants():
-            tenants = db.session.scalars(select(Tenant).where(Tenant.status == TENANT_ACTIVE).order_by(Tenant.id)).all()
-            if spec.plugin != "core":
-                licensed = set(
-                    db.session.scalars(
-                        select(TenantPlugin.tenant_id).where(
-                            TenantPlugin.plugin == spec.plugin,
-                            TenantPlugin.licensed.is_(True),
-                            TenantPlugin.enabled.is_(True),
-                        )
-                    )
-                )
-                tenants = [t for t in tenants if t.id in licensed]
         started = 0
-        for tenant in tenants:
+        for tenant in _tenants_with(spec.plugin):
             with tenant_context(tenant):
                 if has_open_run(name):
                     continue

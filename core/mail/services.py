@@ -1,39 +1,93 @@
-"""Outbound e-mail: rendered in the recipient's language, delivered by a ``mail``-queue job.
+"""Outbound e-mail: rendered in the recipient's language, stored in the outbox, delivered by a job.
 
-With no SMTP server configured (the embedded default) messages are written as ``.eml`` files
-into ``instance/outbox/``.
+``send_email`` renders the message and adds an ``OutboundMessage`` row to the caller's
+transaction; once that transaction commits, a ``mail``-queue job delivers it (see
+``core.mail.delivery``). Nothing is sent for a transaction that rolls back, and nothing is lost
+when Redis forgets the job: the ``core.mail_flush`` cron job re-enqueues every message that is due.
 """
 
 from __future__ import annotations
 
-import smtplib
-import ssl
-import uuid
+import logging
+import mimetypes
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import force_locale
-from rq import Retry
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
-from core.jobs.services import get_queue
+from core.extensions import db
+from core.mail.models import (
+    SECURITY_CHOICES,
+    OutboundAttachment,
+    OutboundMessage,
+    TenantMailSettings,
+)
+from tenants.context import current_tenant_id, tenant_context
 
-DELIVERY_RETRY_INTERVALS = [30, 120, 600, 1800, 3600]
+log = logging.getLogger(__name__)
+
+_PENDING = "ventanilla_mail_pending"
 
 
-def render_message(to: str, subject, template: str, locale: str, **context) -> EmailMessage:
-    """Build a text + HTML message from ``templates/mail/<template>.txt|.html`` in ``locale``."""
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    data: bytes
+    content_type: str | None = None
+
+    @property
+    def mime_type(self) -> str:
+        return self.content_type or mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+
+
+def _attachment(item) -> Attachment:
+    if isinstance(item, Attachment):
+        return item
+    if isinstance(item, tuple | list) and len(item) in (2, 3):
+        # (filename, data) or (filename, data, content_type)
+        return Attachment(str(item[0]), bytes(item[1]), item[2] if len(item) == 3 else None)
+    raise TypeError(f"an attachment is an Attachment or (filename, data[, content_type]), not {item!r}")
+
+
+def _addresses(value: str | Iterable[str] | None) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    return [str(address).strip() for address in value if str(address).strip()]
+
+
+def message_domain() -> str:
+    """The domain of our Message-IDs: the public host name, else a local one."""
+    host = urlsplit(current_app.config.get("PUBLIC_URL") or "").hostname
+    return host or "ventanilla.localhost"
+
+
+def render_bodies(subject, template: str, locale: str, **context) -> tuple[str, str, str]:
+    """Subject, text and HTML of ``templates/mail/<template>.txt|.html`` rendered in ``locale``."""
     with force_locale(locale):
         subject_text = str(subject)
         text = render_template(f"mail/{template}.txt", subject=subject_text, **context)
         html = render_template(f"mail/{template}.html", subject=subject_text, **context)
+    return subject_text, text, html
+
+
+def render_message(to: str, subject, template: str, locale: str, **context) -> EmailMessage:
+    """A text + HTML message from ``templates/mail/<template>.txt|.html`` in ``locale`` (not stored)."""
+    subject_text, text, html = render_bodies(subject, template, locale, **context)
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
     message["Subject"] = subject_text
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain="ventanilla.localhost")
+    message["Message-ID"] = make_msgid(domain=message_domain())
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     # After the body: set_content() drops every Content-* header already present.
@@ -41,43 +95,154 @@ def render_message(to: str, subject, template: str, locale: str, **context) -> E
     return message
 
 
-def send_email(to: str, subject, template: str, locale: str, **context) -> str:
-    """Queue a message for delivery; returns its Message-ID."""
-    message = render_message(to, subject, template, locale, **context)
-    get_queue("mail").enqueue(
-        "core.mail.services.deliver",
-        message.as_string(),
-        retry=Retry(max=len(DELIVERY_RETRY_INTERVALS), interval=DELIVERY_RETRY_INTERVALS),
-        job_id=f"mail-{uuid.uuid4().hex}",
-    )
-    return message["Message-ID"]
+def send_email(
+    tenant,
+    to: str | Sequence[str],
+    subject,
+    template: str,
+    locale: str,
+    attachments: Sequence = (),
+    *,
+    cc: str | Sequence[str] = (),
+    bcc: str | Sequence[str] = (),
+    reply_to: str | None = None,
+    sender: str | None = None,
+    commit: bool = True,
+    **context,
+) -> OutboundMessage:
+    """Store a message for ``tenant`` in the outbox; it is delivered once the transaction commits.
+
+    ``subject`` may be a lazy string: it is rendered in ``locale`` with the bodies
+    (``templates/mail/<template>.txt`` and ``.html``, which receive ``context``; ``organisation``
+    defaults to the tenant's name). ``attachments`` are ``Attachment`` objects or
+    ``(filename, data[, content_type])`` tuples. ``sender`` overrides the From of the transport.
+
+    The row joins the caller's transaction: with ``commit=True`` (the default) this call commits
+    it, together with whatever the caller has pending; with ``commit=False`` the caller commits,
+    and the delivery job is only enqueued if it does.
+    """
+    recipients = _addresses(to)
+    if not recipients:
+        raise ValueError("send_email needs at least one recipient")
+    tenant_id = getattr(tenant, "id", tenant)
+    if hasattr(tenant, "name"):
+        context.setdefault("organisation", tenant.name)
+    subject_text, text, html = render_bodies(subject, template, locale, **context)
+    subject_text = " ".join(subject_text.split())  # one line: no header folding tricks
+    with _acting_for(tenant_id):
+        message = OutboundMessage(
+            to_addresses=recipients,
+            cc_addresses=_addresses(cc),
+            bcc_addresses=_addresses(bcc),
+            from_address=sender,
+            reply_to=reply_to,
+            subject=subject_text,
+            text_body=text,
+            html_body=html,
+            language=locale,
+            template=template,
+            message_id=make_msgid(domain=message_domain()),
+            attachments=[
+                OutboundAttachment(filename=a.filename, content_type=a.mime_type, data=a.data)
+                for a in map(_attachment, attachments)
+            ],
+        )
+        db.session.add(message)
+        db.session.flush()
+        db.session.info.setdefault(_PENDING, []).append((tenant_id, message.id))
+        if commit:
+            db.session.commit()
+    return message
 
 
-def deliver(raw_message: str) -> str:
-    """The ``mail`` job: hand the message to SMTP, or write it into the outbox folder."""
-    from core.jobs.runner import _application
+def _acting_for(tenant_id: int):
+    """The tenant's context, unless the caller is in it already (then nothing changes)."""
+    from contextlib import nullcontext
 
-    app = _application()
-    with app.app_context():
-        config = app.config
-        if not config.get("SMTP_HOST"):
-            outbox = Path(config["OUTBOX_DIR"])
-            outbox.mkdir(parents=True, exist_ok=True)
-            path = outbox / f"{uuid.uuid4().hex}.eml"
-            path.write_text(raw_message, encoding="utf-8")
-            return str(path)
-        security = config["SMTP_SECURITY"]
-        host, port = config["SMTP_HOST"], config["SMTP_PORT"]
-        if security == "ssl":
-            client = smtplib.SMTP_SSL(host, port, context=ssl.create_default_context(), timeout=30)
-        else:
-            client = smtplib.SMTP(host, port, timeout=30)
-        with client:
-            if security == "starttls":
-                client.starttls(context=ssl.create_default_context())
-            if config.get("SMTP_USERNAME"):
-                client.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
-            from email import message_from_string, policy
+    return nullcontext() if current_tenant_id() == tenant_id else tenant_context(tenant_id)
 
-            client.send_message(message_from_string(raw_message, policy=policy.default))
-        return "sent"
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_committed_messages(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    from core.mail.delivery import enqueue_delivery
+
+    for tenant_id, message_id in pending:
+        enqueue_delivery(tenant_id, message_id, attempts=0)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_messages(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+# --- the tenant's SMTP settings -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """One SMTP server to deliver through (the tenant's or the platform's)."""
+
+    host: str
+    port: int
+    security: str
+    username: str | None
+    password: str | None
+    from_address: str
+    source: str
+
+    def __repr__(self) -> str:  # never the password, not even in a traceback
+        return f"SmtpSettings({self.source}: {self.username or '-'}@{self.host}:{self.port}/{self.security})"
+
+
+def tenant_settings() -> TenantMailSettings | None:
+    """The current tenant's SMTP settings row, if it has one."""
+    return db.session.scalar(select(TenantMailSettings))
+
+
+def save_tenant_settings(
+    tenant,
+    host: str | None,
+    port: int,
+    security: str,
+    username: str | None,
+    password: str | None,
+    from_address: str | None,
+) -> TenantMailSettings:
+    """Save the tenant's SMTP server. An empty ``password`` keeps the stored one; no username drops it.
+
+    An empty ``host`` means "no server of our own": mail then goes through the platform's.
+    """
+    from core.mail.validation import check_from_address, check_host, check_port
+
+    host = check_host(host) if host else None
+    port = check_port(port)
+    if security not in SECURITY_CHOICES:
+        raise ValueError(f"unknown security {security!r}")
+    from_address = check_from_address(from_address, required=bool(host))
+    with _acting_for(getattr(tenant, "id", tenant)):
+        settings = tenant_settings()
+        if settings is None:
+            settings = TenantMailSettings()
+            db.session.add(settings)
+        settings.host = host
+        settings.port = port
+        settings.security = security
+        settings.username = (username or "").strip() or None
+        if settings.username is None:
+            settings.password = None
+        elif password:
+            settings.password = password
+        settings.from_address = from_address
+        db.session.commit()
+        return settings
+
+
+def sender_for(name: str, address: str) -> str:
+    """``"Name" <address>`` with the display name quoted as needed."""
+    try:
+        return str(Address(display_name=name, addr_spec=address))
+    except (ValueError, IndexError):
+        return address

@@ -27,6 +27,10 @@ def _grant_to_application_role(connection) -> None:
     connection.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"))
     connection.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}"))
     connection.execute(text(f"REVOKE ALL ON alembic_version FROM {quoted}"))
+    # The audit trail is append-only for the application.
+    audit = connection.execute(text("SELECT to_regclass('core_audit_events')")).scalar()
+    if audit is not None:
+        connection.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON core_audit_events FROM {quoted}"))
 
 
 def run_migrations_offline() -> None:

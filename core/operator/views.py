@@ -184,3 +184,41 @@ def jobs():
         page = keyset_page(db.session, stmt, [JobRun.id], request.args.get("after"), per_page=100, descending=True)
         tenants = {t.id: t for t in db.session.scalars(select(Tenant))}
     return render_template("operator/jobs.html", page=page, tenants=tenants, status=status, statuses=STATUSES)
+
+
+@bp.route("/audit")
+@operator_only
+def audit():
+    from core.audit import services as audit_services
+    from core.audit.models import AuditEvent
+    from core.audit.views import ACTIONS, filter_arguments
+
+    filters = filter_arguments()
+    tenant_id = request.args.get("tenant", type=int)
+    with all_tenants():
+        stmt = audit_services.filtered(select(AuditEvent), **filters, tenant_id=tenant_id)
+        page = keyset_page(db.session, stmt, [AuditEvent.id], request.args.get("after"), per_page=100,
+                           descending=True)
+        object_types = audit_services.object_types()
+    tenants = {t.id: t for t in db.session.scalars(select(Tenant).order_by(Tenant.name))}
+    return render_template("operator/audit.html", page=page, filters=filters, tenants=tenants,
+                           tenant_id=tenant_id, object_types=object_types, actions=ACTIONS)
+
+
+@bp.route("/audit/export.csv")
+@operator_only
+def audit_export():
+    from core.audit import services as audit_services
+    from core.audit.models import AuditEvent
+    from core.audit.views import filter_arguments
+    from core.csvstream import csv_response
+
+    tenant_id = request.args.get("tenant", type=int)
+    slugs = dict(db.session.execute(select(Tenant.id, Tenant.slug)).all())
+
+    def rows():
+        with all_tenants():
+            stmt = audit_services.filtered(select(AuditEvent), **filter_arguments(), tenant_id=tenant_id)
+            yield from audit_services.export_rows(stmt, slugs)
+
+    return csv_response(rows(), "audit.csv")

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.audit.recorder import Audited
 from core.extensions import db, utcnow
 from tenants.isolation import TenantScoped
 
@@ -29,7 +30,10 @@ ROLE_CLIENT = "client"
 DEFAULT_ROLE_KEYS = (ROLE_ADMIN, ROLE_MANAGER, ROLE_OPERATOR, ROLE_ASSISTANT, ROLE_CLIENT)
 
 
-class Role(TenantScoped, db.Model):
+class Role(TenantScoped, Audited, db.Model):
+    __audit_type__ = "role"
+    __audit_relations__ = ("grants",)
+
     __tablename__ = "core_roles"
     __table_args__ = (UniqueConstraint("tenant_id", "name"), UniqueConstraint("tenant_id", "key"))
 

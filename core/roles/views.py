@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from core.audit.services import history
 from core.errors import DomainError
 from core.extensions import db
 from core.permissions import requires
@@ -46,7 +47,8 @@ def index():
 
 
 def _form_page(form, role=None):
-    return render_template("roles/form.html", form=form, role=role, grouped=_grouped(_permissions()))
+    events = history("role", role.id) if role is not None else []
+    return render_template("roles/form.html", form=form, role=role, grouped=_grouped(_permissions()), events=events)
 
 
 @bp.route("/new", methods=["GET", "POST"])

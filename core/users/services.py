@@ -75,7 +75,7 @@ def invite_user(
     db.session.add(user)
     db.session.flush()
     token = issue_token(user, TOKEN_INVITE)
-    db.session.commit()
+    # The user, the link and the message commit together (send_email commits).
     email_invitation(tenant, user, token, inviter_name or tenant.name)
     return user
 
@@ -84,7 +84,6 @@ def resend_invitation(tenant, user: User, inviter_name: str) -> None:
     if not user.is_invited:
         raise DomainError(_l("This user has already accepted the invitation."))
     token = issue_token(user, TOKEN_INVITE)
-    db.session.commit()
     email_invitation(tenant, user, token, inviter_name)
 
 

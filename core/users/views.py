@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from core.audit.services import history
 from core.auth.models import User
 from core.errors import DomainError
 from core.extensions import db
@@ -70,7 +71,7 @@ def invite():
 @requires("core.users:view")
 def show(user_id: int):
     user = db.get_or_404(User, user_id)
-    return render_template("users/show.html", user=user)
+    return render_template("users/show.html", user=user, events=history("user", user.id))
 
 
 @bp.route("/<int:user_id>/edit", methods=["GET", "POST"])

@@ -235,3 +235,36 @@ def test_the_purge_job_removes_spent_links_and_old_history(app, factory, run_job
 
         with tenant_context(acme.id):
             assert db.session.get(JobRun, old) is None
+
+
+def test_a_sweep_runs_once_for_the_tenants_that_have_it_and_keeps_no_run_history(app, factory):
+    from core.extensions import db
+    from core.jobs.cron import build_scheduler
+    from core.jobs.models import JobRun
+    from core.jobs.registry import JobSpec
+    from core.jobs.runner import sweep
+    from core.redis_connection import get_redis
+    from tenants.context import all_tenants
+
+    acme = factory.tenant("acme")
+    factory.tenant("bare", plugins=())
+    seen = []
+    registry = app.extensions["ventanilla_jobs"]
+    registry._specs["sample.sweep_probe"] = JobSpec(
+        "sample.sweep_probe",
+        lambda tenant_ids: seen.append(tenant_ids) or {"tenants": len(tenant_ids)},
+        "sample",
+        cron="* * * * *",
+        per_tenant=False,
+    )
+    try:
+        with app.app_context():
+            assert sweep("sample.sweep_probe") == {"tenants": 1}
+            scheduler = build_scheduler(app, get_redis())
+            with all_tenants():
+                assert db.session.query(JobRun).count() == 0
+        assert seen == [[acme.id]]
+        probe = next(job for job in scheduler.get_jobs() if job.name == "ventanilla:sample.sweep_probe")
+        assert probe.func is sweep
+    finally:
+        del registry._specs["sample.sweep_probe"]

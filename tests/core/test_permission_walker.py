@@ -32,6 +32,7 @@ def own_values(app, factory, tenant) -> dict:
             token = issue_token(db.session.get(User, invited), TOKEN_INVITE)
             reset_token = issue_token(db.session.get(User, victim), TOKEN_RESET)
             db.session.commit()
+    eml = _outbox_file(app, tenant.id, victim)
     return {
         "reset_token": reset_token,
         "tenant": tenant.slug,
@@ -40,10 +41,47 @@ def own_values(app, factory, tenant) -> dict:
         "group_id": factory.group(tenant, "Spare group"),
         "run_id": run,
         "note_id": factory.note(tenant, "A note"),
+        **_client_values(app, factory, tenant),
         "plugin": "sample",
         "token": token,
         "tenant_id": tenant.id,
+        "eml": eml,
     }
+
+
+def _client_values(app, factory, tenant) -> dict:
+    from sqlalchemy import select
+
+    from core.clients.models import ClientAddress, ClientImport
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    client_id = factory.client(tenant, "Spare client")
+    with app.app_context(), tenant_context(tenant.id):
+        address_id = db.session.scalar(select(ClientAddress.id).where(ClientAddress.client_id == client_id))
+        client_import = ClientImport(filename="spare.csv", data=b"NIF\n", problems=[])
+        db.session.add(client_import)
+        db.session.commit()
+        return {"client_id": client_id, "address_id": address_id, "import_id": client_import.id}
+
+
+def _outbox_file(app, tenant_id: int, user_id: int) -> str:
+    """A message delivered into the outbox folder (no SMTP in the tests): the name of its .eml file."""
+    from pathlib import Path
+
+    from core.auth.models import User
+    from core.extensions import db
+    from core.mail.delivery import deliver_now
+    from core.mail.services import send_email
+    from tenants.context import tenant_context
+    from tenants.models import Tenant
+
+    with app.app_context(), tenant_context(tenant_id):
+        user = db.session.get(User, user_id)
+        tenant = db.session.get(Tenant, tenant_id)
+        message = send_email(tenant, user.email, "Walk", "test_message", "en", user=user, host="")
+        assert deliver_now(message.id) == "sent"
+    return max(Path(app.config["OUTBOX_DIR"]).glob("*.eml")).name
 
 
 def test_every_route_declares_a_known_access(app):

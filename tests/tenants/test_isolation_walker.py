@@ -20,6 +20,7 @@ LAST = ("settings.toggle_plugin", "i18n.switch_in_tenant", "auth.logout")
 def populate(app, factory, slug: str, marker: str) -> dict:
     from core.auth.models import TOKEN_INVITE, User
     from core.auth.services import issue_token
+    from core.clients.models import ClientAddress, ClientImport
     from core.extensions import db
     from core.jobs.services import enqueue
     from tenants.context import tenant_context
@@ -32,12 +33,19 @@ def populate(app, factory, slug: str, marker: str) -> dict:
     role = factory.role(tenant, f"{marker} Role", ["core.groups:view"])
     group = factory.group(tenant, f"{marker} Group", [other])
     note = factory.note(tenant, f"{marker} Note")
+    client = factory.client(tenant, f"{marker} Client", groups=[group], email=f"{slug}@client.test")
     with app.app_context():
         tenant_row = db.session.get(Tenant, tenant.id)
         run = enqueue(tenant_row, "sample.count_notes").id
         with tenant_context(tenant.id):
             token = issue_token(db.session.get(User, invited), TOKEN_INVITE)
+            address = db.session.scalar(select(ClientAddress.id).where(ClientAddress.client_id == client))
+            client_import = ClientImport(filename=f"{marker}.csv", data=f"NIF\n{marker}\n".encode(),
+                                         problems=[[2, "tax_id", marker]], created_by_id=admin)
+            db.session.add(client_import)
             db.session.commit()
+            client_import = client_import.id
+    _mail_of(app, tenant.id, slug, marker)
     return {
         "tenant": tenant,
         "admin": admin,
@@ -48,15 +56,36 @@ def populate(app, factory, slug: str, marker: str) -> dict:
         "note": note,
         "run": run,
         "token": token,
+        "client": client,
+        "address": address,
+        "client_import": client_import,
     }
+
+
+def _mail_of(app, tenant_id: int, slug: str, marker: str) -> None:
+    """The tenant's SMTP settings and one queued message, both carrying its marker."""
+    from core.extensions import db
+    from core.mail.services import save_tenant_settings, send_email
+    from tenants.context import tenant_context
+    from tenants.models import Tenant
+
+    with app.app_context(), tenant_context(tenant_id):
+        tenant = db.session.get(Tenant, tenant_id)
+        save_tenant_settings(
+            tenant, f"smtp.{slug}.test", 587, "starttls", f"{marker}-user", f"{marker}-pw", f"{slug}@mail.test"
+        )
+        reader = {"name": f"{marker} Reader"}
+        send_email(tenant, f"{slug}@mail.test", f"{marker} Subject", "test_message", "en", user=reader, host="")
 
 
 def snapshot(app, tenant_id: int) -> dict:
     """Everything of a tenant that a leaking write could change."""
     from core.auth.models import AuthToken, User
+    from core.clients.models import Client, ClientImport
     from core.extensions import db
     from core.groups.models import Group
     from core.jobs.models import JobRun
+    from core.mail.models import OutboundMessage, TenantMailSettings
     from core.roles.models import Role
     from tenants.context import tenant_context
     from tenants.models import TenantPlugin
@@ -88,6 +117,16 @@ def snapshot(app, tenant_id: int) -> dict:
             "notes": sorted((n.id, n.title) for n in db.session.scalars(select(SampleNote))),
             "runs": sorted((r.id, r.status) for r in db.session.scalars(select(JobRun))),
             "tokens": sorted((t.id, t.used_at) for t in db.session.scalars(select(AuthToken))),
+            "mail": sorted(
+                (m.host, m.username, m.password, m.from_address) for m in db.session.scalars(select(TenantMailSettings))
+            ),
+            "outbound": sorted((m.id, m.status, m.attempts) for m in db.session.scalars(select(OutboundMessage))),
+            "clients": sorted(
+                (c.id, c.name, c.tax_id, c.email, c.active, c.notes, tuple(g.id for g in c.groups),
+                 tuple((a.id, a.street) for a in c.addresses))
+                for c in db.session.scalars(select(Client))
+            ),
+            "imports": sorted((i.id, i.created, i.finished_at) for i in db.session.scalars(select(ClientImport))),
         }
 
 
@@ -133,7 +172,7 @@ def test_a_user_of_one_tenant_reaches_nothing_of_another(app, factory, client):
     login(client, "alpha", "admin@alpha.test")
     outside = [r for r in all_routes if not r.tenant_scoped]
     for route in outside:
-        values = {"tenant_id": b["tenant"].id, "plugin": "sample"}
+        values = {"tenant_id": b["tenant"].id, "plugin": "sample", "eml": "none.eml"}
         for method in route.methods:
             response = client.open(route.build(values), method=method, data={} if method == "POST" else None)
             assert MARKER_B not in response.get_data(as_text=True), f"{method} {route.rule} leaked tenant B"

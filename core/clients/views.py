@@ -1,0 +1,266 @@
+"""Client list, client page with tabs, create/edit, addresses, CSV export and import."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from core.audit.services import history
+from core.clients import imports, services
+from core.clients.forms import AddressForm, ClientFilterForm, ClientForm, ImportForm
+from core.clients.models import Client, ClientAddress, ClientImport
+from core.clients.taxids import TYPE_NAMES
+from core.csvstream import csv_response
+from core.errors import DomainError
+from core.extensions import db
+from core.forms import choices
+from core.groups.models import Group
+from core.jobs.models import JobRun
+from core.jobs.services import live_progress
+from core.pagination import keyset_page
+from core.permissions import requires
+from core.plugins import enabled_for_current_tenant, host
+from core.templating import can
+
+bp = Blueprint("clients", __name__)
+
+
+def _visible_or_404(client_id: int) -> Client:
+    client = services.get_visible(current_user, client_id)
+    if client is None:
+        abort(404)
+    return client
+
+
+def _filters() -> tuple[ClientFilterForm, int | None]:
+    filters = ClientFilterForm(request.args)
+    groups = db.session.scalars(select(Group).order_by(Group.name)).all()
+    filters.group.choices = choices([("", _("All groups"))] + [(str(grp.id), grp.name) for grp in groups])
+    filters.validate()
+    group_id = int(filters.group.data) if (filters.group.data or "").isdigit() else None
+    return filters, group_id
+
+
+@bp.route("/")
+@requires("core.clients:view")
+def index():
+    filters, group_id = _filters()
+    stmt = services.list_statement(current_user, filters.q.data, group_id, filters.active.data or "yes").options(
+        selectinload(Client.groups)
+    )
+    page = keyset_page(db.session, stmt, [Client.name, Client.id], request.args.get("after"), per_page=50)
+    return render_template("clients/index.html", page=page, filters=filters)
+
+
+@bp.route("/export.csv")
+@requires("core.clients:export")
+def export():
+    filters, group_id = _filters()
+    rows = services.export_rows(current_user, filters.q.data, group_id, filters.active.data or "yes")
+    return csv_response(rows, f"clients-{g.tenant.slug}.csv")
+
+
+def _data(form: ClientForm) -> services.ClientData:
+    return services.ClientData(
+        tax_id=form.tax_id.data or "",
+        country=form.country.data or "ES",
+        kind=form.kind.data or "",
+        first_name=form.first_name.data or "",
+        last_name=form.last_name.data or "",
+        company_name=form.company_name.data or "",
+        email=form.email.data or "",
+        phone=form.phone.data or "",
+        notes=form.notes.data or "",
+        group_ids=form.groups.data or [],
+    )
+
+
+def _field_error(form, error: DomainError) -> None:
+    field = getattr(form, error.field or "", None) or form.tax_id
+    field.errors = [*field.errors, str(error.message)]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("core.clients:manage")
+def new():
+    form = ClientForm(groups=services.assignable_groups(current_user))
+    if form.validate_on_submit():
+        try:
+            client = services.create_client(g.tenant, current_user, _data(form))
+        except DomainError as error:
+            db.session.rollback()
+            _field_error(form, error)
+        else:
+            flash(_("The client %(name)s has been created.", name=client.name), "success")
+            return redirect(url_for("clients.show", client_id=client.id))
+    return render_template("clients/form.html", form=form, client=None)
+
+
+def _tabs(client: Client) -> list:
+    """Core's own tabs, then every enabled plugin's ``client_tabs`` the user may see."""
+    plugin_tabs = host().call_for_tenant("client_tabs", enabled_for_current_tenant(), client=client, user=current_user)
+    visible = [t for t in plugin_tabs if not t.permission or can(t.permission)]
+    return sorted(visible, key=lambda t: (t.order, str(t.title)))
+
+
+@bp.route("/<int:client_id>")
+@requires("core.clients:view")
+def show(client_id: int):
+    client = _visible_or_404(client_id)
+    tabs = _tabs(client)
+    active = request.args.get("tab", "data")
+    if active not in {"data", "history"} | {t.key for t in tabs}:
+        abort(404)
+    return render_template(
+        "clients/show.html",
+        client=client,
+        tabs=tabs,
+        active=active,
+        tax_id_names=TYPE_NAMES,
+        events=history("client", client.id) if active == "history" else [],
+    )
+
+
+@bp.route("/<int:client_id>/edit", methods=["GET", "POST"])
+@requires("core.clients:manage")
+def edit(client_id: int):
+    client = _visible_or_404(client_id)
+    form = ClientForm(obj=client, groups=services.assignable_groups(current_user))
+    if not form.is_submitted():
+        form.groups.data = [grp.id for grp in client.groups]
+    if form.validate_on_submit():
+        try:
+            services.update_client(g.tenant, current_user, client, _data(form))
+        except DomainError as error:
+            db.session.rollback()
+            _field_error(form, error)
+        else:
+            flash(_("The client has been saved."), "success")
+            return redirect(url_for("clients.show", client_id=client.id))
+    return render_template("clients/form.html", form=form, client=client)
+
+
+@bp.route("/<int:client_id>/deactivate", methods=["POST"])
+@requires("core.clients:manage")
+def deactivate(client_id: int):
+    services.set_active(g.tenant, _visible_or_404(client_id), False)
+    flash(_("The client has been deactivated."), "success")
+    return redirect(url_for("clients.show", client_id=client_id))
+
+
+@bp.route("/<int:client_id>/reactivate", methods=["POST"])
+@requires("core.clients:manage")
+def reactivate(client_id: int):
+    services.set_active(g.tenant, _visible_or_404(client_id), True)
+    flash(_("The client is active again."), "success")
+    return redirect(url_for("clients.show", client_id=client_id))
+
+
+def _address_or_404(client: Client, address_id: int) -> ClientAddress:
+    address = db.session.scalar(
+        select(ClientAddress).where(ClientAddress.id == address_id, ClientAddress.client_id == client.id)
+    )
+    if address is None:
+        abort(404)
+    return address
+
+
+def _address_data(form: AddressForm) -> services.AddressData:
+    return services.AddressData(
+        street=form.street.data or "",
+        postal_code=form.postal_code.data or "",
+        city=form.city.data or "",
+        province=form.province.data or "",
+        country=form.country.data or "ES",
+        label=form.label.data or "",
+    )
+
+
+def _address_page(client: Client, address: ClientAddress | None):
+    form = AddressForm(obj=address)
+    if form.validate_on_submit():
+        try:
+            services.save_address(client, _address_data(form), address)
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "street").errors.append(str(error.message))
+        else:
+            flash(_("The address has been saved."), "success")
+            return redirect(url_for("clients.show", client_id=client.id))
+    return render_template("clients/address.html", form=form, client=client, address=address)
+
+
+@bp.route("/<int:client_id>/addresses/new", methods=["GET", "POST"])
+@requires("core.clients:manage")
+def new_address(client_id: int):
+    return _address_page(_visible_or_404(client_id), None)
+
+
+@bp.route("/<int:client_id>/addresses/<int:address_id>", methods=["GET", "POST"])
+@requires("core.clients:manage")
+def edit_address(client_id: int, address_id: int):
+    client = _visible_or_404(client_id)
+    return _address_page(client, _address_or_404(client, address_id))
+
+
+@bp.route("/<int:client_id>/addresses/<int:address_id>/delete", methods=["POST"])
+@requires("core.clients:manage")
+def delete_address(client_id: int, address_id: int):
+    client = _visible_or_404(client_id)
+    services.delete_address(_address_or_404(client, address_id))
+    flash(_("The address has been deleted."), "success")
+    return redirect(url_for("clients.show", client_id=client_id))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires("core.clients:import")
+def start_import():
+    form = ImportForm()
+    groups = services.assignable_groups(current_user)
+    default = [("", _("No group"))] if services.sees_every_client(current_user) else []
+    form.group.choices = choices(default + [(str(grp.id), grp.name) for grp in groups])
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            job = imports.start_import(
+                g.tenant,
+                current_user,
+                upload.filename or "clients.csv",
+                upload.read(),
+                int(form.group.data) if (form.group.data or "").isdigit() else None,
+                str(get_locale()),
+            )
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "file").errors.append(str(error.message))
+        else:
+            return redirect(url_for("clients.import_report", import_id=job.id))
+    recent = db.session.scalars(select(ClientImport).order_by(ClientImport.id.desc()).limit(10)).all()
+    return render_template("clients/import.html", form=form, recent=recent, columns=imports.HEADERS)
+
+
+def _import_or_404(import_id: int) -> ClientImport:
+    job = db.get_or_404(ClientImport, import_id)
+    if job.created_by_id != current_user.id and not services.sees_every_client(current_user):
+        abort(404)
+    return job
+
+
+@bp.route("/imports/<int:import_id>")
+@requires("core.clients:import")
+def import_report(import_id: int):
+    job = _import_or_404(import_id)
+    run = db.session.get(JobRun, job.job_run_id) if job.job_run_id else None
+    progress = live_progress(run)[0] if run else 0
+    return render_template("clients/import_report.html", job=job, run=run, progress=progress)
+
+
+@bp.route("/imports/<int:import_id>/rejected.csv")
+@requires("core.clients:import")
+def rejected(import_id: int):
+    job = _import_or_404(import_id)
+    return csv_response(imports.rejected_rows(job), f"rejected-rows-{job.id}.csv")

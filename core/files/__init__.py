@@ -1,0 +1,9 @@
+"""Files: uploads checked by content, stored content-addressed per tenant, served by checked views.
+
+- ``models``: ``StoredFile``, one row per accepted upload (tenant-scoped).
+- ``store``: the ``FileStore`` interface and the local-directory backend (``get_store()``).
+- ``kinds``: upload kinds (allowed types, size and pixel limits); plugins register their own.
+- ``sniff``: the type of some bytes, decided from their content, never from a name.
+- ``services``: ``accept_upload`` / ``accept_image_or_pdf``, ``thumbnail``, ``delete_stored_file``.
+- ``downloads``: ``send_stored_file`` for views that already checked tenant and permission.
+"""

@@ -1,0 +1,137 @@
+"""Decode an uploaded image under a pixel limit and re-encode it; make thumbnails.
+
+Re-encoding is what makes an image safe to keep and show: the new file holds only pixels, so EXIF
+(GPS, camera, dates), comments, text chunks and anything appended after the image data (a
+polyglot's HTML or script) are gone. The EXIF orientation is applied first, and an embedded
+colour profile is converted to sRGB, so the picture looks the same without its metadata.
+JPEG stays JPEG, PNG stays PNG, HEIC becomes JPEG (never re-saved as HEIF, which would carry its
+metadata along).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pillow_heif
+from flask_babel import lazy_gettext as _l
+from PIL import Image, ImageCms, ImageOps
+
+from core.errors import DomainError
+from core.files.kinds import HEIC, HEIF, JPEG, PNG
+
+log = logging.getLogger(__name__)
+
+pillow_heif.register_heif_opener(thumbnails=False)
+
+DECODERS = {JPEG: "JPEG", PNG: "PNG", HEIC: "HEIF", HEIF: "HEIF"}
+PNG_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16"})
+JPEG_QUALITY = 90
+THUMBNAIL_QUALITY = 85
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+@dataclass(frozen=True)
+class Rendition:
+    data: bytes
+    content_type: str
+    extension: str
+    width: int
+    height: int
+
+
+def _damaged() -> DomainError:
+    return DomainError(_l("The image is damaged or incomplete."))
+
+
+def _too_large(max_pixels: int) -> DomainError:
+    return DomainError(_l("The image is too large: at most %(n)s megapixels.", n=f"{max_pixels / 1_000_000:g}"))
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """An RGB or L image; transparent areas become white."""
+    if _has_alpha(image):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, "white")
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image if image.mode in ("RGB", "L") else image.convert("RGB")
+
+
+def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+    except Exception:  # an unusable profile: keep the pixels as they are
+        log.info("ignored an unusable colour profile")
+        return image
+
+
+def _open(data: bytes | BinaryIO, decoder: str, max_pixels: int) -> Image.Image:
+    """Open lazily (headers only) and refuse an image with too many pixels before decoding it."""
+    source = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    try:
+        image = Image.open(source, formats=[decoder])
+    except Image.DecompressionBombError:
+        raise _too_large(max_pixels) from None
+    except Exception:
+        raise _damaged() from None
+    width, height = image.size
+    if width < 1 or height < 1:
+        image.close()
+        raise _damaged()
+    if width * height > max_pixels:
+        image.close()
+        raise _too_large(max_pixels)
+    return image
+
+
+def reencode(data: bytes, content_type: str, max_pixels: int) -> Rendition:
+    """Decode ``data`` (whose sniffed type is ``content_type``) and encode a clean copy."""
+    image = _open(data, DECODERS[content_type], max_pixels)
+    with image:
+        try:
+            image.load()
+        except Image.DecompressionBombError:
+            raise _too_large(max_pixels) from None
+        except Exception:  # truncated data, bad chunks, decoder errors (some raise bare ValueError)
+            raise _damaged() from None
+        icc = image.info.get("icc_profile")
+        try:
+            upright = ImageOps.exif_transpose(image)
+        except Exception:  # unreadable EXIF: keep the pixels as stored
+            upright = image.copy()
+    upright = _to_srgb(upright, icc)
+    out = io.BytesIO()
+    if content_type == PNG:
+        if upright.mode not in PNG_MODES:
+            upright = upright.convert("RGBA" if _has_alpha(upright) else "RGB")
+        upright.info = {}
+        upright.save(out, "PNG", compress_level=6)
+        target, extension = PNG, "png"
+    else:
+        upright = _flatten(upright)
+        upright.info = {}
+        upright.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        target, extension = JPEG, "jpg"
+    return Rendition(out.getvalue(), target, extension, upright.width, upright.height)
+
+
+def render_thumbnail(source: BinaryIO, size: int) -> bytes:
+    """A JPEG at most ``size`` pixels wide and high, from a stored (already re-encoded) image."""
+    with Image.open(source, formats=["JPEG", "PNG"]) as image:
+        image.draft("RGB", (size, size))
+        image.thumbnail((size, size))
+        small = _flatten(image)
+        small.info = {}
+        out = io.BytesIO()
+        small.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
+    return out.getvalue()

@@ -1,0 +1,444 @@
+"""Clients: tax ids, who sees whom, the list, the page with its tabs, export, import, hooks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from core.clients.taxids import parse_tax_id
+from core.errors import DomainError
+from tests.conftest import login
+
+
+def _admin(factory, client, slug="acme", language="en"):
+    tenant = factory.tenant(slug, language=language)
+    factory.user(tenant, f"admin@{slug}.test", role_key="admin", name="Ada Admin")
+    login(client, slug, f"admin@{slug}.test")
+    return tenant
+
+
+PERSON = {
+    "kind": "person",
+    "country": "ES",
+    "tax_id": "12345678-z",
+    "first_name": "Ana",
+    "last_name": "Álamo Ruiz",
+    "email": "Ana@Example.test",
+    "phone": "+34 600 11 22 33",
+}
+
+
+def _create(client, slug="acme", **changes):
+    return client.post(f"/{slug}/clients/new", data={**PERSON, **changes})
+
+
+# --- tax ids ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("country", "raw", "value", "kind"),
+    [
+        ("ES", "12345678-z", "12345678Z", "es_nif"),
+        ("ES", "x 1234567 l", "X1234567L", "es_nie"),
+        ("ES", "B-12345674", "B12345674", "es_cif"),
+        ("IT", "rssmra85t10a562s", "RSSMRA85T10A562S", "it_cf"),
+        ("IT", "IT 00743110157", "00743110157", "it_piva"),
+        ("FR", "fr 40 303 265 045", "FR40303265045", "other"),
+    ],
+)
+def test_tax_ids_are_validated_and_normalised(country, raw, value, kind):
+    tax = parse_tax_id(country, raw)
+    assert (tax.value, tax.type) == (value, kind)
+
+
+@pytest.mark.parametrize(
+    ("country", "raw", "message"),
+    [
+        ("ES", "12345678A", "The DNI 12345678A is not valid: its check character is wrong."),
+        ("ES", "X1234567A", "The NIE X1234567A is not valid: its check character is wrong."),
+        ("IT", "00743110158", "The partita IVA 00743110158 is not valid: its check character is wrong."),
+        ("IT", "RSSMRA85T10A562", "has the wrong length"),
+        ("ES", "", "The tax id is required."),
+        ("", "ABC123", "Choose the country of the tax id."),
+    ],
+)
+def test_a_wrong_tax_id_gets_a_precise_message(app, country, raw, message):
+    with app.test_request_context(headers={"Accept-Language": "en"}), pytest.raises(DomainError) as raised:
+        parse_tax_id(country, raw)
+    assert message in str(raised.value.message)
+
+
+def test_creating_a_client_normalises_and_shows_it(factory, client):
+    _admin(factory, client)
+    response = _create(client)
+    assert response.status_code == 302
+    page = client.get(response.location).get_data(as_text=True)
+    assert "Ana Álamo Ruiz" in page and "12345678Z" in page and "ana@example.test" in page and "+34600112233" in page
+
+
+def test_a_taken_tax_id_names_the_client_that_has_it(factory, client):
+    _admin(factory, client)
+    _create(client)
+    page = _create(client, tax_id="12345678Z", first_name="Otra").get_data(as_text=True)
+    assert "The tax id 12345678Z already belongs to the client Ana Álamo Ruiz." in page
+
+
+def test_a_company_tax_id_for_a_person_is_refused(factory, client):
+    _admin(factory, client)
+    page = _create(client, tax_id="B12345674").get_data(as_text=True)
+    assert "That tax id belongs to a company." in page
+
+
+def test_a_company_needs_its_name_and_a_person_their_names(factory, client):
+    _admin(factory, client)
+    page = _create(client, kind="company", tax_id="B12345674", first_name="", last_name="").get_data(as_text=True)
+    assert "The company name is required." in page
+    page = _create(client, last_name="").get_data(as_text=True)
+    assert "The last name is required." in page
+
+
+def test_form_errors_speak_the_users_language(factory, client):
+    _admin(factory, client, language="es")
+    page = _create(client, tax_id="12345678A").get_data(as_text=True)
+    assert "12345678A" in page and "is not valid" not in page
+
+
+# --- visibility -------------------------------------------------------------------------
+
+
+def _two_centres(app, factory):
+    tenant = factory.tenant("acme", language="en")
+    north_staff = factory.user(
+        tenant, "north@acme.test", permissions=["core.clients:view", "core.clients:manage", "core.clients:export"]
+    )
+    north = factory.group(tenant, "North", [north_staff])
+    south = factory.group(tenant, "South")
+    mine = factory.client(tenant, "Northern Client", groups=[north], email="n@client.test")
+    theirs = factory.client(tenant, "Southern Client", groups=[south], email="s@client.test")
+    factory.user(
+        tenant, "boss@acme.test", permissions=["core.clients:view", "core.clients:view_all", "core.clients:export"]
+    )
+    return tenant, north, south, mine, theirs
+
+
+def test_staff_see_only_the_clients_of_their_groups_everywhere(app, factory, client):
+    _tenant, _north, _south, mine, theirs = _two_centres(app, factory)
+    login(client, "acme", "north@acme.test")
+    listing = client.get("/acme/clients/").get_data(as_text=True)
+    assert "Northern Client" in listing and "Southern Client" not in listing
+    assert client.get(f"/acme/clients/{mine}").status_code == 200
+    assert client.get(f"/acme/clients/{theirs}").status_code == 404
+    assert client.get(f"/acme/clients/{theirs}/edit").status_code == 404
+    assert client.get(f"/acme/clients/{theirs}?tab=history").status_code == 404
+    export = client.get("/acme/clients/export.csv").get_data(as_text=True)
+    assert "Northern Client" in export and "Southern Client" not in export
+    assert "Southern" not in client.get("/acme/clients/?q=client").get_data(as_text=True)
+
+
+def test_view_all_sees_every_client(app, factory, client):
+    _two_centres(app, factory)
+    login(client, "acme", "boss@acme.test")
+    listing = client.get("/acme/clients/").get_data(as_text=True)
+    assert "Northern Client" in listing and "Southern Client" in listing
+
+
+def test_staff_must_put_new_clients_in_one_of_their_groups(app, factory, client):
+    _tenant, north, south, _mine, _theirs = _two_centres(app, factory)
+    login(client, "acme", "north@acme.test")
+    page = _create(client).get_data(as_text=True)
+    assert "Choose at least one of your groups" in page
+    page = _create(client, groups=[str(south)]).get_data(as_text=True)
+    assert "is not a valid choice" in page
+    assert _create(client, groups=[str(north)]).status_code == 302
+
+
+def test_editing_keeps_groups_the_editor_cannot_manage(app, factory, client):
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant, north, south, mine, _theirs = _two_centres(app, factory)
+    with app.app_context(), tenant_context(tenant.id):
+        from core.clients.models import GroupClient
+
+        db.session.add(GroupClient(group_id=south, client_id=mine))
+        db.session.commit()
+    login(client, "acme", "north@acme.test")
+    client.post(
+        f"/acme/clients/{mine}/edit",
+        data={
+            "kind": "company",
+            "country": "ES",
+            "tax_id": _tax_id(app, tenant, mine),
+            "company_name": "Renamed",
+            "groups": [str(north)],
+        },
+    )
+    with app.app_context(), tenant_context(tenant.id):
+        renamed = db.session.get(Client, mine)
+        assert renamed.name == "Renamed" and {g.id for g in renamed.groups} == {north, south}
+
+
+def _tax_id(app, tenant, client_id):
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        return db.session.get(Client, client_id).tax_id
+
+
+# --- list -------------------------------------------------------------------------------
+
+
+def test_the_list_searches_filters_and_pages(app, factory, client):
+    tenant = _admin(factory, client)
+    group = factory.group(tenant, "Centro")
+    for n in range(55):
+        factory.client(tenant, f"Empresa {n:02d}", groups=[group] if n % 2 else [])
+    factory.client(tenant, "Ñandú Álvarez SL", email="nandu@acme.test")
+    factory.client(tenant, "Old Company", active=False)
+    first = client.get("/acme/clients/").get_data(as_text=True)
+    assert "Empresa 00" in first and "Empresa 49" in first and "Empresa 50" not in first
+    assert "Old Company" not in first
+    next_link = first.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+    second = client.get(next_link).get_data(as_text=True)
+    assert "Empresa 50" in second and "Ñandú" in second and "Empresa 00" not in second
+    assert "Ñandú Álvarez SL" in client.get("/acme/clients/?q=nandu alvarez").get_data(as_text=True)
+    assert "Ñandú Álvarez SL" in client.get("/acme/clients/?q=NANDU@acme").get_data(as_text=True)
+    in_group = client.get(f"/acme/clients/?group={group}").get_data(as_text=True)
+    assert "Empresa 01" in in_group and "Empresa 02" not in in_group
+    assert "Old Company" in client.get("/acme/clients/?active=no").get_data(as_text=True)
+    assert client.get("/acme/clients/?q=100%25").status_code == 200
+
+
+def test_export_streams_every_matching_client_as_csv(app, factory, client):
+    tenant = _admin(factory, client)
+    for n in range(3):
+        factory.client(tenant, f"Cliente {n:04d}", address=n == 0)
+    _bulk_clients(app, tenant, 1200)
+    response = client.get("/acme/clients/export.csv")
+    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][0] == "tax_id" and len(rows) == 1 + 1203
+    by_name = {row[6]: row for row in rows[1:]}
+    assert by_name["Cliente 0000"][12] == "Calle Cliente 0000 1" and by_name["Bulk 00000"][12] == ""
+
+
+def _bulk_clients(app, tenant, count: int) -> None:
+    from sqlalchemy import insert
+
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.execute(
+            insert(Client),
+            [
+                {
+                    "kind": "company",
+                    "tax_id": f"ZZ{n:06d}",
+                    "tax_id_type": "other",
+                    "country": "FR",
+                    "company_name": f"Bulk {n:05d}",
+                    "name": f"Bulk {n:05d}",
+                    "search_text": f"bulk {n:05d}",
+                }
+                for n in range(count)
+            ],
+        )
+        db.session.commit()
+
+
+# --- page, addresses, state, hooks ------------------------------------------------------
+
+
+def test_the_client_page_has_data_plugin_and_history_tabs(app, factory, client):
+    _admin(factory, client)
+    client_id = _create(client).location.rsplit("/", 1)[1]
+    page = client.get(f"/acme/clients/{client_id}").get_data(as_text=True)
+    assert 'data-tab="sample"' in page and "?tab=history" in page
+    tab = client.get(f"/acme/clients/{client_id}?tab=sample").get_data(as_text=True)
+    assert "Sample notes: Ana Álamo Ruiz" in tab
+    assert client.get(f"/acme/clients/{client_id}?tab=nope").status_code == 404
+
+
+def test_a_plugin_tab_is_absent_when_the_plugin_is_off(app, factory, client):
+    _admin(factory, client)
+    client_id = _create(client).location.rsplit("/", 1)[1]
+    client.post("/acme/settings/plugins/sample", data={"enabled": "0"})
+    assert 'data-tab="sample"' not in client.get(f"/acme/clients/{client_id}").get_data(as_text=True)
+    assert client.get(f"/acme/clients/{client_id}?tab=sample").status_code == 404
+
+
+def test_addresses_are_added_edited_and_deleted(app, factory, client):
+    tenant = _admin(factory, client)
+    client_id = int(_create(client).location.rsplit("/", 1)[1])
+    other = factory.client(tenant, "Other SL")
+    client.post(
+        f"/acme/clients/{client_id}/addresses/new",
+        data={
+            "label": "Oficina",
+            "street": "Calle Mayor 1",
+            "postal_code": "28013",
+            "city": "Madrid",
+            "country": "ES",
+        },
+    )
+    page = client.get(f"/acme/clients/{client_id}").get_data(as_text=True)
+    assert "Calle Mayor 1, 28013 Madrid, ES" in page
+    address_id = re.search(rf"/acme/clients/{client_id}/addresses/(\d+)", page).group(1)
+    assert client.get(f"/acme/clients/{other}/addresses/{address_id}").status_code == 404
+    client.post(f"/acme/clients/{client_id}/addresses/{address_id}", data={"street": "Calle Menor 2", "country": "ES"})
+    assert "Calle Menor 2" in client.get(f"/acme/clients/{client_id}").get_data(as_text=True)
+    empty = client.post(f"/acme/clients/{client_id}/addresses/new", data={"street": " ", "country": "ES"})
+    assert "The street is required." in empty.get_data(as_text=True)
+    client.post(f"/acme/clients/{client_id}/addresses/{address_id}/delete")
+    assert "Calle Menor 2" not in client.get(f"/acme/clients/{client_id}").get_data(as_text=True)
+
+
+def test_deactivating_hides_the_client_from_the_active_list(factory, client):
+    _admin(factory, client)
+    client_id = _create(client).location.rsplit("/", 1)[1]
+    client.post(f"/acme/clients/{client_id}/deactivate")
+    assert "Ana Álamo Ruiz" not in _table(client.get("/acme/clients/"))
+    client.post(f"/acme/clients/{client_id}/reactivate")
+    assert "Ana Álamo Ruiz" in _table(client.get("/acme/clients/"))
+
+
+def _table(response) -> str:
+    return response.get_data(as_text=True).split('id="client-list"')[1]
+
+
+def test_plugins_hear_of_new_and_changed_clients_after_the_commit(app, factory, client):
+    from core.extensions import db
+    from tenants.context import tenant_context
+    from tests.sample_plugin.models import SampleNote
+
+    tenant = _admin(factory, client)
+    client_id = _create(client).location.rsplit("/", 1)[1]
+    client.post(f"/acme/clients/{client_id}/edit", data={**PERSON, "phone": "600999888"})
+    client.post(f"/acme/clients/{client_id}/edit", data={**PERSON, "phone": "600999888"})
+    with app.app_context(), tenant_context(tenant.id):
+        titles = db.session.scalars(select(SampleNote.title).order_by(SampleNote.id)).all()
+    assert titles == ["Welcome note", "Client Ana Álamo Ruiz created", "Client Ana Álamo Ruiz changed: phone"]
+
+
+def test_the_group_page_lists_its_clients(app, factory, client):
+    tenant = _admin(factory, client)
+    group = factory.group(tenant, "Centro Norte")
+    factory.client(tenant, "Grouped SL", groups=[group])
+    page = client.get(f"/acme/groups/{group}").get_data(as_text=True)
+    assert "Grouped SL" in page
+
+
+# --- import -----------------------------------------------------------------------------
+
+
+IMPORT_CSV = (
+    "NIF;Tipo;Nombre;Apellidos;Razón social;Email;Teléfono;Grupos;Dirección;CP;Ciudad\n"
+    "12345678Z;persona;Ana;García;;ana@x.test;600111222;Centro;Calle A 1;46001;Valencia\n"
+    "B12345674;empresa;;;Construcciones SL;info@c.test;;;;;\n"
+    "12345678A;persona;Mal;DNI;;;;;;;\n"
+    "X1234567L;persona;Li;;;;;;;;\n"
+    "B12345674;empresa;;;Duplicada SL;;;;;;\n"
+    "Y1234567X;persona;Yan;Ke;;not-an-email;;;;;\n"
+    "Z1234567R;persona;Zoe;Li;;;;Inexistente;;;\n"
+)
+
+
+def _import(client, text: str, slug="acme", group=""):
+    return client.post(
+        f"/{slug}/clients/import",
+        data={"file": (io.BytesIO(text.encode()), "clientes.csv"), "group": group},
+        content_type="multipart/form-data",
+    )
+
+
+def test_import_writes_valid_rows_and_reports_each_bad_one(app, factory, client, run_jobs):
+    tenant = _admin(factory, client, language="es")
+    factory.group(tenant, "Centro")
+    response = _import(client, IMPORT_CSV)
+    assert response.status_code == 302
+    run_jobs()
+    page = client.get(response.location).get_data(as_text=True)
+    summary = page.split('id="import-summary"')[1]
+    assert '<div class="display-6">7</div>' in summary and 'text-success">2</div>' in summary
+    problems = page.split('id="import-problems"')[1]
+    for row in ("4", "5", "6", "7", "8"):
+        assert f"<td>{row}</td>" in problems, row
+    assert "12345678A" in problems and "Inexistente" in problems
+    rejected = client.get(f"{response.location}/rejected.csv").get_data(as_text=True).lstrip("\ufeff")
+    lines = list(csv.reader(io.StringIO(rejected), delimiter=","))
+    assert lines[0][-1] == "error" and len(lines) == 6
+    listing = client.get("/acme/clients/?active=all").get_data(as_text=True)
+    assert "Ana García" in listing and "Construcciones SL" in listing and "Duplicada" not in listing
+
+
+def test_importing_the_same_file_again_creates_no_duplicates(app, factory, client, run_jobs):
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant = _admin(factory, client)
+    factory.group(tenant, "Centro")
+    for _ in range(2):
+        _import(client, IMPORT_CSV)
+        run_jobs()
+    with app.app_context(), tenant_context(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(Client)) == 2
+    latest = client.get("/acme/clients/import").get_data(as_text=True)
+    assert latest.count("/acme/clients/imports/") == 2
+
+
+def test_an_import_updates_what_changed_and_keeps_the_rest(app, factory, client, run_jobs):
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant = _admin(factory, client)
+    _import(client, "NIF,Nombre,Apellidos,Email\n12345678Z,Ana,García,ana@x.test\nX1234567L,Li,Wei,li@x.test\n")
+    run_jobs()
+    _import(client, "NIF,Nombre,Apellidos,Email\n12345678Z,Ana,García,ana@new.test\nX1234567L,Li,Wei,li@x.test\n")
+    run_jobs()
+    with app.app_context(), tenant_context(tenant.id):
+        emails = dict(db.session.execute(select(Client.tax_id, Client.email)).all())
+    assert emails == {"12345678Z": "ana@new.test", "X1234567L": "li@x.test"}
+    report = client.get("/acme/clients/imports/2").get_data(as_text=True)
+    assert '<div class="display-6">1 / 1</div>' in report
+
+
+def test_an_import_without_a_tax_id_column_says_so(factory, client, run_jobs):
+    _admin(factory, client)
+    response = _import(client, "name,email\nAna,ana@x.test\n")
+    run_jobs()
+    assert "The file has no tax id column" in client.get(response.location).get_data(as_text=True)
+
+
+def test_staff_import_into_one_of_their_groups_only(app, factory, client, run_jobs):
+    tenant = factory.tenant("acme", language="en")
+    staff = factory.user(tenant, "north@acme.test", permissions=["core.clients:view", "core.clients:import"])
+    north = factory.group(tenant, "North", [staff])
+    factory.client(tenant, "Hidden SL", tax_id="B12345674")
+    login(client, "acme", "north@acme.test")
+    refused = _import(client, "NIF\n12345678Z\n")
+    assert refused.status_code == 200 and "Choose one of your groups" in refused.get_data(as_text=True)
+    response = _import(
+        client, "NIF,Nombre,Apellidos,Razón social\n12345678Z,Ana,García,\nB12345674,,,Hidden SL\n", group=str(north)
+    )
+    run_jobs()
+    page = client.get(response.location).get_data(as_text=True)
+    assert "already belongs to another client of the organisation" in page
+    assert "Ana García" in client.get("/acme/clients/").get_data(as_text=True)
+
+
+def test_the_search_box_finds_only_visible_clients(app, factory, client):
+    _two_centres(app, factory)
+    login(client, "acme", "north@acme.test")
+    page = client.get("/acme/search?q=client").get_data(as_text=True)
+    assert "Northern Client" in page and "Southern Client" not in page
