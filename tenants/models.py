@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +39,7 @@ class Tenant(Audited, db.Model):
     """A customer organisation. Owns every tenant-scoped row through ``tenant_id``."""
 
     __audit_type__ = "tenant"
+    __audit_title__ = _l("Organisation")
 
     def audit_tenant_id(self) -> int | None:
         return self.id
@@ -70,6 +72,7 @@ class TenantPlugin(TenantScoped, Audited, db.Model):
 
     __tablename__ = "tenant_plugins"
     __audit_type__ = "licence"
+    __audit_title__ = _l("Licence")
     __table_args__ = (UniqueConstraint("tenant_id", "plugin"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

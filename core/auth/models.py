@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -22,6 +23,7 @@ class User(TenantScoped, Audited, UserMixin, db.Model):
     """A person of one tenant. ``password_hash`` stays empty until the invitation is accepted."""
 
     __audit_type__ = "user"
+    __audit_title__ = _l("User")
     __audit_exclude__ = frozenset({"created_at", "updated_at", "session_nonce", "last_login_at", "invited_by_id"})
     __audit_mask__ = frozenset({"password_hash"})
     __audit_relations__ = ("roles", "groups")

@@ -62,7 +62,7 @@ class ClientFilterForm(FlaskForm):
     q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
     group = SelectField(_l("Group"), validators=[Optional()])
     active = SelectField(
-        _l("State"),
+        _l("Status"),
         choices=choices([("yes", _l("Active clients")), ("no", _l("Deactivated clients")), ("all", _l("All"))]),
         default="yes",
         validators=[Optional()],

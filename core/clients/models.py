@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -43,6 +44,7 @@ class Client(TenantScoped, Audited, db.Model):
         Index("ix_core_clients_tenant_active_name", "tenant_id", "active", "name", "id"),
     )
     __audit_type__ = "client"
+    __audit_title__ = _l("Client")
     __audit_exclude__ = frozenset({"created_at", "updated_at", "search_text", "created_by_id"})
     __audit_relations__ = ("groups",)
 
@@ -78,6 +80,7 @@ class Client(TenantScoped, Audited, db.Model):
 class ClientAddress(TenantScoped, Audited, db.Model):
     __tablename__ = "core_client_addresses"
     __audit_type__ = "client_address"
+    __audit_title__ = _l("Client address")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("core_clients.id", ondelete="CASCADE"), index=True)

@@ -70,7 +70,7 @@ def _refuse_type(kind: UploadKind, sniffed: tuple[str, str] | None) -> DomainErr
     if sniffed is None:
         return DomainError(_l("The file is not %(allowed)s and its type could not be recognised.", allowed=kind.label))
     return DomainError(
-        _l("The file is not %(allowed)s (it looks like %(what)s).", allowed=kind.label, what=describe(*sniffed))
+        _l("The file is not %(allowed)s: it looks like %(what)s.", allowed=kind.label, what=describe(*sniffed))
     )
 
 

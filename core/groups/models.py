@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -27,6 +28,7 @@ class GroupUser(TenantScoped, db.Model):
 
 class Group(TenantScoped, Audited, db.Model):
     __audit_type__ = "group"
+    __audit_title__ = _l("Group")
     __audit_relations__ = ("users", "clients")
 
     __tablename__ = "core_groups"

@@ -18,14 +18,13 @@ def fill_english(path: str) -> int:
     for message in catalogue:
         if not message.id:
             continue
-        if isinstance(message.id, tuple):
-            if not all(message.string):
-                message.string = message.id
-                filled += 1
-        elif not message.string:
+        # A fuzzy entry holds Babel's guess from a similar message: English is always the source itself.
+        empty = not all(message.string) if isinstance(message.id, tuple) else not message.string
+        if empty or message.fuzzy or message.string != message.id:
             message.string = message.id
             filled += 1
         message.flags.discard("fuzzy")
+        message.previous_id = []
     with open(path, "wb") as handle:
         write_po(handle, catalogue, width=100)
     return filled

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,8 +27,8 @@ STATUSES = (QUEUED, SENDING, SENT, FAILED)
 STATUS_LABELS = {
     QUEUED: _l("Queued"),
     SENDING: _l("Sending"),
-    SENT: _l("Sent"),
-    FAILED: _l("Failed"),
+    SENT: lazy_pgettext("message", "Sent"),
+    FAILED: lazy_pgettext("message", "Failed"),
 }
 STATUS_STYLES = {QUEUED: "secondary", SENDING: "primary", SENT: "success", FAILED: "danger"}
 
@@ -97,6 +98,7 @@ class TenantMailSettings(TenantScoped, Audited, db.Model):
 
     __tablename__ = "core_tenant_mail_settings"
     __audit_type__ = "mail_settings"
+    __audit_title__ = _l("E-mail settings")
 
     def audit_label(self) -> str:
         return self.host or ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -32,6 +33,7 @@ DEFAULT_ROLE_KEYS = (ROLE_ADMIN, ROLE_MANAGER, ROLE_OPERATOR, ROLE_ASSISTANT, RO
 
 class Role(TenantScoped, Audited, db.Model):
     __audit_type__ = "role"
+    __audit_title__ = _l("Role")
     __audit_relations__ = ("grants",)
 
     __tablename__ = "core_roles"

@@ -82,14 +82,14 @@ def test_a_real_heic_photo_is_accepted_and_becomes_jpeg(acme, acting):
 def test_an_executable_renamed_photo_jpg_is_refused_naming_what_it_looks_like(acme, acting):
     with acting(acme):
         message = refusal(lambda: accept_image_or_pdf(samples.elf_program(), "photo.jpg"))
-    assert message == "The file is not a JPG, PNG, HEIC or PDF (it looks like an executable program)."
+    assert message == "The file is not a JPG, PNG, HEIC or PDF: it looks like an executable program."
 
 
 def test_a_web_page_renamed_png_is_refused(acme, acting):
     page = b"<!DOCTYPE html>\n<html><body><script>document.location='https://evil.test'</script></body></html>"
     with acting(acme):
         message = refusal(lambda: accept_image_or_pdf(page, "avatar.png"))
-    assert message == "The file is not a JPG, PNG, HEIC or PDF (it looks like a web page (HTML))."
+    assert message == "The file is not a JPG, PNG, HEIC or PDF: it looks like a web page (HTML)."
 
 
 def test_other_formats_are_named_in_the_refusal(acme, acting):
@@ -101,8 +101,8 @@ def test_other_formats_are_named_in_the_refusal(acme, acting):
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("a.txt", "x")
     with acting(acme):
-        assert "(it looks like an image in GIF format)" in refusal(lambda: accept_image_or_pdf(gif.getvalue(), "a.jpg"))
-        assert "(it looks like a compressed archive (ZIP))" in refusal(
+        assert "it looks like an image in GIF format" in refusal(lambda: accept_image_or_pdf(gif.getvalue(), "a.jpg"))
+        assert "it looks like a compressed archive (ZIP)" in refusal(
             lambda: accept_image_or_pdf(archive.getvalue(), "a.pdf")
         )
         assert refusal(lambda: accept_image_or_pdf(b"\x00\x01\x02\x03" * 40, "a.pdf")) == (
@@ -130,7 +130,7 @@ def test_a_plugin_kind_sets_its_own_pixel_and_size_limits(acme, acting):
             "The image is too large: at most 0.01 megapixels."
         )
         assert refusal(lambda: accept_upload(samples.pdf(), "me.pdf", "tests.avatar")) == (
-            "The file is not a JPG or PNG (it looks like a PDF document)."
+            "The file is not a JPG or PNG: it looks like a PDF document."
         )
         assert accept_upload(samples.png(samples.photo(100, 100)), "me.png", "tests.avatar").kind == "tests.avatar"
 
@@ -219,9 +219,9 @@ def test_csv_imports_accept_utf8_and_latin1_text_and_nothing_binary(acme, acting
         assert (utf8.content_type, latin1.content_type, latin1.original_name) == ("text/csv", "text/csv", "b.csv")
         assert refusal(lambda: accept_upload(b"name\x00;x\n", "c.csv", "csv")).startswith("The file is not a CSV file")
         assert refusal(lambda: accept_upload(samples.png(), "c.csv", "csv")) == (
-            "The file is not a CSV file (it looks like a PNG image)."
+            "The file is not a CSV file: it looks like a PNG image."
         )
-        assert "(it looks like a web page (HTML))" in refusal(
+        assert "it looks like a web page (HTML)" in refusal(
             lambda: accept_upload(b"<html><script>x</script>", "c.csv", "csv")
         )
 
