@@ -15,12 +15,15 @@ from sqlalchemy import select
 from core.auth.models import User
 from core.auth.services import has_permission, load_operator
 from core.extensions import db, login_manager
-from core.permissions import AUTHENTICATED, OPERATOR, PERMISSION, PUBLIC, access_of
+from core.permissions import AUTHENTICATED, OPERATOR, PERMISSION, PORTAL, PUBLIC, access_of
 from core.plugins import enabled_for_current_tenant, host
 from tenants.context import enter_tenant, leave_tenant
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
+
+# Pages for any signed-in user that portal accounts need too (the portal menu logs out).
+PORTAL_ALSO = frozenset({"auth.logout"})
 
 
 def is_static_endpoint(endpoint: str) -> bool:
@@ -103,6 +106,11 @@ def _enforce_access():
         abort(404)
     if not current_user.is_authenticated or current_user.is_operator:
         return redirect(login_url_for_request())
+    if access.kind == PORTAL:
+        return None if current_user.is_portal else redirect(url_for("dashboard.index"))
+    if current_user.is_portal and endpoint not in PORTAL_ALSO:
+        # A client's portal account never reaches staff pages, whatever its roles grant.
+        return redirect(url_for("portal.home"))
     if access.kind == AUTHENTICATED:
         return None
     if access.kind == PERMISSION and has_permission(current_user, access.permission):

@@ -52,6 +52,7 @@ CORE_MODEL_MODULES = (
     "core.groups.models",
     "core.jobs.models",
     "core.mail.models",
+    "core.push.models",
     "core.roles.models",
     "tenants.models",
 )
@@ -74,6 +75,7 @@ def _register_core_blueprints(app: Flask) -> None:
     from core.mail.views import bp as mail_bp
     from core.mail.views import operator_bp as mail_operator_bp
     from core.operator.views import bp as operator_bp
+    from core.portal.views import bp as portal_bp
     from core.roles.views import bp as roles_bp
     from core.settings.views import bp as settings_bp
     from core.site import bp as site_bp
@@ -93,6 +95,7 @@ def _register_core_blueprints(app: Flask) -> None:
     app.register_blueprint(jobs_bp, url_prefix="/<tenant>/jobs")
     app.register_blueprint(clients_bp, url_prefix="/<tenant>/clients")
     app.register_blueprint(audit_bp, url_prefix="/<tenant>/audit")
+    app.register_blueprint(portal_bp, url_prefix="/<tenant>/portal")
 
 
 def create_app(overrides: dict | None = None) -> Flask:

@@ -75,7 +75,7 @@ def dashboard_widgets(tenant, user):
         select(
             func.count().filter(User.active.is_(True), User.password_hash.is_not(None)),
             func.count().filter(User.active.is_(True), User.password_hash.is_(None)),
-        )
+        ).where(User.client_id.is_(None))
     ).one()
     return [
         Widget(
@@ -169,7 +169,7 @@ def global_search(tenant, user, query):
     if has_permission(user, "core.users:view"):
         users = db.session.scalars(
             select(User)
-            .where(func.lower(User.name).like(like) | func.lower(User.email).like(like))
+            .where(User.client_id.is_(None), func.lower(User.name).like(like) | func.lower(User.email).like(like))
             .order_by(User.name)
             .limit(20)
         )

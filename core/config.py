@@ -97,6 +97,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # Fernet keys for secrets at rest, newest first (core.crypto); filled below when not given.
         "SECRET_KEYS": None,
         "CLIENT_IMPORT_MAX_BYTES": 20_000_000,
+        # Real push services speak HTTPS; tests run their own on plain HTTP.
+        "PUSH_ALLOW_HTTP_ENDPOINTS": False,
         "EMAIL_ALLOW_TEST_DOMAINS": _bool(env.get("VENTANILLA_ALLOW_TEST_EMAIL"), True),
         # Login throttling: failures allowed within the window before a lockout.
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,

@@ -133,3 +133,14 @@ def global_search(tenant, user, query):
 
     :return: a list of ``core.plugins.SearchResult`` the user is allowed to see.
     """
+
+
+@hookspec
+def portal_navigation(tenant, user, client):
+    """Sections of the client portal for ``client`` (``user`` is the client's own portal account).
+
+    Called when the portal home page and menu are drawn. Only portal pages of the plugin may
+    be linked (views declared with ``core.permissions.portal``).
+
+    :return: a list of ``core.plugins.NavItem`` (title, endpoint, icon, order; no permission).
+    """

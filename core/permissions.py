@@ -17,6 +17,7 @@ PUBLIC = "public"
 AUTHENTICATED = "authenticated"
 PERMISSION = "permission"
 OPERATOR = "operator"
+PORTAL = "portal"
 ACCESS_ATTRIBUTE = "__ventanilla_access__"
 
 
@@ -59,6 +60,9 @@ authenticated = _declare(Access(AUTHENTICATED))
 
 operator_only = _declare(Access(OPERATOR))
 """Platform operators only (the operator console)."""
+
+portal = _declare(Access(PORTAL))
+"""A client's own portal account in the tenant of the URL (and nobody else)."""
 
 
 def requires(code: str) -> Callable:

@@ -305,6 +305,22 @@ class Factory:
             db.session.commit()
             return client.id
 
+    def portal_user(self, tenant: TenantRef, client_id: int, email: str, password: str | None = PASSWORD) -> int:
+        """The portal account of a client (the Cliente role, linked to the client)."""
+        from core.auth.models import User
+        from core.auth.services import hash_password
+        from core.extensions import db
+        from core.roles.models import Role
+        from tenants.context import tenant_context
+
+        with self.app.app_context(), tenant_context(tenant.id):
+            role = db.session.scalar(select(Role).where(Role.key == "client"))
+            user = User(email=email, name=email.split("@")[0].title(), client_id=client_id, roles=[role],
+                        password_hash=hash_password(password) if password else None)
+            db.session.add(user)
+            db.session.commit()
+            return user.id
+
     def note(self, tenant: TenantRef, title: str) -> int:
         from core.extensions import db
         from tenants.context import tenant_context

@@ -38,6 +38,14 @@ class ProfileForm(FlaskForm):
         self.locale.choices = language_choices(str(_l("The organisation's language")))
 
 
+class LanguageForm(FlaskForm):
+    locale = SelectField(_l("Language"), validators=[Optional()])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.locale.choices = language_choices(str(_l("The organisation's language")))
+
+
 class ChangePasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])

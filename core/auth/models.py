@@ -40,10 +40,13 @@ class User(TenantScoped, Audited, UserMixin, db.Model):
     # Rotated on password change and deactivation: every older session stops working.
     session_nonce: Mapped[str] = mapped_column(String(32), default=new_session_nonce)
     invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
+    # Set for a portal account: the client this person is. Portal accounts reach only portal pages.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("core_clients.id", ondelete="CASCADE"), index=True)
     last_login_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    client = relationship("Client", foreign_keys=[client_id])
     roles = relationship("Role", secondary="core_user_roles", back_populates="users", order_by="Role.name")
     groups = relationship("Group", secondary="core_group_users", back_populates="users", order_by="Group.name")
 
@@ -61,6 +64,10 @@ class User(TenantScoped, Audited, UserMixin, db.Model):
     @property
     def is_operator(self) -> bool:
         return False
+
+    @property
+    def is_portal(self) -> bool:
+        return self.client_id is not None
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"

@@ -25,7 +25,7 @@ def client_address() -> str:
 @public
 def login():
     if current_user.is_authenticated and not current_user.is_operator:
-        return redirect(url_for("dashboard.index"))
+        return redirect(url_for("portal.home") if current_user.is_portal else url_for("dashboard.index"))
     form = LoginForm()
     if form.validate_on_submit():
         try:
@@ -36,7 +36,11 @@ def login():
             session.clear()
             login_user(user)
             session.permanent = True
-            return redirect(safe_next(request.args.get("next"), url_for("dashboard.index")))
+            home = url_for("portal.home") if user.is_portal else url_for("dashboard.index")
+            target = safe_next(request.args.get("next"), home)
+            if user.is_portal and not target.startswith(home):
+                target = home
+            return redirect(target)
     return render_template("auth/login.html", form=form)
 
 

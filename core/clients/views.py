@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from core.audit.services import history
-from core.clients import imports, services
+from core.clients import imports, portal, services
 from core.clients.forms import AddressForm, ClientFilterForm, ClientForm, ImportForm
 from core.clients.models import Client, ClientAddress, ClientImport
 from core.clients.taxids import TYPE_NAMES
@@ -121,6 +121,7 @@ def show(client_id: int):
         tabs=tabs,
         active=active,
         tax_id_names=TYPE_NAMES,
+        portal_account=portal.portal_account(client),
         events=history("client", client.id) if active == "history" else [],
     )
 
@@ -264,3 +265,25 @@ def import_report(import_id: int):
 def rejected(import_id: int):
     job = _import_or_404(import_id)
     return csv_response(imports.rejected_rows(job), f"rejected-rows-{job.id}.csv")
+
+
+@bp.route("/<int:client_id>/portal/invite", methods=["POST"])
+@requires("core.clients:manage")
+def invite_to_portal(client_id: int):
+    client = _visible_or_404(client_id)
+    try:
+        account = portal.invite_to_portal(g.tenant, client, current_user)
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "danger")
+    else:
+        flash(_("We have sent an invitation to %(email)s.", email=account.email), "success")
+    return redirect(url_for("clients.show", client_id=client_id))
+
+
+@bp.route("/<int:client_id>/portal/revoke", methods=["POST"])
+@requires("core.clients:manage")
+def revoke_portal(client_id: int):
+    portal.revoke_portal(_visible_or_404(client_id))
+    flash(_("The client can no longer log in to the portal."), "success")
+    return redirect(url_for("clients.show", client_id=client_id))

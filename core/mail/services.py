@@ -71,11 +71,15 @@ def message_domain() -> str:
 
 
 def render_bodies(subject, template: str, locale: str, **context) -> tuple[str, str, str]:
-    """Subject, text and HTML of ``templates/mail/<template>.txt|.html`` rendered in ``locale``."""
+    """Subject, text and HTML of ``templates/mail/<template>.txt|.html`` rendered in ``locale``.
+
+    A plugin names its own template with its folder: ``<plugin>/mail/<name>``.
+    """
+    path = template if "/" in template else f"mail/{template}"
     with force_locale(locale):
         subject_text = str(subject)
-        text = render_template(f"mail/{template}.txt", subject=subject_text, **context)
-        html = render_template(f"mail/{template}.html", subject=subject_text, **context)
+        text = render_template(f"{path}.txt", subject=subject_text, **context)
+        html = render_template(f"{path}.html", subject=subject_text, **context)
     return subject_text, text, html
 
 

@@ -53,6 +53,11 @@ def run_migrations_online() -> None:
             log.info("no changes in the models")
 
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch migrations rebuild tables (copy, drop, rename): with foreign keys on, the drop
+            # would cascade into every table that points at the rebuilt one. Set before any
+            # transaction starts (SQLite ignores it inside one).
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -113,7 +113,8 @@ def reactivate_user(user: User) -> None:
 
 
 def search_statement(q: str | None, status: str | None, role_id: int | None):
-    stmt = select(User)
+    """Staff accounts only: clients' portal accounts are managed from each client's page."""
+    stmt = select(User).where(User.client_id.is_(None))
     if q:
         like = f"%{q.strip().lower()}%"
         stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))

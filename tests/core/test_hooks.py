@@ -188,3 +188,18 @@ def test_hook_global_search(app, factory, client):
     factory.user(acme, "blind@acme.test", permissions=[])
     login(blind, "acme", "blind@acme.test")
     assert "Quarterly taxes" not in blind.get("/acme/search?q=Quarterly").get_data(as_text=True)
+
+
+def test_hook_portal_navigation(app, factory, client):
+    acme = factory.tenant("acme")
+    bare = factory.tenant("bare", plugins=())
+    for tenant in (acme, bare):
+        client_id = factory.client(tenant, f"Client of {tenant.slug}", email=f"c@{tenant.slug}.test")
+        factory.portal_user(tenant, client_id, f"c@{tenant.slug}.test")
+    login(client, "acme", "c@acme.test")
+    assert 'href="/acme/portal/notes/"' in client.get("/acme/portal/").get_data(as_text=True)
+    assert client.get("/acme/portal/notes/").get_json() == {"notes": 1}
+    other = app.test_client()
+    login(other, "bare", "c@bare.test")
+    assert "/bare/portal/notes/" not in other.get("/bare/portal/").get_data(as_text=True)
+    assert other.get("/bare/portal/notes/").status_code == 404

@@ -29,9 +29,9 @@ def ventanilla_plugin():
 
 @hookimpl
 def register_blueprints(app):
-    from tests.sample_plugin.views import bp
+    from tests.sample_plugin.views import bp, portal_bp
 
-    return [bp]
+    return [bp, portal_bp]
 
 
 @hookimpl
@@ -104,3 +104,8 @@ def client_updated(client, changes):
     from tests.sample_plugin.services import note_about
 
     note_about(f"Client {client.name} changed: {', '.join(sorted(changes))}")
+
+
+@hookimpl
+def portal_navigation(tenant, user, client):
+    return [NavItem(_l("Sample notes"), "sample_portal.notes", icon="journal-text", order=50)]

@@ -3,13 +3,14 @@ from sqlalchemy import func, select
 
 from core.errors import DomainError
 from core.extensions import db
-from core.permissions import operator_only, requires
+from core.permissions import operator_only, portal, requires
 from tenants.context import all_tenants
 from tests.sample_plugin import services
 from tests.sample_plugin.models import SampleNote
 
 bp = Blueprint("sample", __name__, template_folder="templates", url_prefix="/notes")
 console = Blueprint("sample_console", __name__, template_folder="templates", url_prefix="/notes")
+portal_bp = Blueprint("sample_portal", __name__, template_folder="templates", url_prefix="/portal/notes")
 
 
 @bp.route("/")
@@ -46,3 +47,10 @@ def overview():
     with all_tenants():
         per_tenant = db.session.execute(select(SampleNote.tenant_id, func.count()).group_by(SampleNote.tenant_id)).all()
     return {"notes_per_tenant": {str(t): n for t, n in per_tenant}}
+
+
+@portal_bp.route("/")
+@portal
+def notes():
+    """What a client sees of the sample plugin: the number of notes (a portal page of a plugin)."""
+    return {"notes": services.note_count()}

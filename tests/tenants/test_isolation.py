@@ -108,10 +108,14 @@ def test_new_rows_take_the_current_tenant(app, two_tenants):
 
 
 def test_every_tenant_owned_table_carries_tenant_id(app):
+    """Only the tenants themselves, operators and models marked installation-wide have no tenant."""
     from core.extensions import db
     from tenants.isolation import TenantScoped
 
-    global_tables = {"tenants", "core_operators"}
+    global_tables = {"tenants", "core_operators"} | {
+        m.local_table.name for m in db.Model.registry.mappers if getattr(m.class_, "ventanilla_global", False)
+    }
+    assert global_tables == {"tenants", "core_operators", "core_vapid_keys"}
     for table in db.metadata.sorted_tables:
         if table.name in global_tables:
             continue

@@ -1,0 +1,53 @@
+"""Portal accounts: a client invited to log in to the client portal of the tenant."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from core.auth.models import TOKEN_INVITE, User, new_session_nonce
+from core.auth.services import email_invitation, issue_token, normalise_email
+from core.clients.models import Client
+from core.errors import DomainError
+from core.extensions import db
+from core.roles.models import ROLE_CLIENT, Role
+
+
+def portal_account(client: Client) -> User | None:
+    return db.session.scalar(select(User).where(User.client_id == client.id))
+
+
+def invite_to_portal(tenant, client: Client, inviter) -> User:
+    """Create (or invite again) the client's portal account and e-mail the invitation link."""
+    if not client.active:
+        raise DomainError(_l("The client is deactivated."))
+    email = normalise_email(client.email)
+    if not email:
+        raise DomainError(_l("The client needs an e-mail address to be invited to the portal."))
+    account = portal_account(client)
+    if account is None:
+        taken = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        if taken is not None:
+            raise DomainError(_l("The e-mail %(email)s already belongs to another account of the organisation.",
+                                 email=email))
+        role = db.session.scalar(select(Role).where(Role.key == ROLE_CLIENT))
+        account = User(email=email, name=client.name, client_id=client.id, invited_by_id=inviter.id,
+                       roles=[role] if role else [])
+        db.session.add(account)
+        db.session.flush()
+    elif account.password_hash is not None and account.active:
+        raise DomainError(_l("The client already uses the portal."))
+    account.active = True
+    account.email = email
+    token = issue_token(account, TOKEN_INVITE)
+    email_invitation(tenant, account, token, inviter.name)
+    return account
+
+
+def revoke_portal(client: Client) -> None:
+    account = portal_account(client)
+    if account is None:
+        return
+    account.active = False
+    account.session_nonce = new_session_nonce()
+    db.session.commit()

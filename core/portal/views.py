@@ -1,0 +1,128 @@
+"""The client portal: a phone-first app where a client sees and answers what the tenant asks.
+
+Installable as a web app (manifest and service worker under the portal's own scope), so that
+it can receive push notifications.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user
+
+from core.auth import services as auth_services
+from core.auth.forms import ChangePasswordForm, LanguageForm
+from core.errors import DomainError
+from core.extensions import db
+from core.permissions import portal, public
+from core.plugins import enabled_for_current_tenant, host
+from core.push import services as push
+
+bp = Blueprint("portal", __name__)
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def portal_menu() -> list:
+    items = host().call_for_tenant(
+        "portal_navigation", enabled_for_current_tenant(), tenant=g.tenant, user=current_user,
+        client=current_user.client,
+    )
+    return sorted(items, key=lambda item: (item.order, str(item.title)))
+
+
+@bp.app_context_processor
+def _portal_menu():
+    def menu_items():
+        if g.get("tenant") is None or not getattr(current_user, "is_portal", False):
+            return []
+        return [(item, url_for(item.endpoint, **item.url_values)) for item in portal_menu()]
+
+    return {"portal_menu": menu_items}
+
+
+@bp.route("/")
+@portal
+def home():
+    return render_template("portal/home.html", client=current_user.client)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@portal
+def account():
+    user = current_user._get_current_object()
+    profile_sent = request.method == "POST" and "profile-locale" in request.form
+    password_sent = request.method == "POST" and "password-current" in request.form
+    form = LanguageForm(formdata=request.form if profile_sent else None, obj=user, prefix="profile")
+    password_form = ChangePasswordForm(formdata=request.form if password_sent else None, prefix="password")
+    if profile_sent and form.validate():
+        user.locale = form.locale.data or None
+        db.session.commit()
+        session.pop("lang", None)
+        flash(_("Your profile has been saved."), "success")
+        return redirect(url_for("portal.account"))
+    if password_sent and password_form.validate():
+        if not auth_services.verify_password(user.password_hash, password_form.current.data):
+            password_form.current.errors.append(_("The current password is not correct."))
+        else:
+            try:
+                auth_services.set_password(user, password_form.password.data, password_form.confirm.data)
+            except DomainError as error:
+                getattr(password_form, error.field or "password").errors.append(str(error.message))
+            else:
+                db.session.commit()
+                login_user(user)
+                flash(_("Your password has been changed."), "success")
+                return redirect(url_for("portal.account"))
+    return render_template("portal/account.html", form=form, password_form=password_form)
+
+
+@bp.route("/manifest.webmanifest")
+@public
+def manifest():
+    start = url_for("portal.home")
+    return jsonify(
+        name=g.tenant.name,
+        short_name=g.tenant.name[:12],
+        start_url=start,
+        scope=start,
+        display="standalone",
+        background_color="#ffffff",
+        theme_color="#1d4e89",
+        lang=g.tenant.language,
+        icons=[{"src": url_for("static", filename="favicon.svg"), "sizes": "any", "type": "image/svg+xml"}],
+    ), 200, {"Content-Type": "application/manifest+json"}
+
+
+@bp.route("/sw.js")
+@public
+def service_worker():
+    # Served from inside the portal's path so that its scope is the portal.
+    response = Response((STATIC / "portal-sw.js").read_text(), mimetype="application/javascript")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.route("/push/key")
+@portal
+def push_key():
+    return jsonify(publicKey=push.public_key())
+
+
+@bp.route("/push/subscriptions", methods=["POST"])
+@portal
+def push_subscribe():
+    try:
+        push.subscribe(current_user, request.get_json(silent=True) or {}, request.user_agent.string or "")
+    except DomainError as error:
+        return jsonify(error=str(error.message)), 400
+    return jsonify(ok=True), 201
+
+
+@bp.route("/push/subscriptions/delete", methods=["POST"])
+@portal
+def push_unsubscribe():
+    push.unsubscribe(current_user, str((request.get_json(silent=True) or {}).get("endpoint") or ""))
+    return jsonify(ok=True)

@@ -1,0 +1,156 @@
+"""Certificate templates, the certificates a centre asks its clients for, and the notices sent."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.audit.recorder import Audited
+from core.extensions import db, utcnow
+from tenants.isolation import TenantScoped
+
+MISSING = "missing_info"
+PENDING = "pending_approval"
+APPROVED = "approved"
+EXPIRING = "expiring"
+EXPIRED = "expired"
+STATUSES = (MISSING, PENDING, APPROVED, EXPIRING, EXPIRED)
+STATUS_LABELS = {
+    MISSING: _l("Missing client information"),
+    PENDING: _l("Pending approval"),
+    APPROVED: _l("Approved"),
+    EXPIRING: _l("Expiring soon"),
+    EXPIRED: _l("Expired"),
+}
+STATUS_STYLES = {MISSING: "secondary", PENDING: "warning", APPROVED: "success", EXPIRING: "info", EXPIRED: "danger"}
+# Approved certificates keep their validity; these three are decided by the date.
+APPROVED_STATUSES = (APPROVED, EXPIRING, EXPIRED)
+
+NOTE_MAX = 400
+DEFAULT_LEAD_DAYS = 15
+
+# Events the client is told about, each once per certificate.
+CREATED = "created"
+APPROVED_EVENT = "approved"
+EXPIRING_EVENT = "expiring"
+EXPIRED_EVENT = "expired"
+EVENTS = (CREATED, APPROVED_EVENT, EXPIRING_EVENT, EXPIRED_EVENT)
+
+
+class CertificateTemplate(TenantScoped, Audited, db.Model):
+    """What a centre asks for (a medical certificate, an insurance policy…) and how it is renewed."""
+
+    __tablename__ = "center_certificates_templates"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    __audit_type__ = "certificate_template"
+    __audit_title__ = _l("Certificate template")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # "Caduca pronto" starts this many days before the validity date.
+    lead_days: Mapped[int] = mapped_column(Integer, default=DEFAULT_LEAD_DAYS)
+    auto_for_new_clients: Mapped[bool] = mapped_column(Boolean, default=False)
+    renew_on_expiry: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# A certificate is "open" until it expires, is archived or goes to the bin: a client has at
+# most one open certificate of a template (the partial unique index makes it a fact).
+OPEN_CONDITION = "deleted_at IS NULL AND archived_at IS NULL AND status <> 'expired'"
+
+
+class Certificate(TenantScoped, Audited, db.Model):
+    __tablename__ = "center_certificates_certificates"
+    __table_args__ = (
+        Index("ix_center_certificates_certificates_client", "tenant_id", "client_id", "id"),
+        Index("ix_center_certificates_certificates_due", "tenant_id", "status", "expiring_from"),
+        Index(
+            "uq_center_certificates_certificates_open",
+            "tenant_id",
+            "template_id",
+            "client_id",
+            unique=True,
+            sqlite_where=text(OPEN_CONDITION),
+            postgresql_where=text(OPEN_CONDITION),
+        ),
+        UniqueConstraint("renewal_of_id"),
+    )
+    __audit_type__ = "certificate"
+    __audit_title__ = _l("Certificate")
+    __audit_exclude__ = frozenset({"created_at", "updated_at", "expiring_from"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("center_certificates_templates.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("core_clients.id", ondelete="CASCADE"))
+    # Copied from the template when issued: editing a template does not change what was asked.
+    name: Mapped[str] = mapped_column(String(200))
+    lead_days: Mapped[int] = mapped_column(Integer, default=DEFAULT_LEAD_DAYS)
+    status: Mapped[str] = mapped_column(String(20), default=MISSING)
+    validity_date: Mapped[date | None] = mapped_column(Date)
+    # validity_date - lead_days, kept so that the periodic sweep is one indexed comparison.
+    expiring_from: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("core_stored_files.id", ondelete="SET NULL"))
+    uploaded_at: Mapped[datetime | None] = mapped_column()
+    uploaded_by_client: Mapped[bool] = mapped_column(Boolean, default=False)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
+    approved_at: Mapped[datetime | None] = mapped_column()
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
+    rejection_reason: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
+    rejected_at: Mapped[datetime | None] = mapped_column()
+    expired_at: Mapped[datetime | None] = mapped_column()
+    archived_at: Mapped[datetime | None] = mapped_column()
+    deleted_at: Mapped[datetime | None] = mapped_column()
+    deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
+    renewal_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("center_certificates_certificates.id", ondelete="SET NULL")
+    )
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    template = relationship("CertificateTemplate")
+    client = relationship("Client")
+    file = relationship("StoredFile")
+
+    def audit_label(self) -> str:
+        return self.name
+
+    def audit_parent(self) -> tuple[str, int] | None:
+        return ("client", self.client_id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.deleted_at is None and self.archived_at is None and self.status != EXPIRED
+
+    @property
+    def in_history(self) -> bool:
+        return self.deleted_at is None and (self.archived_at is not None or self.status == EXPIRED)
+
+    @property
+    def editable(self) -> bool:
+        """Approved certificates are no longer editable by anyone."""
+        return self.deleted_at is None and self.archived_at is None and self.status in (MISSING, PENDING)
+
+
+class CertificateNotice(TenantScoped, db.Model):
+    """The marker of one event told to the client: each event is sent once per certificate."""
+
+    __tablename__ = "center_certificates_notices"
+    __table_args__ = (UniqueConstraint("certificate_id", "event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("center_certificates_certificates.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("core_outbound_messages.id", ondelete="SET NULL"))
+    pushed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

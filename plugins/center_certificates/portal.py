@@ -1,0 +1,84 @@
+"""The client's side, in the client portal: Perfil → Certificados."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from core.errors import DomainError
+from core.extensions import db
+from core.files.downloads import send_stored_file, send_thumbnail
+from core.permissions import portal
+from plugins.center_certificates import services
+from plugins.center_certificates.forms import DocumentForm
+from plugins.center_certificates.models import Certificate
+
+bp = Blueprint("center_certificates_portal", __name__, template_folder="templates", url_prefix="/portal/certificates")
+
+
+def _own_or_404(certificate_id: int) -> Certificate:
+    """Only the certificates of the client this account is, never one in the bin."""
+    certificate = db.session.scalar(
+        select(Certificate).where(
+            Certificate.id == certificate_id,
+            Certificate.client_id == current_user.client_id,
+            Certificate.deleted_at.is_(None),
+        )
+    )
+    if certificate is None:
+        abort(404)
+    return certificate
+
+
+@bp.route("/")
+@portal
+def index():
+    current, history = services.of_client(current_user.client_id)
+    return render_template("center_certificates/portal/index.html", current=current, history=history)
+
+
+@bp.route("/<int:certificate_id>", methods=["GET", "POST"])
+@portal
+def show(certificate_id: int):
+    certificate = _own_or_404(certificate_id)
+    form = DocumentForm(obj=certificate)
+    if form.validate_on_submit():
+        upload = form.file.data if form.file.data and form.file.data.filename else None
+        try:
+            services.submit(
+                g.tenant,
+                certificate,
+                validity_date=form.validity_date.data,
+                notes=form.notes.data,
+                upload=upload,
+                filename=upload.filename if upload else None,
+                by_client=True,
+                actor=current_user,
+            )
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "file").errors.append(str(error.message))
+        else:
+            flash(_("Thank you: the centre will review your document."), "success")
+            return redirect(url_for("center_certificates_portal.index"))
+    return render_template("center_certificates/portal/show.html", certificate=certificate, form=form)
+
+
+@bp.route("/<int:certificate_id>/file")
+@portal
+def file(certificate_id: int):
+    certificate = _own_or_404(certificate_id)
+    if certificate.file is None:
+        abort(404)
+    return send_stored_file(certificate.file, download_name=f"{certificate.name}.{certificate.file.extension}")
+
+
+@bp.route("/<int:certificate_id>/thumbnail")
+@portal
+def thumbnail(certificate_id: int):
+    certificate = _own_or_404(certificate_id)
+    if certificate.file is None or not certificate.file.content_type.startswith("image/"):
+        abort(404)
+    return send_thumbnail(certificate.file, 320)

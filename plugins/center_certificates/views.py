@@ -1,0 +1,398 @@
+"""The staff's screens: templates, certificates, the client tab, bulk generation, the report, the bin."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from core.clients.models import Client
+from core.clients.services import get_visible as visible_client
+from core.clients.services import visible
+from core.csvstream import csv_response
+from core.errors import DomainError
+from core.extensions import db
+from core.files.downloads import send_stored_file, send_thumbnail
+from core.forms import choices
+from core.groups.models import Group
+from core.pagination import keyset_page
+from core.permissions import requires
+from plugins.center_certificates import MANAGE, REPORT, TEMPLATES, VIEW, services
+from plugins.center_certificates.forms import (
+    DocumentForm,
+    GenerateForm,
+    RejectForm,
+    ReportFilterForm,
+    RequestForm,
+    TemplateForm,
+)
+from plugins.center_certificates.models import (
+    EXPIRED,
+    STATUS_LABELS,
+    STATUS_STYLES,
+    STATUSES,
+    Certificate,
+    CertificateTemplate,
+)
+from plugins.center_certificates.reports import report_page, report_rows
+
+bp = Blueprint("center_certificates", __name__, template_folder="templates", url_prefix="/certificates")
+
+
+# Globals rather than a context processor: the status macro is imported, and imports see no context.
+bp.record_once(
+    lambda state: state.app.jinja_env.globals.update(
+        CERTIFICATE_STATUS_LABELS=STATUS_LABELS, CERTIFICATE_STATUS_STYLES=STATUS_STYLES
+    )
+)
+
+
+def _certificate_or_404(certificate_id: int) -> Certificate:
+    certificate = services.get_visible(current_user, certificate_id)
+    if certificate is None:
+        abort(404)
+    return certificate
+
+
+def widget_counts(user) -> dict[str, int]:
+    """Open certificates by state among the clients ``user`` sees (one query)."""
+    stmt = (
+        select(Certificate.status, func.count())
+        .where(
+            Certificate.deleted_at.is_(None),
+            Certificate.archived_at.is_(None),
+            Certificate.client_id.in_(visible(user, select(Client.id)).scalar_subquery()),
+        )
+        .group_by(Certificate.status)
+    )
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update(dict(db.session.execute(stmt).all()))
+    return counts
+
+
+def client_tab_context(client: Client) -> dict:
+    current, history = services.of_client(client.id)
+    templates = db.session.scalars(
+        select(CertificateTemplate).where(CertificateTemplate.active.is_(True)).order_by(CertificateTemplate.name)
+    ).all()
+    form = RequestForm()
+    form.template.choices = choices((t.id, t.name) for t in templates)
+    return {"client": client, "current": current, "history": history, "request_form": form}
+
+
+# --- certificates -----------------------------------------------------------------------
+
+
+@bp.route("/")
+@requires(VIEW)
+def index():
+    """Every open certificate of the clients the user sees, filterable by state and template."""
+    status = request.args.get("status", "")
+    template_id = request.args.get("template", type=int)
+    stmt = (
+        services.visible_statement(current_user)
+        .where(Certificate.archived_at.is_(None))
+        .options(selectinload(Certificate.client))
+    )
+    stmt = stmt.where(Certificate.status == status) if status in STATUSES else stmt.where(Certificate.status != EXPIRED)
+    if template_id:
+        stmt = stmt.where(Certificate.template_id == template_id)
+    page = keyset_page(db.session, stmt, [Certificate.id], request.args.get("after"), per_page=50, descending=True)
+    templates = db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)).all()
+    return render_template(
+        "center_certificates/index.html",
+        page=page,
+        status=status,
+        statuses=STATUSES,
+        templates=templates,
+        template_id=template_id,
+    )
+
+
+@bp.route("/clients/<int:client_id>/request", methods=["POST"])
+@requires(MANAGE)
+def request_certificate(client_id: int):
+    client = visible_client(current_user, client_id)
+    if client is None:
+        abort(404)
+    form = RequestForm()
+    templates = db.session.scalars(select(CertificateTemplate).where(CertificateTemplate.active.is_(True))).all()
+    form.template.choices = choices((t.id, t.name) for t in templates)
+    if form.validate_on_submit():
+        template = db.session.get(CertificateTemplate, form.template.data)
+        try:
+            certificate = services.request_certificate(g.tenant, client, template, current_user)
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error.message), "danger")
+        else:
+            flash(
+                _(
+                    "%(certificate)s has been requested from %(client)s.",
+                    certificate=certificate.name,
+                    client=client.name,
+                ),
+                "success",
+            )
+    else:
+        flash(_("Choose the certificate to request."), "danger")
+    return redirect(url_for("clients.show", client_id=client.id, tab="certificates"))
+
+
+@bp.route("/<int:certificate_id>")
+@requires(VIEW)
+def show(certificate_id: int):
+    certificate = _certificate_or_404(certificate_id)
+    from core.audit.services import history
+
+    return render_template(
+        "center_certificates/show.html",
+        certificate=certificate,
+        reject_form=RejectForm(),
+        events=history("certificate", certificate.id),
+    )
+
+
+@bp.route("/<int:certificate_id>/edit", methods=["GET", "POST"])
+@requires(MANAGE)
+def edit(certificate_id: int):
+    certificate = _certificate_or_404(certificate_id)
+    if not certificate.editable:
+        flash(_("This certificate can no longer be changed."), "danger")
+        return redirect(url_for("center_certificates.show", certificate_id=certificate.id))
+    form = DocumentForm(obj=certificate)
+    if form.validate_on_submit():
+        upload = form.file.data if form.file.data and form.file.data.filename else None
+        try:
+            if upload is None and certificate.file_id is None and not form.validity_date.data:
+                services.update_notes(certificate, form.notes.data)
+            else:
+                services.submit(
+                    g.tenant,
+                    certificate,
+                    validity_date=form.validity_date.data,
+                    notes=form.notes.data,
+                    upload=upload,
+                    filename=upload.filename if upload else None,
+                    by_client=False,
+                    actor=current_user,
+                )
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "file").errors.append(str(error.message))
+        else:
+            flash(_("The certificate has been updated."), "success")
+            return redirect(url_for("center_certificates.show", certificate_id=certificate.id))
+    return render_template("center_certificates/edit.html", certificate=certificate, form=form)
+
+
+def _act(certificate_id: int, action, done: str, back_to_client: bool = False):
+    certificate = _certificate_or_404(certificate_id)
+    try:
+        action(certificate)
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "danger")
+    else:
+        flash(done, "success")
+        if back_to_client:
+            return redirect(url_for("clients.show", client_id=certificate.client_id, tab="certificates"))
+    return redirect(url_for("center_certificates.show", certificate_id=certificate_id))
+
+
+@bp.route("/<int:certificate_id>/approve", methods=["POST"])
+@requires(MANAGE)
+def approve(certificate_id: int):
+    return _act(
+        certificate_id, lambda c: services.approve(g.tenant, c, current_user), _("The certificate has been approved.")
+    )
+
+
+@bp.route("/<int:certificate_id>/reject", methods=["POST"])
+@requires(MANAGE)
+def reject(certificate_id: int):
+    form = RejectForm()
+    return _act(
+        certificate_id,
+        lambda c: services.reject(g.tenant, c, form.reason.data, current_user),
+        _("The certificate has been sent back to the client."),
+    )
+
+
+@bp.route("/<int:certificate_id>/archive", methods=["POST"])
+@requires(MANAGE)
+def archive(certificate_id: int):
+    return _act(certificate_id, services.archive, _("The certificate has been archived."))
+
+
+@bp.route("/<int:certificate_id>/delete", methods=["POST"])
+@requires(MANAGE)
+def delete(certificate_id: int):
+    return _act(
+        certificate_id,
+        lambda c: services.delete(c, current_user),
+        _("The certificate has been moved to the bin."),
+        back_to_client=True,
+    )
+
+
+@bp.route("/<int:certificate_id>/file")
+@requires(VIEW)
+def file(certificate_id: int):
+    certificate = _certificate_or_404(certificate_id)
+    if certificate.file is None:
+        abort(404)
+    return send_stored_file(
+        certificate.file,
+        as_attachment=request.args.get("inline") != "1",
+        download_name=f"{certificate.name}.{certificate.file.extension}",
+    )
+
+
+@bp.route("/<int:certificate_id>/thumbnail")
+@requires(VIEW)
+def thumbnail(certificate_id: int):
+    certificate = _certificate_or_404(certificate_id)
+    if certificate.file is None or not certificate.file.content_type.startswith("image/"):
+        abort(404)
+    return send_thumbnail(certificate.file, 320)
+
+
+@bp.route("/clients/<int:client_id>/history")
+@requires(VIEW)
+def client_history(client_id: int):
+    client = visible_client(current_user, client_id)
+    if client is None:
+        abort(404)
+    _current, history = services.of_client(client.id)
+    return render_template("center_certificates/history.html", client=client, history=history)
+
+
+@bp.route("/bin")
+@requires(MANAGE)
+def trash():
+    """Certificates sent to the bin: listed, never restorable (their files are gone)."""
+    stmt = (
+        select(Certificate)
+        .where(
+            Certificate.deleted_at.is_not(None),
+            Certificate.client_id.in_(visible(current_user, select(Client.id)).scalar_subquery()),
+        )
+        .options(selectinload(Certificate.client))
+    )
+    page = keyset_page(db.session, stmt, [Certificate.id], request.args.get("after"), per_page=50, descending=True)
+    return render_template("center_certificates/trash.html", page=page)
+
+
+# --- templates and bulk generation --------------------------------------------------------
+
+
+@bp.route("/templates/")
+@requires(TEMPLATES)
+def templates():
+    rows = db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)).all()
+    open_counts = dict(
+        db.session.execute(
+            select(Certificate.template_id, func.count())
+            .where(Certificate.deleted_at.is_(None), Certificate.archived_at.is_(None), Certificate.status != EXPIRED)
+            .group_by(Certificate.template_id)
+        ).all()
+    )
+    return render_template("center_certificates/templates.html", templates=rows, open_counts=open_counts)
+
+
+def _template_data(form: TemplateForm) -> services.TemplateData:
+    return services.TemplateData(
+        form.name.data,
+        form.description.data or "",
+        form.lead_days.data,
+        form.auto_for_new_clients.data,
+        form.renew_on_expiry.data,
+        form.active.data,
+    )
+
+
+def _template_form_page(form: TemplateForm, template: CertificateTemplate | None):
+    if form.validate_on_submit():
+        try:
+            saved = services.save_template(template, _template_data(form), current_user)
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "name").errors.append(str(error.message))
+        else:
+            flash(_("The template has been saved."), "success")
+            return redirect(url_for("center_certificates.edit_template", template_id=saved.id))
+    return render_template("center_certificates/template_form.html", form=form, template=template)
+
+
+@bp.route("/templates/new", methods=["GET", "POST"])
+@requires(TEMPLATES)
+def new_template():
+    return _template_form_page(TemplateForm(), None)
+
+
+@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
+@requires(TEMPLATES)
+def edit_template(template_id: int):
+    template = db.get_or_404(CertificateTemplate, template_id)
+    return _template_form_page(TemplateForm(obj=template), template)
+
+
+@bp.route("/templates/<int:template_id>/clone", methods=["POST"])
+@requires(TEMPLATES)
+def clone_template(template_id: int):
+    copy = services.clone_template(db.get_or_404(CertificateTemplate, template_id), current_user)
+    flash(_("This is a copy: change what you need and save it."), "info")
+    return redirect(url_for("center_certificates.edit_template", template_id=copy.id))
+
+
+@bp.route("/templates/<int:template_id>/generate", methods=["GET", "POST"])
+@requires(TEMPLATES)
+def generate(template_id: int):
+    """Generar certificados: for every active client of the chosen centres without an open one."""
+    template = db.get_or_404(CertificateTemplate, template_id)
+    groups = db.session.scalars(select(Group).order_by(Group.name)).all()
+    form = GenerateForm()
+    form.groups.choices = choices((grp.id, grp.name) for grp in groups)
+    chosen = form.groups.data or []
+    count = services.generation_count(template, chosen) if chosen else None
+    if form.validate_on_submit() and request.form.get("confirm") == "1":
+        try:
+            run = services.start_generation(g.tenant, template, chosen, current_user)
+        except DomainError as error:
+            flash(str(error.message), "danger")
+        else:
+            return redirect(url_for("jobs.show", run_id=run.id))
+    return render_template(
+        "center_certificates/generate.html", template=template, form=form, count=count, chosen=chosen
+    )
+
+
+# --- who is missing what ------------------------------------------------------------------
+
+
+def _report_filters():
+    groups = db.session.scalars(select(Group).order_by(Group.name)).all()
+    filters = ReportFilterForm(request.args, groups=groups)
+    filters.validate()
+    group_id = int(filters.group.data) if (filters.group.data or "").isdigit() else None
+    return filters, group_id, filters.status.data or None
+
+
+@bp.route("/report")
+@requires(REPORT)
+def report():
+    filters, group_id, status = _report_filters()
+    page, templates, cells = report_page(current_user, group_id, status, request.args.get("after"))
+    return render_template(
+        "center_certificates/report.html", filters=filters, page=page, templates=templates, cells=cells
+    )
+
+
+@bp.route("/report.csv")
+@requires(REPORT)
+def report_export():
+    _filters, group_id, status = _report_filters()
+    return csv_response(report_rows(current_user, group_id, status), f"certificates-{g.tenant.slug}.csv")

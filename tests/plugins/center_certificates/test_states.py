@@ -1,0 +1,231 @@
+"""The certificate state machine, with a controllable clock, in the tenant's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+import time_machine
+
+from core.errors import DomainError
+from tests.plugins.center_certificates.conftest import (
+    acting,
+    approve,
+    make_request,
+    make_template,
+    state,
+    sweep,
+    upload,
+)
+
+# Europe/Madrid moves to summer time on 2026-03-29 at 02:00 and back on 2026-10-25 at 03:00.
+SPRING = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+
+
+def test_a_request_starts_missing_information_and_an_upload_makes_it_pending(app, centre):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    assert state(app, centre.tenant, certificate)["status"] == "missing_info"
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 12, 31))
+    after = state(app, centre.tenant, certificate)
+    assert after["status"] == "pending_approval" and after["file_id"] is not None
+    assert after["expiring_from"] == date(2026, 12, 16)
+
+
+def test_approval_gives_approved_or_expiring_at_once(app, centre):
+    template = make_template(app, centre.tenant)
+    far, near = (make_request(app, centre.tenant, c, t)
+                 for c, t in ((centre.client, template), (centre.other_client, template)))
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, far, date(2026, 12, 31))
+        upload(app, centre.tenant, near, date(2026, 3, 30))
+        approve(app, centre.tenant, far)
+        approve(app, centre.tenant, near)
+    assert state(app, centre.tenant, far)["status"] == "approved"
+    assert state(app, centre.tenant, near)["status"] == "expiring", "approved inside the window: right at once"
+
+
+@pytest.mark.parametrize(
+    ("validity", "last_valid_instant", "first_expired_instant"),
+    [
+        # Validity 28 March: caducado from local midnight of the 29th, which is 23:00 UTC on the 28th (CET),
+        # a few hours before the clocks move forward that night.
+        (date(2026, 3, 28), datetime(2026, 3, 28, 22, 59, tzinfo=UTC), datetime(2026, 3, 28, 23, 0, tzinfo=UTC)),
+        # Validity 29 March: local midnight of the 30th is 22:00 UTC (CEST).
+        (date(2026, 3, 29), datetime(2026, 3, 29, 21, 59, tzinfo=UTC), datetime(2026, 3, 29, 22, 0, tzinfo=UTC)),
+        # Validity 25 October: the clocks move back at 03:00; midnight of the 26th is 23:00 UTC (CET).
+        (date(2026, 10, 25), datetime(2026, 10, 25, 22, 59, tzinfo=UTC), datetime(2026, 10, 25, 23, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_certificate_expires_24_hours_after_its_validity_date_in_the_tenants_zone(
+    app, centre, validity, last_valid_instant, first_expired_instant
+):
+    template = make_template(app, centre.tenant, lead_days=3)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, validity)
+        approve(app, centre.tenant, certificate)
+    with time_machine.travel(last_valid_instant, tick=False):
+        sweep(app, centre.tenant)
+    assert state(app, centre.tenant, certificate)["status"] == "expiring"
+    with time_machine.travel(first_expired_instant, tick=False):
+        assert sweep(app, centre.tenant)["expired"] == 1
+    assert state(app, centre.tenant, certificate)["status"] == "expired"
+
+
+def test_expiring_soon_starts_at_local_midnight_of_the_lead_day(app, centre):
+    template = make_template(app, centre.tenant, lead_days=15)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 11, 9))
+        approve(app, centre.tenant, certificate)
+    # 25 October (the autumn change) is the first day of the window: local midnight is 22:00 UTC on the 24th.
+    with time_machine.travel(datetime(2026, 10, 24, 21, 59, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant)["expiring"] == 0
+    with time_machine.travel(datetime(2026, 10, 24, 22, 0, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant)["expiring"] == 1
+
+
+def test_the_sweep_moves_many_certificates_with_one_statement_per_transition(app, centre):
+    from sqlalchemy import event
+
+    from core.extensions import db
+
+    template = make_template(app, centre.tenant, lead_days=1)
+    ids = []
+    for n in range(30):
+        client_id = app_client(app, centre, n)
+        ids.append(make_request(app, centre.tenant, client_id, template))
+    with time_machine.travel(SPRING, tick=False):
+        for certificate in ids:
+            upload(app, centre.tenant, certificate, date(2026, 4, 1))
+            approve(app, centre.tenant, certificate)
+    statements = []
+
+    def record(connection, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with time_machine.travel(datetime(2026, 4, 3, 12, tzinfo=UTC), tick=False):
+            counts = sweep(app, centre.tenant)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert counts["expired"] == 30
+    updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 2, updates
+
+
+def app_client(app, centre, n: int) -> int:
+    from core.clients.models import Client, GroupClient
+    from core.extensions import db
+
+    with acting(app, centre.tenant):
+        client = Client(kind="company", tax_id=f"SWEEP{n:04d}", tax_id_type="other", country="FR",
+                        company_name=f"Sweep {n}", name=f"Sweep {n}", search_text=f"sweep {n}")
+        db.session.add(client)
+        db.session.flush()
+        db.session.add(GroupClient(group_id=centre.group, client_id=client.id))
+        db.session.commit()
+        return client.id
+
+
+def test_rejecting_needs_a_reason_and_sends_it_back(app, centre):
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+    from plugins.center_certificates.services import reject
+
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 12, 31))
+    with acting(app, centre.tenant) as tenant:
+        row = db.session.get(Certificate, certificate)
+        with pytest.raises(DomainError, match="Write why it is rejected"):
+            reject(tenant, row, "   ", None)
+        with pytest.raises(DomainError, match="at most 400"):
+            reject(tenant, row, "x" * 401, None)
+        reject(tenant, row, "The photo is blurred", None)
+    after = state(app, centre.tenant, certificate)
+    assert after["status"] == "missing_info" and after["rejection_reason"] == "The photo is blurred"
+
+
+def test_an_approved_certificate_is_not_editable_by_anyone(app, centre):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 12, 31))
+        approve(app, centre.tenant, certificate)
+        for by_client in (True, False):
+            with pytest.raises(DomainError, match="can no longer be changed"):
+                upload(app, centre.tenant, certificate, date(2027, 1, 31), by_client=by_client)
+
+
+def test_the_client_cannot_change_what_waits_for_approval_but_the_centre_can(app, centre):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 12, 31))
+        with pytest.raises(DomainError):
+            upload(app, centre.tenant, certificate, date(2027, 1, 31), by_client=True)
+        upload(app, centre.tenant, certificate, date(2027, 1, 31), by_client=False)
+    assert state(app, centre.tenant, certificate)["validity_date"] == date(2027, 1, 31)
+
+
+def test_a_past_validity_date_is_refused(app, centre):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False), pytest.raises(DomainError, match="already passed"):
+        upload(app, centre.tenant, certificate, date(2026, 3, 19))
+
+
+def test_only_approved_certificates_are_archived_and_then_go_to_history(app, centre):
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+    from plugins.center_certificates.services import archive, of_client
+
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with acting(app, centre.tenant), pytest.raises(DomainError, match="Only an approved"):
+        archive(db.session.get(Certificate, certificate))
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 12, 31))
+        approve(app, centre.tenant, certificate)
+    with acting(app, centre.tenant):
+        archive(db.session.get(Certificate, certificate))
+        current, history = of_client(centre.client)
+    assert current == [] and [c.id for c in history] == [certificate]
+
+
+def test_one_open_certificate_per_client_and_template(app, centre):
+    template = make_template(app, centre.tenant)
+    make_request(app, centre.tenant, centre.client, template)
+    with pytest.raises(DomainError, match="already has an open"):
+        make_request(app, centre.tenant, centre.client, template)
+
+
+def test_an_expired_certificate_is_renewed_once_when_its_template_says_so(app, centre):
+    from sqlalchemy import select
+
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+
+    renewing = make_template(app, centre.tenant, "Insurance", renew_on_expiry=True)
+    plain = make_template(app, centre.tenant, "Medical")
+    first = make_request(app, centre.tenant, centre.client, renewing)
+    second = make_request(app, centre.tenant, centre.client, plain)
+    with time_machine.travel(SPRING, tick=False):
+        for certificate in (first, second):
+            upload(app, centre.tenant, certificate, date(2026, 4, 30))
+            approve(app, centre.tenant, certificate)
+    with time_machine.travel(datetime(2026, 5, 2, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant) == {"expired": 2, "expiring": 0, "renewed": 1}
+        assert sweep(app, centre.tenant)["renewed"] == 0, "renewing twice would duplicate the request"
+    with acting(app, centre.tenant):
+        rows = db.session.scalars(select(Certificate).order_by(Certificate.id)).all()
+        renewal = rows[-1]
+        assert len(rows) == 3 and renewal.renewal_of_id == first and renewal.status == "missing_info"
+        assert renewal.name == "Insurance"
