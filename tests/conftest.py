@@ -195,12 +195,13 @@ class Factory:
     def __init__(self, app) -> None:
         self.app = app
 
-    def tenant(self, slug: str, name: str | None = None, language: str = "es", plugins=("sample",)) -> TenantRef:
+    def tenant(self, slug: str, name: str | None = None, language: str = "es", plugins=None) -> TenantRef:
+        """A tenant with ``plugins`` licensed and enabled (every installed plugin when None)."""
         from tenants import licensing, services
 
         with self.app.app_context():
             tenant = services.create_tenant(slug, name or f"Org {slug}", language)
-            for plugin in plugins:
+            for plugin in self.app.extensions["ventanilla_plugins"].installed if plugins is None else plugins:
                 licensing.set_licence(tenant, plugin, True)
             return TenantRef(tenant.id, tenant.slug, tenant.name)
 

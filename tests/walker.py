@@ -21,6 +21,8 @@ ROW_ARGUMENTS = {
     "client_id": "client",
     "address_id": "address",
     "import_id": "client_import",
+    "certificate_id": "certificate",
+    "template_id": "certificate_template",
 }
 # Arguments that are not row ids: the walker passes a value and checks that nothing leaks.
 OTHER_ARGUMENTS = {"plugin", "token"}
@@ -75,3 +77,31 @@ def uncovered(all_routes: list[Route]) -> list[str]:
         if unknown:
             problems.append(f"{route.rule} ({route.endpoint}): unknown argument(s) {sorted(unknown)}")
     return problems
+
+
+def certificate_of(app, tenant_id: int, client_id: int, marker: str) -> tuple[int, int]:
+    """A template and a certificate of the client, pending approval with an uploaded image."""
+    from datetime import date, timedelta
+
+    from core.clients.models import Client
+    from core.extensions import db
+    from plugins.center_certificates.services import TemplateData, request_certificate, save_template, submit
+    from tenants.context import tenant_context
+    from tenants.models import Tenant
+    from tests.core.files.samples import png
+
+    with app.app_context(), tenant_context(tenant_id):
+        tenant = db.session.get(Tenant, tenant_id)
+        template = save_template(None, TemplateData(f"{marker} Template"))
+        certificate = request_certificate(tenant, db.session.get(Client, client_id), template)
+        submit(
+            tenant,
+            certificate,
+            validity_date=date.today() + timedelta(days=90),
+            notes=f"{marker} notes",
+            upload=png(),
+            filename="scan.png",
+            by_client=False,
+            actor=None,
+        )
+        return template.id, certificate.id

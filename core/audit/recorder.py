@@ -40,6 +40,10 @@ class Audited:
     __audit_mask__: frozenset[str] = frozenset()
     # Collections recorded by the labels of their members (a user's roles, a group's clients).
     __audit_relations__: tuple[str, ...] = ()
+    # How history lists name the fields ({field: translatable label}); others are shown humanised.
+    __audit_fields__: dict = {}
+    # Stored codes shown in words ({field: {value: translatable label}}), e.g. a status.
+    __audit_values__: dict = {}
 
     def audit_label(self) -> str:
         return str(getattr(self, "name", "") or getattr(self, "id", ""))
@@ -64,16 +68,42 @@ def acting_as(kind: str, actor_id: int | None, name: str) -> Iterator[None]:
         _actor.reset(token)
 
 
-def audit_titles() -> dict[str, object]:
-    """Every audited type's translatable title, by type code (plugins' models included)."""
-    titles = {}
+def audited_types() -> dict[str, type]:
+    """Every audited model by type code (plugins' models included)."""
+    types = {}
     pending = list(Audited.__subclasses__())
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         if cls.__audit_type__:
-            titles[cls.__audit_type__] = cls.__audit_title__ or cls.__audit_type__
-    return titles
+            types[cls.__audit_type__] = cls
+    return types
+
+
+def audit_titles() -> dict[str, object]:
+    """Every audited type's translatable title, by type code."""
+    return {code: cls.__audit_title__ or code for code, cls in audited_types().items()}
+
+
+def field_label(object_type: str, field: str):
+    cls = audited_types().get(object_type)
+    label = cls.__audit_fields__.get(field) if cls is not None else None
+    return label or field.replace("_", " ").capitalize()
+
+
+def value_label(object_type: str, field: str, value):
+    """A recorded value as a person reads it: codes in words, yes/no, a dash for nothing."""
+    from flask_babel import gettext
+
+    if value in (None, "", []):
+        return "—"
+    cls = audited_types().get(object_type)
+    words = cls.__audit_values__.get(field, {}) if cls is not None else {}
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if isinstance(value, list):
+        return ", ".join(str(words.get(v, v) if isinstance(v, str | int) else v) for v in value)
+    return str(words.get(value, value) if isinstance(value, str | int) else value)
 
 
 def current_actor() -> tuple[str, int | None, str]:

@@ -27,6 +27,16 @@ class User(TenantScoped, Audited, UserMixin, db.Model):
     __audit_exclude__ = frozenset({"created_at", "updated_at", "session_nonce", "last_login_at", "invited_by_id"})
     __audit_mask__ = frozenset({"password_hash"})
     __audit_relations__ = ("roles", "groups")
+    __audit_fields__ = {
+        "email": _l("E-mail"),
+        "name": _l("Name"),
+        "password_hash": _l("Password"),
+        "locale": _l("Language"),
+        "active": _l("Active"),
+        "client_id": _l("Client"),
+        "roles": _l("Roles"),
+        "groups": _l("Groups"),
+    }
 
     __tablename__ = "core_users"
     __table_args__ = (UniqueConstraint("tenant_id", "email"),)

@@ -47,6 +47,22 @@ class Client(TenantScoped, Audited, db.Model):
     __audit_title__ = _l("Client")
     __audit_exclude__ = frozenset({"created_at", "updated_at", "search_text", "created_by_id"})
     __audit_relations__ = ("groups",)
+    __audit_fields__ = {
+        "kind": _l("Type"),
+        "tax_id": _l("Tax id"),
+        "tax_id_type": _l("Kind of tax id"),
+        "country": _l("Country"),
+        "first_name": _l("First name"),
+        "last_name": _l("Last names"),
+        "company_name": _l("Company name"),
+        "name": _l("Name"),
+        "email": _l("E-mail"),
+        "phone": _l("Phone"),
+        "notes": _l("Notes"),
+        "active": _l("Active"),
+        "groups": _l("Groups"),
+    }
+    __audit_values__ = {"kind": {PERSON: _l("Person"), COMPANY: _l("Company")}}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default=PERSON)
@@ -84,6 +100,15 @@ class ClientAddress(TenantScoped, Audited, db.Model):
     __tablename__ = "core_client_addresses"
     __audit_type__ = "client_address"
     __audit_title__ = _l("Client address")
+    __audit_exclude__ = frozenset({"created_at", "updated_at", "client_id"})
+    __audit_fields__ = {
+        "label": _l("Label"),
+        "street": _l("Street and number"),
+        "postal_code": _l("Postal code"),
+        "city": _l("City"),
+        "province": _l("Province"),
+        "country": _l("Country"),
+    }
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("core_clients.id", ondelete="CASCADE"), index=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from core.auth.models import TOKEN_INVITE, User, new_session_nonce
 from core.auth.services import email_invitation, issue_token, normalise_email
 from core.clients.models import Client
 from core.errors import DomainError
 from core.extensions import db
+from core.push.models import PushSubscription
 from core.roles.models import ROLE_CLIENT, Role
 
 
@@ -25,11 +26,12 @@ def invite_to_portal(tenant, client: Client, inviter) -> User:
     if not email:
         raise DomainError(_l("The client needs an e-mail address to be invited to the portal."))
     account = portal_account(client)
+    # Also when inviting again: the client's e-mail may have changed to someone else's since.
+    taken = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    if taken is not None and taken is not account:
+        raise DomainError(_l("The e-mail %(email)s already belongs to another account of the organisation.",
+                             email=email))
     if account is None:
-        taken = db.session.scalar(select(User).where(func.lower(User.email) == email))
-        if taken is not None:
-            raise DomainError(_l("The e-mail %(email)s already belongs to another account of the organisation.",
-                                 email=email))
         role = db.session.scalar(select(Role).where(Role.key == ROLE_CLIENT))
         account = User(email=email, name=client.name, client_id=client.id, invited_by_id=inviter.id,
                        roles=[role] if role else [])
@@ -37,6 +39,11 @@ def invite_to_portal(tenant, client: Client, inviter) -> User:
         db.session.flush()
     elif account.password_hash is not None and account.active:
         raise DomainError(_l("The client already uses the portal."))
+    elif not account.active:
+        # Access given back after a revocation: the old password must not open it again before the
+        # client accepts the new invitation and chooses one.
+        account.password_hash = None
+        account.session_nonce = new_session_nonce()
     account.active = True
     account.email = email
     token = issue_token(account, TOKEN_INVITE)
@@ -50,4 +57,6 @@ def revoke_portal(client: Client) -> None:
         return
     account.active = False
     account.session_nonce = new_session_nonce()
+    # Its phones stop getting notices too (they subscribe again when the client logs in again).
+    db.session.execute(delete(PushSubscription).where(PushSubscription.user_id == account.id))
     db.session.commit()

@@ -29,6 +29,12 @@ class GroupUser(TenantScoped, db.Model):
 class Group(TenantScoped, Audited, db.Model):
     __audit_type__ = "group"
     __audit_title__ = _l("Group")
+    __audit_fields__ = {
+        "name": _l("Name"),
+        "description": _l("Description"),
+        "users": _l("Member users"),
+        "clients": _l("Member clients"),
+    }
     __audit_relations__ = ("users", "clients")
 
     __tablename__ = "core_groups"

@@ -94,8 +94,14 @@ class PushResult:
 
 def send_to_user(user_id: int, payload: dict, *, ttl: int = DEFAULT_TTL, session=None) -> PushResult:
     """Push ``payload`` (JSON) to every browser of ``user_id`` in the current tenant. Never raises."""
+    from core.auth.models import User
+
     result = PushResult()
-    subscriptions = db.session.scalars(select(PushSubscription).where(PushSubscription.user_id == user_id)).all()
+    subscriptions = db.session.scalars(
+        select(PushSubscription)
+        .join(User, User.id == PushSubscription.user_id)
+        .where(PushSubscription.user_id == user_id, User.active.is_(True))
+    ).all()
     if not subscriptions:
         return result
     key = vapid_key()

@@ -34,6 +34,13 @@ DEFAULT_ROLE_KEYS = (ROLE_ADMIN, ROLE_MANAGER, ROLE_OPERATOR, ROLE_ASSISTANT, RO
 class Role(TenantScoped, Audited, db.Model):
     __audit_type__ = "role"
     __audit_title__ = _l("Role")
+    __audit_fields__ = {
+        "name": _l("Name"),
+        "description": _l("Description"),
+        "grants": _l("Permissions"),
+        "all_permissions": _l("Every permission"),
+        "key": _l("Default role"),
+    }
     __audit_relations__ = ("grants",)
 
     __tablename__ = "core_roles"

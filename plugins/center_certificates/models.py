@@ -47,6 +47,15 @@ class CertificateTemplate(TenantScoped, Audited, db.Model):
     __table_args__ = (UniqueConstraint("tenant_id", "name"),)
     __audit_type__ = "certificate_template"
     __audit_title__ = _l("Certificate template")
+    __audit_exclude__ = frozenset({"created_at", "updated_at", "created_by_id"})
+    __audit_fields__ = {
+        "name": _l("Name"),
+        "description": _l("Description"),
+        "lead_days": _l("Days of notice"),
+        "auto_for_new_clients": _l("For every new client"),
+        "renew_on_expiry": _l("Again when it expires"),
+        "active": _l("In use"),
+    }
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -84,7 +93,28 @@ class Certificate(TenantScoped, Audited, db.Model):
     )
     __audit_type__ = "certificate"
     __audit_title__ = _l("Certificate")
-    __audit_exclude__ = frozenset({"created_at", "updated_at", "expiring_from"})
+    # Who did it is the event's actor; the ids of people and templates would only be noise.
+    __audit_exclude__ = frozenset({
+        "created_at", "updated_at", "expiring_from", "template_id", "client_id", "uploaded_by_id",
+        "approved_by_id", "deleted_by_id", "issued_by_id", "renewal_of_id",
+    })
+    __audit_fields__ = {
+        "name": _l("Certificate"),
+        "status": _l("Status"),
+        "validity_date": _l("Valid until"),
+        "notes": _l("Notes"),
+        "file_id": _l("File"),
+        "lead_days": _l("Days of notice"),
+        "uploaded_at": _l("Uploaded"),
+        "uploaded_by_client": _l("Uploaded by the client"),
+        "approved_at": _l("Approved"),
+        "rejection_reason": _l("Rejected because"),
+        "rejected_at": _l("Rejected"),
+        "expired_at": _l("Expired"),
+        "archived_at": _l("Archived"),
+        "deleted_at": _l("Deleted"),
+    }
+    __audit_values__ = {"status": STATUS_LABELS}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     template_id: Mapped[int] = mapped_column(ForeignKey("center_certificates_templates.id", ondelete="CASCADE"))

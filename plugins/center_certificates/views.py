@@ -74,9 +74,15 @@ def widget_counts(user) -> dict[str, int]:
 
 def client_tab_context(client: Client) -> dict:
     current, history = services.of_client(client.id)
-    templates = db.session.scalars(
-        select(CertificateTemplate).where(CertificateTemplate.active.is_(True)).order_by(CertificateTemplate.name)
-    ).all()
+    # Only what can be asked for: not a template the client already has an open certificate of.
+    asked = {c.template_id for c in current}
+    templates = [
+        t
+        for t in db.session.scalars(
+            select(CertificateTemplate).where(CertificateTemplate.active.is_(True)).order_by(CertificateTemplate.name)
+        )
+        if t.id not in asked
+    ]
     form = RequestForm()
     form.template.choices = choices((t.id, t.name) for t in templates)
     return {"client": client, "current": current, "history": history, "request_form": form}

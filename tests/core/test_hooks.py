@@ -138,7 +138,7 @@ def test_hook_dashboard_widgets(app, factory, client):
 
 
 def test_hook_client_tabs(app, factory):
-    acme = factory.tenant("acme")
+    acme = factory.tenant("acme", plugins=("sample",))
     bare = factory.tenant("bare", plugins=())
     client_row = SimpleNamespace(id=1, name="Ana")
     tabs = _dispatch(app, acme, "client_tabs", client=client_row, user=None)
@@ -147,7 +147,7 @@ def test_hook_client_tabs(app, factory):
 
 
 def test_hook_client_created(app, factory):
-    acme = factory.tenant("acme")
+    acme = factory.tenant("acme", plugins=("sample",))
     bare = factory.tenant("bare", plugins=())
     for tenant in (acme, bare):
         _dispatch(app, tenant, "client_created", client=SimpleNamespace(id=1, name="Ana"))
@@ -156,7 +156,7 @@ def test_hook_client_created(app, factory):
 
 
 def test_hook_client_updated(app, factory):
-    acme = factory.tenant("acme")
+    acme = factory.tenant("acme", plugins=("sample",))
     _dispatch(
         app,
         acme,

@@ -7,9 +7,10 @@ routes are checked the same way. A route that declares nothing fails this test.
 
 from __future__ import annotations
 
-from core.permissions import AUTHENTICATED, OPERATOR, PERMISSION, PUBLIC
+from core.access import PORTAL_ALSO
+from core.permissions import AUTHENTICATED, OPERATOR, PERMISSION, PORTAL, PUBLIC
 from tests.conftest import login, login_operator
-from tests.walker import routes
+from tests.walker import certificate_of, routes
 
 
 def _all_codes(app) -> list[str]:
@@ -62,7 +63,10 @@ def _client_values(app, factory, tenant) -> dict:
         client_import = ClientImport(filename="spare.csv", data=b"NIF\n", problems=[])
         db.session.add(client_import)
         db.session.commit()
-        return {"client_id": client_id, "address_id": address_id, "import_id": client_import.id}
+        import_id = client_import.id
+    template_id, certificate_id = certificate_of(app, tenant.id, client_id, "Spare")
+    return {"client_id": client_id, "address_id": address_id, "import_id": import_id,
+            "template_id": template_id, "certificate_id": certificate_id}
 
 
 def _outbox_file(app, tenant_id: int, user_id: int) -> str:
@@ -92,7 +96,7 @@ def test_every_route_declares_a_known_access(app):
             problems.append(f"{route.rule} ({route.endpoint}) declares no access")
         elif route.access.kind == PERMISSION and route.access.permission not in registry:
             problems.append(f"{route.rule} needs undeclared permission {route.access.permission}")
-        elif route.access.kind in (AUTHENTICATED, PERMISSION) and not route.tenant_scoped:
+        elif route.access.kind in (AUTHENTICATED, PERMISSION, PORTAL) and not route.tenant_scoped:
             problems.append(f"{route.rule} needs a tenant user but has no tenant in its URL")
     assert problems == []
 
@@ -175,3 +179,58 @@ def test_public_routes_need_no_login(app, factory):
         assert response.status_code in (200, 301, 302), f"GET {route.rule}: {response.status_code}"
         if response.status_code != 200:
             assert "/login" not in response.location or route.endpoint.endswith("login"), route.rule
+
+
+# --- the client portal ------------------------------------------------------------------
+
+
+def test_portal_routes_admit_only_portal_accounts(app, factory):
+    tenant = factory.tenant("perm")
+    values = own_values(app, factory, tenant)
+    factory.user(tenant, "admin@perm.test", role_key="admin")
+    factory.portal_user(tenant, values["client_id"], "portal@perm.test")
+    anonymous, staff, member = app.test_client(), app.test_client(), app.test_client()
+    login(staff, "perm", "admin@perm.test")
+    login(member, "perm", "portal@perm.test")
+    portal_routes = [r for r in routes(app) if r.access and r.access.kind == PORTAL]
+    assert portal_routes, "no portal routes found"
+    for route in portal_routes:
+        url = route.build(values)
+        for method in route.methods:
+            data = {} if method == "POST" else None
+            response = anonymous.open(url, method=method, data=data)
+            assert response.status_code == 302 and response.location.startswith("/perm/login"), f"{method} {route.rule}"
+            response = staff.open(url, method=method, data=data)
+            assert response.status_code == 302 and response.location == "/perm/", f"{method} {route.rule} (staff)"
+        if "GET" in route.methods:
+            assert member.get(url).status_code == 200, f"GET {route.rule} refused the portal account"
+
+
+def test_portal_accounts_reach_no_staff_route_whatever_their_role_grants(app, factory):
+    from sqlalchemy import select
+
+    from core.extensions import db
+    from core.roles.models import ROLE_CLIENT, Role
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("perm")
+    values = own_values(app, factory, tenant)
+    factory.portal_user(tenant, values["client_id"], "portal@perm.test")
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.scalar(select(Role).where(Role.key == ROLE_CLIENT)).all_permissions = True
+        db.session.commit()
+    member = app.test_client()
+    login(member, "perm", "portal@perm.test")
+    walked = 0
+    for route in routes(app):
+        if route.access is None or route.access.kind not in (AUTHENTICATED, PERMISSION):
+            continue
+        if route.endpoint in PORTAL_ALSO:
+            continue
+        url = route.build(values)
+        for method in route.methods:
+            response = member.open(url, method=method, data={} if method == "POST" else None)
+            assert response.status_code == 302 and response.location == "/perm/portal/", f"{method} {route.rule}"
+            walked += 1
+    assert walked
+    assert member.get("/perm/portal/").status_code == 200, "still signed in to the portal"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tests.conftest import login
-from tests.walker import ROW_ARGUMENTS, routes, uncovered
+from tests.conftest import PASSWORD, login
+from tests.walker import ROW_ARGUMENTS, certificate_of, routes, uncovered
 
 MARKER_A = "ALPHA-c41f"
 MARKER_B = "BETA-7f3a"
@@ -23,6 +23,7 @@ def populate(app, factory, slug: str, marker: str) -> dict:
     from core.clients.models import ClientAddress, ClientImport
     from core.extensions import db
     from core.jobs.services import enqueue
+    from core.push.models import PushSubscription
     from tenants.context import tenant_context
     from tenants.models import Tenant
 
@@ -34,6 +35,7 @@ def populate(app, factory, slug: str, marker: str) -> dict:
     group = factory.group(tenant, f"{marker} Group", [other])
     note = factory.note(tenant, f"{marker} Note")
     client = factory.client(tenant, f"{marker} Client", groups=[group], email=f"{slug}@client.test")
+    portal_user = factory.portal_user(tenant, client, f"portal@{slug}.test", password=PASSWORD)
     with app.app_context():
         tenant_row = db.session.get(Tenant, tenant.id)
         run = enqueue(tenant_row, "sample.count_notes").id
@@ -43,10 +45,21 @@ def populate(app, factory, slug: str, marker: str) -> dict:
             client_import = ClientImport(filename=f"{marker}.csv", data=f"NIF\n{marker}\n".encode(),
                                          problems=[[2, "tax_id", marker]], created_by_id=admin)
             db.session.add(client_import)
+            db.session.add(
+                PushSubscription(
+                    user_id=portal_user,
+                    endpoint=f"https://push.{slug}.test/{marker}",
+                    p256dh=f"{marker}-key",
+                    auth=f"{marker}-auth",
+                )
+            )
             db.session.commit()
             client_import = client_import.id
     _mail_of(app, tenant.id, slug, marker)
+    certificate_template, certificate = certificate_of(app, tenant.id, client, marker)
     return {
+        "certificate_template": certificate_template,
+        "certificate": certificate,
         "tenant": tenant,
         "admin": admin,
         "user": other,
@@ -59,6 +72,7 @@ def populate(app, factory, slug: str, marker: str) -> dict:
         "client": client,
         "address": address,
         "client_import": client_import,
+        "portal_user": portal_user,
     }
 
 
@@ -86,7 +100,9 @@ def snapshot(app, tenant_id: int) -> dict:
     from core.groups.models import Group
     from core.jobs.models import JobRun
     from core.mail.models import OutboundMessage, TenantMailSettings
+    from core.push.models import PushSubscription
     from core.roles.models import Role
+    from plugins.center_certificates.models import Certificate, CertificateTemplate
     from tenants.context import tenant_context
     from tenants.models import TenantPlugin
     from tests.sample_plugin.models import SampleNote
@@ -102,6 +118,7 @@ def snapshot(app, tenant_id: int) -> dict:
                     u.locale,
                     u.session_nonce,
                     u.password_hash,
+                    u.client_id,
                     tuple(r.id for r in u.roles),
                     tuple(g.id for g in u.groups),
                 )
@@ -127,6 +144,17 @@ def snapshot(app, tenant_id: int) -> dict:
                 for c in db.session.scalars(select(Client))
             ),
             "imports": sorted((i.id, i.created, i.finished_at) for i in db.session.scalars(select(ClientImport))),
+            "push": sorted(
+                (p.id, p.user_id, p.endpoint, p.p256dh, p.auth, p.last_sent_at)
+                for p in db.session.scalars(select(PushSubscription))
+            ),
+            "certificates": sorted(
+                (c.id, c.status, c.notes, c.file_id, c.validity_date, c.rejection_reason, c.archived_at, c.deleted_at)
+                for c in db.session.scalars(select(Certificate))
+            ),
+            "certificate_templates": sorted(
+                (t.id, t.name, t.active, t.lead_days) for t in db.session.scalars(select(CertificateTemplate))
+            ),
         }
 
 
@@ -163,7 +191,10 @@ def test_a_user_of_one_tenant_reaches_nothing_of_another(app, factory, client):
         for method in route.methods:
             response = client.open(route.build(foreign), method=method, data={} if method == "POST" else None)
             body = response.get_data(as_text=True)
-            if route.row_arguments or "token" in route.arguments:
+            if route.access is not None and route.access.kind == "portal":
+                # Staff never reach portal pages (the portal walk below tries them with B's ids).
+                assert response.status_code == 302 and response.location == "/alpha/", f"{method} {route.rule}"
+            elif route.row_arguments or "token" in route.arguments:
                 assert response.status_code == 404, f"{method} {route.rule} with B's ids: {response.status_code}"
             assert MARKER_B not in body, f"{method} {route.rule} leaked tenant B's data"
             walked += 1
@@ -182,6 +213,43 @@ def test_a_user_of_one_tenant_reaches_nothing_of_another(app, factory, client):
 
     assert snapshot(app, b["tenant"].id) == before, "a request of tenant A changed tenant B"
     assert walked >= len(all_routes)
+
+
+def test_a_portal_account_of_one_tenant_reaches_nothing_of_another(app, factory, client):
+    a = populate(app, factory, "alpha", MARKER_A)
+    b = populate(app, factory, "beta", MARKER_B)
+    before = snapshot(app, b["tenant"].id)
+    login(client, "alpha", "portal@alpha.test")
+    portal_routes = [r for r in routes(app) if r.access is not None and r.access.kind == "portal"]
+    assert portal_routes and all(r.tenant_scoped for r in portal_routes)
+
+    own = values_for(a, "alpha")
+    for route in portal_routes:
+        if route.row_arguments and "GET" in route.methods:
+            assert client.get(route.build(own)).status_code != 404, f"{route.rule} does not find A's own row"
+
+    foreign = values_for(b, "alpha")
+    for route in portal_routes:
+        for method in route.methods:
+            response = client.open(route.build(foreign), method=method, data={} if method == "POST" else None)
+            if route.row_arguments or "token" in route.arguments:
+                assert response.status_code == 404, f"{method} {route.rule} with B's ids: {response.status_code}"
+            if response.status_code == 302:
+                assert response.location.startswith("/alpha/portal/"), f"{method} {route.rule} sent A's account away"
+            assert MARKER_B not in response.get_data(as_text=True), f"{method} {route.rule} leaked tenant B's data"
+
+    # B's push subscription named from A: nothing of B is removed or taken over.
+    endpoint = f"https://push.beta.test/{MARKER_B}"
+    json_post = {"without_csrf": True, "headers": {"X-CSRFToken": client.csrf_token()}}
+    client.post("/alpha/portal/push/subscriptions/delete", json={"endpoint": endpoint}, **json_post)
+    subscription = {"endpoint": endpoint, "keys": {"p256dh": "QUxQSEE", "auth": "QUxQSEE"}}
+    assert client.post("/alpha/portal/push/subscriptions", json=subscription, **json_post).status_code == 201
+    # A's session does not open B's portal.
+    response = client.get("/beta/portal/")
+    assert response.status_code == 302 and response.location.startswith("/beta/login")
+
+    assert snapshot(app, b["tenant"].id) == before, "a request of tenant A's portal account changed tenant B"
+    assert a["portal_user"] != b["portal_user"]
 
 
 def test_a_session_of_one_tenant_is_not_a_session_in_another(factory, client):

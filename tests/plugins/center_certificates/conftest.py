@@ -86,8 +86,16 @@ def upload(app, tenant, certificate_id: int, validity: date, *, by_client=True, 
     from plugins.center_certificates.services import submit
 
     with acting(app, tenant) as row:
-        submit(row, db.session.get(Certificate, certificate_id), validity_date=validity, notes="",
-               upload=data if data is not None else pdf_bytes(), filename=filename, by_client=by_client, actor=None)
+        submit(
+            row,
+            db.session.get(Certificate, certificate_id),
+            validity_date=validity,
+            notes="",
+            upload=data if data is not None else pdf_bytes(),
+            filename=filename,
+            by_client=by_client,
+            actor=None,
+        )
 
 
 def approve(app, tenant, certificate_id: int):
@@ -105,8 +113,19 @@ def state(app, tenant, certificate_id: int) -> dict:
 
     with acting(app, tenant):
         c = db.session.get(Certificate, certificate_id)
-        return {k: getattr(c, k) for k in ("status", "validity_date", "expiring_from", "file_id", "archived_at",
-                                           "deleted_at", "rejection_reason", "approved_at")}
+        return {
+            k: getattr(c, k)
+            for k in (
+                "status",
+                "validity_date",
+                "expiring_from",
+                "file_id",
+                "archived_at",
+                "deleted_at",
+                "rejection_reason",
+                "approved_at",
+            )
+        }
 
 
 def sweep(app, tenant) -> dict:

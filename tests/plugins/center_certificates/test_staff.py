@@ -25,9 +25,15 @@ SPRING = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 
 def test_a_manager_creates_edits_and_clones_a_template(app, centre):
     browser = staff_client(app, "manager@acme.test")
-    response = browser.post("/acme/certificates/templates/new", data={
-        "name": "Seguro de responsabilidad", "lead_days": "30", "auto_for_new_clients": "y", "active": "y",
-    })
+    response = browser.post(
+        "/acme/certificates/templates/new",
+        data={
+            "name": "Seguro de responsabilidad",
+            "lead_days": "30",
+            "auto_for_new_clients": "y",
+            "active": "y",
+        },
+    )
     assert response.status_code == 302
     listing = browser.get("/acme/certificates/templates/").get_data(as_text=True)
     assert "Seguro de responsabilidad" in listing and "30 days before" in listing and "for every new client" in listing
@@ -35,8 +41,9 @@ def test_a_manager_creates_edits_and_clones_a_template(app, centre):
     clone = browser.post(f"/acme/certificates/templates/{template_id}/clone")
     page = browser.get(clone.location).get_data(as_text=True)
     assert "Seguro de responsabilidad (copy)" in page
-    duplicate = browser.post("/acme/certificates/templates/new", data={"name": "seguro de responsabilidad",
-                                                                      "lead_days": "15"})
+    duplicate = browser.post(
+        "/acme/certificates/templates/new", data={"name": "seguro de responsabilidad", "lead_days": "15"}
+    )
     assert "There is already a template called seguro de responsabilidad." in duplicate.get_data(as_text=True)
 
 
@@ -53,8 +60,12 @@ def test_staff_request_approve_and_see_only_the_clients_of_their_centre(app, cen
     assert response.status_code == 302
     tab = browser.get(f"/acme/clients/{centre.client}?tab=certificates").get_data(as_text=True)
     assert "Medical certificate" in tab and "Missing client information" in tab
-    assert browser.post(f"/acme/certificates/clients/{centre.other_client}/request",
-                        data={"template": template}).status_code == 404
+    assert (
+        browser.post(
+            f"/acme/certificates/clients/{centre.other_client}/request", data={"template": template}
+        ).status_code
+        == 404
+    )
     theirs = make_request(app, centre.tenant, centre.other_client, template)
     for path in (f"/acme/certificates/{theirs}", f"/acme/certificates/{theirs}/edit"):
         assert browser.get(path).status_code == 404
@@ -65,9 +76,15 @@ def test_the_centre_uploads_for_the_client_then_approves(app, centre):
     template = make_template(app, centre.tenant)
     certificate = make_request(app, centre.tenant, centre.client, template)
     browser = staff_client(app, "staff@acme.test")
-    response = browser.post(f"/acme/certificates/{certificate}/edit", data={
-        "file": (io.BytesIO(pdf_bytes()), "seguro.pdf"), "validity_date": "2030-12-31", "notes": "Original seen",
-    }, content_type="multipart/form-data")
+    response = browser.post(
+        f"/acme/certificates/{certificate}/edit",
+        data={
+            "file": (io.BytesIO(pdf_bytes()), "seguro.pdf"),
+            "validity_date": "2030-12-31",
+            "notes": "Original seen",
+        },
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     page = browser.get(f"/acme/certificates/{certificate}").get_data(as_text=True)
     assert "Pending approval" in page and "by the centre" in page and "Original seen" in page
@@ -84,9 +101,19 @@ def test_the_centre_uploads_for_the_client_then_approves(app, centre):
 def test_notes_are_limited_to_400_characters(app, centre):
     template = make_template(app, centre.tenant)
     certificate = make_request(app, centre.tenant, centre.client, template)
-    page = staff_client(app).post(f"/acme/certificates/{certificate}/edit", data={
-        "validity_date": "2030-01-01", "notes": "x" * 401, "file": (io.BytesIO(pdf_bytes()), "a.pdf"),
-    }, content_type="multipart/form-data").get_data(as_text=True)
+    page = (
+        staff_client(app)
+        .post(
+            f"/acme/certificates/{certificate}/edit",
+            data={
+                "validity_date": "2030-01-01",
+                "notes": "x" * 401,
+                "file": (io.BytesIO(pdf_bytes()), "a.pdf"),
+            },
+            content_type="multipart/form-data",
+        )
+        .get_data(as_text=True)
+    )
     assert "400" in page and state(app, centre.tenant, certificate)["status"] == "missing_info"
 
 
@@ -96,8 +123,9 @@ def test_rejecting_from_the_page_needs_a_reason(app, centre):
     with time_machine.travel(SPRING, tick=False):
         upload(app, centre.tenant, certificate, date(2026, 12, 31))
     browser = staff_client(app)
-    page = browser.post(f"/acme/certificates/{certificate}/reject", data={"reason": ""},
-                        follow_redirects=True).get_data(as_text=True)
+    page = browser.post(
+        f"/acme/certificates/{certificate}/reject", data={"reason": ""}, follow_redirects=True
+    ).get_data(as_text=True)
     assert "Write why it is rejected" in page
     browser.post(f"/acme/certificates/{certificate}/reject", data={"reason": "Illegible"})
     assert state(app, centre.tenant, certificate)["rejection_reason"] == "Illegible"
@@ -118,8 +146,13 @@ def test_deleting_moves_to_the_bin_purges_the_file_and_hides_it_everywhere(app, 
         assert db.session.scalar(select(func.count()).select_from(StoredFile)) == 0
     assert browser.get(f"/acme/certificates/{certificate}").status_code == 404
     assert "Medical certificate" not in browser.get("/acme/certificates/").get_data(as_text=True).split("<tbody>")[1]
-    assert "Medical certificate" not in browser.get(f"/acme/clients/{centre.client}?tab=certificates").get_data(
-        as_text=True).split('class="client-tab"')[1].split("request-certificate")[0]
+    assert (
+        "Medical certificate"
+        not in browser.get(f"/acme/clients/{centre.client}?tab=certificates")
+        .get_data(as_text=True)
+        .split('class="client-tab"')[1]
+        .split("request-certificate")[0]
+    )
     export = browser.get("/acme/certificates/report.csv").get_data(as_text=True)
     assert "Pending approval" not in export and "Missing" not in export
     assert "Medical certificate" in browser.get("/acme/certificates/bin").get_data(as_text=True)
@@ -133,16 +166,22 @@ def test_generate_asks_with_the_count_then_creates_once(app, centre, run_jobs):
     template = make_template(app, centre.tenant)
     make_request(app, centre.tenant, centre.client, template)
     browser = staff_client(app, "manager@acme.test")
-    counted = browser.post(f"/acme/certificates/templates/{template}/generate",
-                           data={"groups": [str(centre.group), str(centre.other_group)]})
+    counted = browser.post(
+        f"/acme/certificates/templates/{template}/generate",
+        data={"groups": [str(centre.group), str(centre.other_group)]},
+    )
     page = counted.get_data(as_text=True)
     assert "1 certificate will be created." in page and "cannot be undone" in page
-    started = browser.post(f"/acme/certificates/templates/{template}/generate",
-                           data={"groups": [str(centre.group), str(centre.other_group)], "confirm": "1"})
+    started = browser.post(
+        f"/acme/certificates/templates/{template}/generate",
+        data={"groups": [str(centre.group), str(centre.other_group)], "confirm": "1"},
+    )
     assert "/acme/jobs/" in started.location
     run_jobs()
-    again = browser.post(f"/acme/certificates/templates/{template}/generate",
-                         data={"groups": [str(centre.group), str(centre.other_group)]})
+    again = browser.post(
+        f"/acme/certificates/templates/{template}/generate",
+        data={"groups": [str(centre.group), str(centre.other_group)]},
+    )
     assert "0 certificates will be created." in again.get_data(as_text=True)
     job = browser.get(started.location).get_data(as_text=True)
     assert "Finished" in job
@@ -157,10 +196,16 @@ def test_a_new_client_gets_the_automatic_requests(app, centre):
     make_template(app, centre.tenant, "Automatic", auto_for_new_clients=True)
     make_template(app, centre.tenant, "Manual")
     browser = staff_client(app)
-    response = browser.post("/acme/clients/new", data={
-        "kind": "company", "country": "ES", "tax_id": "B12345674", "company_name": "Nueva SL",
-        "groups": [str(centre.group)],
-    })
+    response = browser.post(
+        "/acme/clients/new",
+        data={
+            "kind": "company",
+            "country": "ES",
+            "tax_id": "B12345674",
+            "company_name": "Nueva SL",
+            "groups": [str(centre.group)],
+        },
+    )
     client_id = int(response.location.rsplit("/", 1)[1])
     with acting(app, centre.tenant):
         names = db.session.scalars(select(Certificate.name).where(Certificate.client_id == client_id)).all()
@@ -181,8 +226,9 @@ def test_the_report_shows_who_is_missing_what_and_exports_it(app, centre):
     assert "Southern Client" in not_requested.split('id="report"')[1]
     by_centre = browser.get(f"/acme/certificates/report?group={centre.other_group}").get_data(as_text=True)
     assert "Northern Client" not in by_centre.split('id="report"')[1]
-    rows = list(csv.reader(io.StringIO(browser.get("/acme/certificates/report.csv").get_data(as_text=True)
-                                       .lstrip("\ufeff"))))
+    rows = list(
+        csv.reader(io.StringIO(browser.get("/acme/certificates/report.csv").get_data(as_text=True).lstrip("\ufeff")))
+    )
     assert rows[0] == ["tax_id", "client", "email", "Insurance", "Medical"]
     assert ["Missing client information", ""] in [r[3:] for r in rows[1:]]
 

@@ -35,8 +35,9 @@ def test_a_request_starts_missing_information_and_an_upload_makes_it_pending(app
 
 def test_approval_gives_approved_or_expiring_at_once(app, centre):
     template = make_template(app, centre.tenant)
-    far, near = (make_request(app, centre.tenant, c, t)
-                 for c, t in ((centre.client, template), (centre.other_client, template)))
+    far, near = (
+        make_request(app, centre.tenant, c, t) for c, t in ((centre.client, template), (centre.other_client, template))
+    )
     with time_machine.travel(SPRING, tick=False):
         upload(app, centre.tenant, far, date(2026, 12, 31))
         upload(app, centre.tenant, near, date(2026, 3, 30))
@@ -124,8 +125,15 @@ def app_client(app, centre, n: int) -> int:
     from core.extensions import db
 
     with acting(app, centre.tenant):
-        client = Client(kind="company", tax_id=f"SWEEP{n:04d}", tax_id_type="other", country="FR",
-                        company_name=f"Sweep {n}", name=f"Sweep {n}", search_text=f"sweep {n}")
+        client = Client(
+            kind="company",
+            tax_id=f"SWEEP{n:04d}",
+            tax_id_type="other",
+            country="FR",
+            company_name=f"Sweep {n}",
+            name=f"Sweep {n}",
+            search_text=f"sweep {n}",
+        )
         db.session.add(client)
         db.session.flush()
         db.session.add(GroupClient(group_id=centre.group, client_id=client.id))

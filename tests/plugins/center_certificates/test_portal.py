@@ -1,0 +1,161 @@
+"""The client's side: Perfil → Certificados in the client portal, uploads, and who sees what."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+import pytest
+
+from tests.conftest import PASSWORD, login
+from tests.core.files import samples
+from tests.plugins.center_certificates.conftest import acting, approve, make_request, make_template, state, upload
+
+FUTURE = (date.today() + timedelta(days=200)).isoformat()
+NOISY_PNG = samples.noisy_png()
+
+
+@pytest.fixture
+def portal(app, centre, factory):
+    """The northern client's portal account, logged in."""
+    factory.portal_user(centre.tenant, centre.client, "north@client.test")
+    factory.portal_user(centre.tenant, centre.other_client, "south@client.test")
+    browser = app.test_client()
+    login(browser, "acme", "north@client.test", PASSWORD)
+    return browser
+
+
+def _send(browser, certificate: int, data: bytes, filename: str, validity: str = FUTURE, notes: str = ""):
+    return browser.post(
+        f"/acme/portal/certificates/{certificate}",
+        data={
+            "file": (io.BytesIO(data), filename),
+            "validity_date": validity,
+            "notes": notes,
+        },
+        content_type="multipart/form-data",
+    )
+
+
+def test_the_client_sees_current_certificates_and_history(app, centre, portal):
+    template = make_template(app, centre.tenant)
+    old_template = make_template(app, centre.tenant, "Insurance")
+    current = make_request(app, centre.tenant, centre.client, template)
+    archived = make_request(app, centre.tenant, centre.client, old_template)
+    upload(app, centre.tenant, archived, date.today() + timedelta(days=300))
+    approve(app, centre.tenant, archived)
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+    from plugins.center_certificates.services import archive
+
+    with acting(app, centre.tenant):
+        archive(db.session.get(Certificate, archived))
+    page = portal.get("/acme/portal/certificates/").get_data(as_text=True)
+    current_block, history_block = page.split('id="current-certificates"')[1].split('id="certificate-history"')
+    assert f"/acme/portal/certificates/{current}" in current_block and "Missing client information" in current_block
+    assert f"/acme/portal/certificates/{archived}" in history_block and "Archived" in history_block
+    assert 'href="/acme/portal/certificates/"' in portal.get("/acme/portal/").get_data(as_text=True)
+
+
+def test_a_client_sees_only_their_own_certificates(app, centre, portal):
+    template = make_template(app, centre.tenant)
+    theirs = make_request(app, centre.tenant, centre.other_client, template)
+    assert "Medical" not in portal.get("/acme/portal/certificates/").get_data(as_text=True)
+    for path in (
+        f"/acme/portal/certificates/{theirs}",
+        f"/acme/portal/certificates/{theirs}/file",
+        f"/acme/portal/certificates/{theirs}/thumbnail",
+    ):
+        assert portal.get(path).status_code == 404
+    assert _send(portal, theirs, samples.pdf(), "x.pdf").status_code == 404
+    assert state(app, centre.tenant, theirs)["status"] == "missing_info"
+
+
+def test_the_client_uploads_a_pdf_with_its_date_and_notes(app, centre, portal):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    response = _send(portal, certificate, samples.pdf(), "certificado.pdf", notes="Renewed in March")
+    assert response.status_code == 302
+    after = state(app, centre.tenant, certificate)
+    assert after["status"] == "pending_approval" and after["validity_date"].isoformat() == FUTURE
+    page = portal.get(f"/acme/portal/certificates/{certificate}").get_data(as_text=True)
+    assert "Pending approval" in page and 'id="upload-form"' not in page, "no more uploads while it waits"
+    download = portal.get(f"/acme/portal/certificates/{certificate}/file")
+    assert download.mimetype == "application/pdf"
+
+
+def test_a_real_heic_photo_is_accepted_and_shown_as_a_thumbnail(app, centre, portal):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    assert _send(portal, certificate, samples.heic(), "IMG_0001.HEIC").status_code == 302
+    thumb = portal.get(f"/acme/portal/certificates/{certificate}/thumbnail")
+    assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
+    staff = app.test_client()
+    login(staff, "acme", "staff@acme.test")
+    assert staff.get(f"/acme/certificates/{certificate}/thumbnail").mimetype == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "message"),
+    [
+        (samples.elf_program(), "photo.jpg", "it looks like an executable program"),
+        (samples.jpeg() + samples.PAYLOAD, "polyglot.jpg", None),
+        (samples.png_declaring(30000, 30000), "bomb.png", "megapixels"),
+        (NOISY_PNG[: len(NOISY_PNG) * 6 // 10], "truncated.png", "damaged or incomplete"),
+        (samples.pdf(user_password="secret"), "locked.pdf", "protected with a password"),
+    ],
+    ids=["executable-renamed", "jpeg-with-html-payload", "pixel-bomb", "truncated-png", "encrypted-pdf"],
+)
+def test_hostile_uploads_are_refused_or_cleaned(app, centre, portal, data, filename, message):
+    from core.extensions import db
+    from core.files.services import read_stored
+    from plugins.center_certificates.models import Certificate
+
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    response = _send(portal, certificate, data, filename)
+    if message is None:
+        # The polyglot is a valid JPEG: it is accepted, re-encoded, and the payload is gone.
+        assert response.status_code == 302
+        with acting(app, centre.tenant):
+            stored = db.session.get(Certificate, certificate).file
+            assert b"<script>" not in read_stored(stored) and b"<?php" not in read_stored(stored)
+        return
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    assert state(app, centre.tenant, certificate)["status"] == "missing_info"
+
+
+def test_after_a_rejection_the_client_reads_why_and_uploads_again(app, centre, portal):
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+    from plugins.center_certificates.services import reject
+
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    _send(portal, certificate, samples.pdf(), "a.pdf")
+    with acting(app, centre.tenant) as tenant:
+        reject(tenant, db.session.get(Certificate, certificate), "Missing the doctor's signature", None)
+    page = portal.get(f"/acme/portal/certificates/{certificate}").get_data(as_text=True)
+    assert "Missing the doctor&#39;s signature" in page and 'id="upload-form"' in page
+    assert _send(portal, certificate, samples.pdf(2), "b.pdf").status_code == 302
+    assert state(app, centre.tenant, certificate)["status"] == "pending_approval"
+
+
+def test_a_validity_date_is_required_and_must_not_be_past(app, centre, portal):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    page = _send(portal, certificate, samples.pdf(), "a.pdf", validity="").get_data(as_text=True)
+    assert "Write the validity date" in page
+    page = _send(portal, certificate, samples.pdf(), "a.pdf", validity="2020-01-01").get_data(as_text=True)
+    assert "already passed" in page
+
+
+def test_staff_cannot_open_the_portal_pages(app, centre, portal):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    staff = app.test_client()
+    login(staff, "acme", "staff@acme.test")
+    response = staff.get(f"/acme/portal/certificates/{certificate}")
+    assert response.status_code == 302 and response.location.endswith("/acme/")
+    assert portal.get(f"/acme/certificates/{certificate}").status_code == 302
