@@ -108,3 +108,60 @@ def test_the_periodic_job_runs_transitions_and_notices_on_the_worker(app, centre
     with acting(app, centre.tenant):
         assert db.session.get(Certificate, certificate).status == "expired"
     assert "Your Medical certificate has expired" in [m.subject for m in outbox()]
+
+
+def test_a_subscribed_phone_gets_the_notice_as_a_push_it_can_decrypt(app, centre, factory, outbox):
+    from core.extensions import db
+    from core.push.services import subscribe
+    from plugins.center_certificates.models import CertificateNotice
+    from tests.core.test_push import PushService, Receiver
+
+    previous = app.config["PUSH_ALLOW_HTTP_ENDPOINTS"]
+    app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = True
+    service = PushService()
+    try:
+        account_id = factory.portal_user(centre.tenant, centre.client, "north@client.test")
+        phone = Receiver(f"{service.origin}/push/phone-1")
+        with acting(app, centre.tenant):
+            from core.auth.models import User
+
+            subscribe(db.session.get(User, account_id), phone.subscription())
+        template = make_template(app, centre.tenant)
+        certificate = make_request(app, centre.tenant, centre.client, template)
+        _notify(app, centre.tenant)
+        (request,) = service.received
+        payload = phone.decrypt(request["body"])
+        assert payload["certificate"] == certificate and payload["event"] == "created"
+        assert payload["title"] == "Org acme asks you for: Medical certificate"
+        assert payload["url"].endswith(f"/acme/portal/certificates/{certificate}")
+        assert int({k.lower(): v for k, v in request["headers"].items()}["ttl"]) > 0
+        with acting(app, centre.tenant):
+            assert db.session.scalar(select(CertificateNotice.pushed)) is True
+        assert [m.subject for m in outbox()] == ["Org acme asks you for: Medical certificate"], "e-mail always"
+    finally:
+        service.close()
+        app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = previous
+
+
+def test_a_phone_the_push_service_forgot_is_unsubscribed(app, centre, factory):
+    from core.auth.models import User
+    from core.extensions import db
+    from core.push.models import PushSubscription
+    from core.push.services import subscribe
+    from tests.core.test_push import PushService, Receiver
+
+    previous = app.config["PUSH_ALLOW_HTTP_ENDPOINTS"]
+    app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = True
+    service = PushService()
+    service.status = 410
+    try:
+        account_id = factory.portal_user(centre.tenant, centre.client, "north@client.test")
+        with acting(app, centre.tenant):
+            subscribe(db.session.get(User, account_id), Receiver(f"{service.origin}/push/old").subscription())
+        make_request(app, centre.tenant, centre.client, make_template(app, centre.tenant))
+        _notify(app, centre.tenant)
+        with acting(app, centre.tenant):
+            assert db.session.scalar(select(func.count()).select_from(PushSubscription)) == 0
+    finally:
+        service.close()
+        app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = previous
