@@ -118,18 +118,26 @@ def profile():
         session.pop("lang", None)
         flash(_("Your profile has been saved."), "success")
         return redirect(url_for("auth.profile"))
-    if password_sent and password_form.validate():
-        if not services.verify_password(user.password_hash, password_form.current.data):
-            password_form.current.errors.append(_("The current password is not correct."))
-        else:
-            try:
-                services.set_password(user, password_form.password.data, password_form.confirm.data)
-            except DomainError as error:
-                getattr(password_form, error.field or "password").errors.append(str(error.message))
-            else:
-                db.session.commit()
-                # The session nonce changed: log in again on this browser, every other one is out.
-                login_user(user)
-                flash(_("Your password has been changed."), "success")
-                return redirect(url_for("auth.profile"))
+    if password_sent and password_form.validate() and change_own_password(user, password_form):
+        return redirect(url_for("auth.profile"))
     return render_template("auth/profile.html", form=form, password_form=password_form)
+
+
+def change_own_password(user, password_form: ChangePasswordForm) -> bool:
+    """Check the current password and set the new one (staff profile and client portal alike).
+
+    False leaves the reasons on the form's fields.
+    """
+    if not services.verify_password(user.password_hash, password_form.current.data):
+        password_form.current.errors.append(_("The current password is not correct."))
+        return False
+    try:
+        services.set_password(user, password_form.password.data, password_form.confirm.data)
+    except DomainError as error:
+        getattr(password_form, error.field or "password").errors.append(str(error.message))
+        return False
+    db.session.commit()
+    # The session nonce changed: log in again on this browser, every other one is out.
+    login_user(user)
+    flash(_("Your password has been changed."), "success")
+    return True

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user
+from flask_login import current_user
 
-from core.auth import services as auth_services
 from core.auth.forms import ChangePasswordForm, LanguageForm
+from core.auth.views import change_own_password
 from core.errors import DomainError
 from core.extensions import db
 from core.permissions import portal, public
@@ -63,19 +63,8 @@ def account():
         session.pop("lang", None)
         flash(_("Your profile has been saved."), "success")
         return redirect(url_for("portal.account"))
-    if password_sent and password_form.validate():
-        if not auth_services.verify_password(user.password_hash, password_form.current.data):
-            password_form.current.errors.append(_("The current password is not correct."))
-        else:
-            try:
-                auth_services.set_password(user, password_form.password.data, password_form.confirm.data)
-            except DomainError as error:
-                getattr(password_form, error.field or "password").errors.append(str(error.message))
-            else:
-                db.session.commit()
-                login_user(user)
-                flash(_("Your password has been changed."), "success")
-                return redirect(url_for("portal.account"))
+    if password_sent and password_form.validate() and change_own_password(user, password_form):
+        return redirect(url_for("portal.account"))
     return render_template("portal/account.html", form=form, password_form=password_form)
 
 

@@ -94,10 +94,20 @@ class Certificate(TenantScoped, Audited, db.Model):
     __audit_type__ = "certificate"
     __audit_title__ = _l("Certificate")
     # Who did it is the event's actor; the ids of people and templates would only be noise.
-    __audit_exclude__ = frozenset({
-        "created_at", "updated_at", "expiring_from", "template_id", "client_id", "uploaded_by_id",
-        "approved_by_id", "deleted_by_id", "issued_by_id", "renewal_of_id",
-    })
+    __audit_exclude__ = frozenset(
+        {
+            "created_at",
+            "updated_at",
+            "expiring_from",
+            "template_id",
+            "client_id",
+            "uploaded_by_id",
+            "approved_by_id",
+            "deleted_by_id",
+            "issued_by_id",
+            "renewal_of_id",
+        }
+    )
     __audit_fields__ = {
         "name": _l("Certificate"),
         "status": _l("Status"),

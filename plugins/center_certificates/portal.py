@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from core.errors import DomainError
 from core.extensions import db
-from core.files.downloads import send_stored_file, send_thumbnail
 from core.permissions import portal
 from plugins.center_certificates import services
+from plugins.center_certificates.downloads import file_response, thumbnail_response
 from plugins.center_certificates.forms import DocumentForm
 from plugins.center_certificates.models import Certificate
 
@@ -69,16 +69,10 @@ def show(certificate_id: int):
 @bp.route("/<int:certificate_id>/file")
 @portal
 def file(certificate_id: int):
-    certificate = _own_or_404(certificate_id)
-    if certificate.file is None:
-        abort(404)
-    return send_stored_file(certificate.file, download_name=f"{certificate.name}.{certificate.file.extension}")
+    return file_response(_own_or_404(certificate_id))
 
 
 @bp.route("/<int:certificate_id>/thumbnail")
 @portal
 def thumbnail(certificate_id: int):
-    certificate = _own_or_404(certificate_id)
-    if certificate.file is None or not certificate.file.content_type.startswith("image/"):
-        abort(404)
-    return send_thumbnail(certificate.file, 320)
+    return thumbnail_response(_own_or_404(certificate_id))

@@ -408,7 +408,8 @@ def _renew_expired(tenant_id: int, now) -> int:
         )
     )
     result = db.session.execute(
-        insert(Certificate).from_select(
+        insert(Certificate)
+        .from_select(
             [
                 "tenant_id",
                 "template_id",
@@ -421,7 +422,8 @@ def _renew_expired(tenant_id: int, now) -> int:
                 "updated_at",
             ],
             source,
-        ).returning(Certificate.id)
+        )
+        .returning(Certificate.id)
     )
     # Counted from RETURNING: the driver's rowcount of an INSERT … SELECT is not reliable everywhere.
     return len(result.all())
@@ -619,7 +621,8 @@ def run_generation(ctx, template_id: int, group_ids: list[int]) -> dict:
         literal(now),
     )
     created = db.session.execute(
-        insert(Certificate).from_select(
+        insert(Certificate)
+        .from_select(
             [
                 "tenant_id",
                 "template_id",
@@ -632,7 +635,8 @@ def run_generation(ctx, template_id: int, group_ids: list[int]) -> dict:
                 "updated_at",
             ],
             source,
-        ).returning(Certificate.id)
+        )
+        .returning(Certificate.id)
     )
     created = len(created.all())
     ctx.progress(90, message=template.name)

@@ -14,12 +14,12 @@ from core.clients.services import visible
 from core.csvstream import csv_response
 from core.errors import DomainError
 from core.extensions import db
-from core.files.downloads import send_stored_file, send_thumbnail
 from core.forms import choices
 from core.groups.models import Group
 from core.pagination import keyset_page
 from core.permissions import requires
 from plugins.center_certificates import MANAGE, REPORT, TEMPLATES, VIEW, services
+from plugins.center_certificates.downloads import file_response, thumbnail_response
 from plugins.center_certificates.forms import (
     DocumentForm,
     GenerateForm,
@@ -247,23 +247,13 @@ def delete(certificate_id: int):
 @bp.route("/<int:certificate_id>/file")
 @requires(VIEW)
 def file(certificate_id: int):
-    certificate = _certificate_or_404(certificate_id)
-    if certificate.file is None:
-        abort(404)
-    return send_stored_file(
-        certificate.file,
-        as_attachment=request.args.get("inline") != "1",
-        download_name=f"{certificate.name}.{certificate.file.extension}",
-    )
+    return file_response(_certificate_or_404(certificate_id), inline=request.args.get("inline") == "1")
 
 
 @bp.route("/<int:certificate_id>/thumbnail")
 @requires(VIEW)
 def thumbnail(certificate_id: int):
-    certificate = _certificate_or_404(certificate_id)
-    if certificate.file is None or not certificate.file.content_type.startswith("image/"):
-        abort(404)
-    return send_thumbnail(certificate.file, 320)
+    return thumbnail_response(_certificate_or_404(certificate_id))
 
 
 @bp.route("/clients/<int:client_id>/history")
