@@ -355,7 +355,13 @@ def sweep(tenant) -> dict:
     live = and_(Certificate.deleted_at.is_(None), Certificate.archived_at.is_(None))
     expired = db.session.execute(
         update(Certificate)
-        .where(live, Certificate.status.in_((APPROVED, EXPIRING)), Certificate.validity_date < today)
+        .where(
+            live,
+            Certificate.status.in_((APPROVED, EXPIRING)),
+            Certificate.validity_date < today,
+            # Implied (expiring_from <= validity_date), but it turns the scan into a range on the due index.
+            Certificate.expiring_from < today,
+        )
         .values(status=EXPIRED, expired_at=now, updated_at=now),
         execution_options={"synchronize_session": False},
     ).rowcount
@@ -371,9 +377,16 @@ def sweep(tenant) -> dict:
 
 
 def _renew_expired(tenant_id: int, now) -> int:
-    """One INSERT … SELECT: a new request for each expired certificate whose template renews."""
+    """One INSERT … SELECT: a new request for each expired certificate whose template renews.
+
+    Only the newest certificate of a client and template is renewed (so a template switched to
+    renewing with years of history asks once, not once per old certificate), and never when an
+    open one exists. Every subquery names the tenant: the ORM's tenant criteria do not reach into
+    an INSERT, and without the key the indexes (which start with tenant_id) cannot be used.
+    """
     old = aliased(Certificate)
     other = aliased(Certificate)
+    newer = aliased(Certificate)
     renewal = aliased(Certificate)
     source = (
         select(
@@ -390,15 +403,23 @@ def _renew_expired(tenant_id: int, now) -> int:
         .join(CertificateTemplate, CertificateTemplate.id == old.template_id)
         .join(Client, Client.id == old.client_id)
         .where(
-            # Explicit: an INSERT … SELECT is not reached by the ORM's tenant criteria.
             old.tenant_id == tenant_id,
+            CertificateTemplate.tenant_id == tenant_id,
+            Client.tenant_id == tenant_id,
             old.status == EXPIRED,
             old.deleted_at.is_(None),
             CertificateTemplate.renew_on_expiry.is_(True),
             CertificateTemplate.active.is_(True),
             Client.active.is_(True),
-            ~exists().where(renewal.renewal_of_id == old.id),
+            ~exists().where(renewal.tenant_id == tenant_id, renewal.renewal_of_id == old.id),
             ~exists().where(
+                newer.tenant_id == tenant_id,
+                newer.client_id == old.client_id,
+                newer.template_id == old.template_id,
+                newer.id > old.id,
+            ),
+            ~exists().where(
+                other.tenant_id == tenant_id,
                 other.client_id == old.client_id,
                 other.template_id == old.template_id,
                 other.deleted_at.is_(None),
@@ -566,13 +587,22 @@ def run_notify(ctx) -> dict:
 # --- Generar certificados ---------------------------------------------------------------
 
 
-def _clients_without_open(template_id: int, group_ids: list[int]):
+def _clients_without_open(tenant_id: int, template_id: int, group_ids: list[int]):
+    """Active clients of the centres without an open certificate of the template.
+
+    The tenant key is repeated in the subqueries: inside the INSERT … SELECT of the bulk job the
+    ORM's criteria do not reach them, and the indexes start with tenant_id.
+    """
     open_one = aliased(Certificate)
-    members = select(GroupClient.client_id).where(GroupClient.group_id.in_(group_ids))
+    members = select(GroupClient.client_id).where(
+        GroupClient.tenant_id == tenant_id, GroupClient.group_id.in_(group_ids)
+    )
     return select(Client.id).where(
+        Client.tenant_id == tenant_id,
         Client.active.is_(True),
         Client.id.in_(members),
         ~exists().where(
+            open_one.tenant_id == tenant_id,
             open_one.client_id == Client.id,
             open_one.template_id == template_id,
             open_one.deleted_at.is_(None),
@@ -586,7 +616,8 @@ def generation_count(template: CertificateTemplate, group_ids: list[int]) -> int
     """How many certificates "Generar certificados" would create now."""
     if not group_ids:
         return 0
-    return db.session.scalar(select(func.count()).select_from(_clients_without_open(template.id, group_ids).subquery()))
+    candidates = _clients_without_open(template.tenant_id, template.id, group_ids)
+    return db.session.scalar(select(func.count()).select_from(candidates.subquery()))
 
 
 def start_generation(tenant, template: CertificateTemplate, group_ids: list[int], actor):
@@ -608,7 +639,7 @@ def run_generation(ctx, template_id: int, group_ids: list[int]) -> dict:
         return {"created": 0}
     ctx.progress(5, message=template.name)
     now = utcnow()
-    candidates = _clients_without_open(template.id, group_ids).where(Client.tenant_id == ctx.tenant.id).subquery()
+    candidates = _clients_without_open(ctx.tenant.id, template.id, group_ids).subquery()
     source = select(
         literal(ctx.tenant.id),
         literal(template.id),

@@ -237,3 +237,29 @@ def test_an_expired_certificate_is_renewed_once_when_its_template_says_so(app, c
         renewal = rows[-1]
         assert len(rows) == 3 and renewal.renewal_of_id == first and renewal.status == "missing_info"
         assert renewal.name == "Insurance"
+
+
+def test_switching_renewal_on_for_a_template_with_history_asks_once(app, centre):
+    """Two old expired certificates of one client and template: one renewal, and the sweep still works."""
+    from sqlalchemy import select
+
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate, CertificateTemplate
+
+    template = make_template(app, centre.tenant, "Insurance")
+    for _ in range(2):
+        certificate = make_request(app, centre.tenant, centre.client, template)
+        with time_machine.travel(SPRING, tick=False):
+            upload(app, centre.tenant, certificate, date(2026, 4, 30))
+            approve(app, centre.tenant, certificate)
+        with time_machine.travel(datetime(2026, 5, 2, tzinfo=UTC), tick=False):
+            sweep(app, centre.tenant)
+    with acting(app, centre.tenant):
+        db.session.get(CertificateTemplate, template).renew_on_expiry = True
+        db.session.commit()
+    with time_machine.travel(datetime(2026, 5, 3, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant)["renewed"] == 1
+        assert sweep(app, centre.tenant)["renewed"] == 0
+    with acting(app, centre.tenant):
+        statuses = db.session.scalars(select(Certificate.status).order_by(Certificate.id)).all()
+    assert statuses == ["expired", "expired", "missing_info"]
