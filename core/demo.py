@@ -28,6 +28,13 @@ TENANTS = [
             ("operador@demo.test", "Olga Operadora", "demo-staff", ROLE_OPERATOR, ["Centro Valencia"]),
         ],
         "groups": [("Centro Valencia", "Oficina de Valencia"), ("Centro Madrid", "Oficina de Madrid")],
+        "clients": [
+            ("ES", "48123456G", "person", "Marta", "Soler Ibáñez", "", "marta.soler@cliente.test", "Centro Valencia"),
+            ("ES", "52987654R", "person", "Javier", "Ortega Ruiz", "", "javier.ortega@cliente.test", "Centro Madrid"),
+            ("ES", "Y2345678Z", "person", "Andrei", "Ionescu", "", "andrei@cliente.test", "Centro Valencia"),
+            ("ES", "B4612345A", "company", "", "", "Talleres del Turia SL", "taller@cliente.test", "Centro Valencia"),
+            ("ES", "B2876543F", "company", "", "", "Reformas Castellana SL", "obras@cliente.test", "Centro Madrid"),
+        ],
     },
     {
         "slug": "demo-it",
@@ -39,6 +46,10 @@ TENANTS = [
             ("gestore@demo-it.test", "Giorgio Gestore", "demo-staff", ROLE_MANAGER, ["Sede Milano"]),
         ],
         "groups": [("Sede Milano", "Ufficio di Milano")],
+        "clients": [
+            ("IT", "BNCLRA80A41F205G", "person", "Laura", "Bianchi", "", "laura.bianchi@cliente.test", "Sede Milano"),
+            ("IT", "04567890126", "company", "", "", "Ferramenta Lombarda Srl", "info@ferramenta.test", "Sede Milano"),
+        ],
     },
 ]
 
@@ -85,6 +96,22 @@ def _tenant(spec: dict) -> list[str]:
             db.session.add(user)
             out.append(f"  user {email} created")
         db.session.commit()
+        out += _clients(spec.get("clients", []), groups)
+    return out
+
+
+def _clients(rows: list[tuple], groups: dict) -> list[str]:
+    from core.clients.models import Client
+    from core.clients.services import ClientData, check
+
+    out = []
+    for country, tax_id, kind, first, last, company, email, group in rows:
+        checked = check(ClientData(tax_id, country, kind, first, last, company, email))
+        if db.session.scalar(select(Client.id).where(Client.tax_id == checked.tax_id)) is not None:
+            continue
+        db.session.add(Client(**checked.columns(), groups=[groups[group]]))
+        out.append(f"  client {checked.name} created")
+    db.session.commit()
     return out
 
 
