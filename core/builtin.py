@@ -42,8 +42,7 @@ def navigation(tenant, user):
     return [
         NavItem(_l("Home"), "dashboard.index", icon="house", order=0),
         NavItem(_l("Clients"), "clients.index", "core.clients:view", icon="person-vcard", order=5),
-        NavItem(_l("Audit trail"), "audit.index", "core.audit:view", icon="journal-check", order=70,
-                section="admin"),
+        NavItem(_l("Audit trail"), "audit.index", "core.audit:view", icon="journal-check", order=70, section="admin"),
         NavItem(_l("Users"), "users.index", "core.users:view", icon="people", order=10, section="admin"),
         NavItem(_l("Roles"), "roles.index", "core.roles:manage", icon="shield-lock", order=20, section="admin"),
         NavItem(_l("Groups"), "groups.index", "core.groups:view", icon="diagram-3", order=30, section="admin"),
@@ -141,8 +140,9 @@ def register_jobs(jobs):
     )
     from core.clients.imports import run_import
 
-    jobs.add("core.clients_import", run_import, queue="bulk", title=_l("Import clients from a CSV file"),
-             timeout=3 * 3600)
+    jobs.add(
+        "core.clients_import", run_import, queue="bulk", title=_l("Import clients from a CSV file"), timeout=3 * 3600
+    )
 
 
 @hookimpl

@@ -280,8 +280,17 @@ class Factory:
             db.session.commit()
             return operator.id
 
-    def client(self, tenant: TenantRef, name: str, tax_id: str | None = None, *, groups=(), email: str = "",
-               address: bool = True, active: bool = True) -> int:
+    def client(
+        self,
+        tenant: TenantRef,
+        name: str,
+        tax_id: str | None = None,
+        *,
+        groups=(),
+        email: str = "",
+        address: bool = True,
+        active: bool = True,
+    ) -> int:
         """A company client (valid tax id made up when none is given), with an address."""
         from stdnum.es import cif
 
@@ -295,8 +304,17 @@ class Factory:
             digits = f"{self._serial:07d}"
             tax_id = f"B{digits}{cif.calc_check_digits('B' + digits)[1]}"
         with self.app.app_context(), tenant_context(tenant.id):
-            client = Client(kind="company", tax_id=tax_id, tax_id_type="es_cif", country="ES", company_name=name,
-                            name=name, email=email, active=active, search_text=fold(f"{name} {tax_id} {email}"))
+            client = Client(
+                kind="company",
+                tax_id=tax_id,
+                tax_id_type="es_cif",
+                country="ES",
+                company_name=name,
+                name=name,
+                email=email,
+                active=active,
+                search_text=fold(f"{name} {tax_id} {email}"),
+            )
             if address:
                 client.addresses = [ClientAddress(street=f"Calle {name} 1", postal_code="46001", city="Valencia")]
             db.session.add(client)
@@ -316,8 +334,13 @@ class Factory:
 
         with self.app.app_context(), tenant_context(tenant.id):
             role = db.session.scalar(select(Role).where(Role.key == "client"))
-            user = User(email=email, name=email.split("@")[0].title(), client_id=client_id, roles=[role],
-                        password_hash=hash_password(password) if password else None)
+            user = User(
+                email=email,
+                name=email.split("@")[0].title(),
+                client_id=client_id,
+                roles=[role],
+                password_hash=hash_password(password) if password else None,
+            )
             db.session.add(user)
             db.session.commit()
             return user.id

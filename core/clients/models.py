@@ -81,9 +81,7 @@ class Client(TenantScoped, Audited, db.Model):
     # Lower-case, accent-free name, tax id and e-mail: the same search on SQLite and PostgreSQL.
     search_text: Mapped[str] = mapped_column(Text, default="")
     # use_alter: users point at clients too (portal accounts), and the cycle needs one side deferred.
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("core_users.id", ondelete="SET NULL", use_alter=True)
-    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL", use_alter=True))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -29,12 +29,14 @@ def invite_to_portal(tenant, client: Client, inviter) -> User:
     # Also when inviting again: the client's e-mail may have changed to someone else's since.
     taken = db.session.scalar(select(User).where(func.lower(User.email) == email))
     if taken is not None and taken is not account:
-        raise DomainError(_l("The e-mail %(email)s already belongs to another account of the organisation.",
-                             email=email))
+        raise DomainError(
+            _l("The e-mail %(email)s already belongs to another account of the organisation.", email=email)
+        )
     if account is None:
         role = db.session.scalar(select(Role).where(Role.key == ROLE_CLIENT))
-        account = User(email=email, name=client.name, client_id=client.id, invited_by_id=inviter.id,
-                       roles=[role] if role else [])
+        account = User(
+            email=email, name=client.name, client_id=client.id, invited_by_id=inviter.id, roles=[role] if role else []
+        )
         db.session.add(account)
         db.session.flush()
     elif account.password_hash is not None and account.active:

@@ -197,12 +197,18 @@ def audit():
     tenant_id = request.args.get("tenant", type=int)
     with all_tenants():
         stmt = audit_services.filtered(select(AuditEvent), **filters, tenant_id=tenant_id)
-        page = keyset_page(db.session, stmt, [AuditEvent.id], request.args.get("after"), per_page=100,
-                           descending=True)
+        page = keyset_page(db.session, stmt, [AuditEvent.id], request.args.get("after"), per_page=100, descending=True)
         object_types = audit_services.object_types()
     tenants = {t.id: t for t in db.session.scalars(select(Tenant).order_by(Tenant.name))}
-    return render_template("operator/audit.html", page=page, filters=filters, tenants=tenants,
-                           tenant_id=tenant_id, object_types=object_types, actions=ACTIONS)
+    return render_template(
+        "operator/audit.html",
+        page=page,
+        filters=filters,
+        tenants=tenants,
+        tenant_id=tenant_id,
+        object_types=object_types,
+        actions=ACTIONS,
+    )
 
 
 @bp.route("/audit/export.csv")

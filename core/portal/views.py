@@ -27,7 +27,10 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 
 def portal_menu() -> list:
     items = host().call_for_tenant(
-        "portal_navigation", enabled_for_current_tenant(), tenant=g.tenant, user=current_user,
+        "portal_navigation",
+        enabled_for_current_tenant(),
+        tenant=g.tenant,
+        user=current_user,
         client=current_user.client,
     )
     return sorted(items, key=lambda item: (item.order, str(item.title)))
@@ -72,17 +75,21 @@ def account():
 @public
 def manifest():
     start = url_for("portal.home")
-    return jsonify(
-        name=g.tenant.name,
-        short_name=g.tenant.name[:12],
-        start_url=start,
-        scope=start,
-        display="standalone",
-        background_color="#ffffff",
-        theme_color="#1d4e89",
-        lang=g.tenant.language,
-        icons=[{"src": url_for("static", filename="favicon.svg"), "sizes": "any", "type": "image/svg+xml"}],
-    ), 200, {"Content-Type": "application/manifest+json"}
+    return (
+        jsonify(
+            name=g.tenant.name,
+            short_name=g.tenant.name[:12],
+            start_url=start,
+            scope=start,
+            display="standalone",
+            background_color="#ffffff",
+            theme_color="#1d4e89",
+            lang=g.tenant.language,
+            icons=[{"src": url_for("static", filename="favicon.svg"), "sizes": "any", "type": "image/svg+xml"}],
+        ),
+        200,
+        {"Content-Type": "application/manifest+json"},
+    )
 
 
 @bp.route("/sw.js")

@@ -65,8 +65,13 @@ def _client_values(app, factory, tenant) -> dict:
         db.session.commit()
         import_id = client_import.id
     template_id, certificate_id = certificate_of(app, tenant.id, client_id, "Spare")
-    return {"client_id": client_id, "address_id": address_id, "import_id": import_id,
-            "template_id": template_id, "certificate_id": certificate_id}
+    return {
+        "client_id": client_id,
+        "address_id": address_id,
+        "import_id": import_id,
+        "template_id": template_id,
+        "certificate_id": certificate_id,
+    }
 
 
 def _outbox_file(app, tenant_id: int, user_id: int) -> str:

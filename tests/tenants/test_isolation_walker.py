@@ -42,8 +42,12 @@ def populate(app, factory, slug: str, marker: str) -> dict:
         with tenant_context(tenant.id):
             token = issue_token(db.session.get(User, invited), TOKEN_INVITE)
             address = db.session.scalar(select(ClientAddress.id).where(ClientAddress.client_id == client))
-            client_import = ClientImport(filename=f"{marker}.csv", data=f"NIF\n{marker}\n".encode(),
-                                         problems=[[2, "tax_id", marker]], created_by_id=admin)
+            client_import = ClientImport(
+                filename=f"{marker}.csv",
+                data=f"NIF\n{marker}\n".encode(),
+                problems=[[2, "tax_id", marker]],
+                created_by_id=admin,
+            )
             db.session.add(client_import)
             db.session.add(
                 PushSubscription(
@@ -139,8 +143,16 @@ def snapshot(app, tenant_id: int) -> dict:
             ),
             "outbound": sorted((m.id, m.status, m.attempts) for m in db.session.scalars(select(OutboundMessage))),
             "clients": sorted(
-                (c.id, c.name, c.tax_id, c.email, c.active, c.notes, tuple(g.id for g in c.groups),
-                 tuple((a.id, a.street) for a in c.addresses))
+                (
+                    c.id,
+                    c.name,
+                    c.tax_id,
+                    c.email,
+                    c.active,
+                    c.notes,
+                    tuple(g.id for g in c.groups),
+                    tuple((a.id, a.street) for a in c.addresses),
+                )
                 for c in db.session.scalars(select(Client))
             ),
             "imports": sorted((i.id, i.created, i.finished_at) for i in db.session.scalars(select(ClientImport))),

@@ -165,8 +165,15 @@ def test_changing_the_smtp_settings_is_audited_with_the_password_masked(app, fac
 
     tenant = factory.tenant("acme")
     with app.app_context(), tenant_context(tenant.id):
-        save_tenant_settings(tenant.id, host="smtp.acme.test", port=587, security="starttls", username="mailer",
-                             password="s3cret-smtp-pass", from_address="no-reply@acme.test")
+        save_tenant_settings(
+            tenant.id,
+            host="smtp.acme.test",
+            port=587,
+            security="starttls",
+            username="mailer",
+            password="s3cret-smtp-pass",
+            from_address="no-reply@acme.test",
+        )
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.object_type == "mail_settings"))
     assert event.changes["password"] == [None, "••••••"]
     assert "s3cret-smtp-pass" not in str(event.changes)
