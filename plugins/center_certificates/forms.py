@@ -4,8 +4,11 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from core.errors import DomainError
+from core.extensions import db
 from core.forms import CheckboxListField, choices
-from plugins.center_certificates.models import DEFAULT_LEAD_DAYS, NOTE_MAX, STATUS_LABELS, STATUSES
+from plugins.center_certificates import services
+from plugins.center_certificates.models import DEFAULT_LEAD_DAYS, NOTE_MAX, STATUS_LABELS, STATUSES, Certificate
 
 
 class TemplateForm(FlaskForm):
@@ -29,6 +32,31 @@ class DocumentForm(FlaskForm):
     file = FileField(_l("File (JPG, PNG, HEIC or PDF)"))
     validity_date = DateField(_l("Valid until (as written on the document)"), validators=[Optional()])
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=NOTE_MAX)])
+
+    def hand_in(self, tenant, certificate: Certificate, *, by_client: bool, actor) -> bool:
+        """Gives what was filled in to the services; a refusal is shown on the field it is about (the
+        file's when it names none) and nothing of it is kept."""
+        upload = self.file.data if self.file.data and self.file.data.filename else None
+        try:
+            if not by_client and upload is None and certificate.file_id is None and not self.validity_date.data:
+                # Staff may write notes on a certificate before the client has sent anything.
+                services.update_notes(certificate, self.notes.data)
+            else:
+                services.submit(
+                    tenant,
+                    certificate,
+                    validity_date=self.validity_date.data,
+                    notes=self.notes.data,
+                    upload=upload,
+                    filename=upload.filename if upload else None,
+                    by_client=by_client,
+                    actor=actor,
+                )
+        except DomainError as error:
+            db.session.rollback()
+            getattr(self, error.field or "file").errors.append(str(error.message))
+            return False
+        return True
 
 
 class RejectForm(FlaskForm):

@@ -7,7 +7,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core.errors import DomainError
 from core.extensions import db
 from core.permissions import portal
 from plugins.center_certificates import services
@@ -44,25 +43,9 @@ def index():
 def show(certificate_id: int):
     certificate = _own_or_404(certificate_id)
     form = DocumentForm(obj=certificate)
-    if form.validate_on_submit():
-        upload = form.file.data if form.file.data and form.file.data.filename else None
-        try:
-            services.submit(
-                g.tenant,
-                certificate,
-                validity_date=form.validity_date.data,
-                notes=form.notes.data,
-                upload=upload,
-                filename=upload.filename if upload else None,
-                by_client=True,
-                actor=current_user,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "file").errors.append(str(error.message))
-        else:
-            flash(_("Thank you: the centre will review your document."), "success")
-            return redirect(url_for("center_certificates_portal.index"))
+    if form.validate_on_submit() and form.hand_in(g.tenant, certificate, by_client=True, actor=current_user):
+        flash(_("Thank you: the centre will review your document."), "success")
+        return redirect(url_for("center_certificates_portal.index"))
     return render_template("center_certificates/portal/show.html", certificate=certificate, form=form)
 
 

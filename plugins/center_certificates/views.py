@@ -169,28 +169,9 @@ def edit(certificate_id: int):
         flash(_("This certificate can no longer be changed."), "danger")
         return redirect(url_for("center_certificates.show", certificate_id=certificate.id))
     form = DocumentForm(obj=certificate)
-    if form.validate_on_submit():
-        upload = form.file.data if form.file.data and form.file.data.filename else None
-        try:
-            if upload is None and certificate.file_id is None and not form.validity_date.data:
-                services.update_notes(certificate, form.notes.data)
-            else:
-                services.submit(
-                    g.tenant,
-                    certificate,
-                    validity_date=form.validity_date.data,
-                    notes=form.notes.data,
-                    upload=upload,
-                    filename=upload.filename if upload else None,
-                    by_client=False,
-                    actor=current_user,
-                )
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "file").errors.append(str(error.message))
-        else:
-            flash(_("The certificate has been updated."), "success")
-            return redirect(url_for("center_certificates.show", certificate_id=certificate.id))
+    if form.validate_on_submit() and form.hand_in(g.tenant, certificate, by_client=False, actor=current_user):
+        flash(_("The certificate has been updated."), "success")
+        return redirect(url_for("center_certificates.show", certificate_id=certificate.id))
     return render_template("center_certificates/edit.html", certificate=certificate, form=form)
 
 
