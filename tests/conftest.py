@@ -440,3 +440,21 @@ def outbox(app, run_jobs):
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def tenant_row(app, slug: str) -> dict | None:
+    """The tenant's own row as plain values, or None when there is none."""
+    from core.extensions import db
+    from tenants.models import Tenant
+
+    with app.app_context():
+        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+        if tenant is None:
+            return None
+        return {
+            "id": tenant.id,
+            "name": tenant.name,
+            "language": tenant.language,
+            "timezone": tenant.timezone,
+            "status": tenant.status,
+        }

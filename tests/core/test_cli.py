@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, login, login_operator, path_of
+from tests.conftest import PASSWORD, login, login_operator, path_of, tenant_row
 
 
 @pytest.fixture
@@ -16,23 +16,6 @@ def flask_cli(app):
         return runner.invoke(args=list(args), **kwargs)
 
     return invoke
-
-
-def _tenant(app, slug: str) -> dict | None:
-    from core.extensions import db
-    from tenants.models import Tenant
-
-    with app.app_context():
-        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
-        if tenant is None:
-            return None
-        return {
-            "id": tenant.id,
-            "name": tenant.name,
-            "language": tenant.language,
-            "timezone": tenant.timezone,
-            "status": tenant.status,
-        }
 
 
 def _roles(app, tenant_id: int) -> dict[str, str]:
@@ -113,7 +96,7 @@ def test_tenants_create_makes_the_tenant_its_roles_and_invites_the_administrator
         "Xenia",
     )
     assert result.exit_code == 0, result.output
-    created = _tenant(app, "studio")
+    created = tenant_row(app, "studio")
     assert result.output.strip() == f"created tenant studio (id {created['id']}); invited x@y.test"
     assert created == {
         "id": created["id"],
@@ -142,7 +125,7 @@ def test_tenants_create_makes_the_tenant_its_roles_and_invites_the_administrator
 def test_tenants_create_without_an_administrator_sends_nothing(app, flask_cli, outbox):
     result = flask_cli("tenants", "create", "bare", "Bare Org")
     assert result.exit_code == 0, result.output
-    assert _tenant(app, "bare")["language"] == "es" and _tenant(app, "bare")["timezone"] == "Europe/Madrid"
+    assert tenant_row(app, "bare")["language"] == "es" and tenant_row(app, "bare")["timezone"] == "Europe/Madrid"
     assert outbox() == []
 
 
@@ -198,16 +181,16 @@ def test_tenants_list_shows_code_status_language_and_enabled_plugins(app, flask_
     ]
 
 
-def test_tenants_suspend_and_activate_close_and_reopen_the_tenant(app, flask_cli, factory, client):
+def test_tenants_suspend_and_activate_close_and_reopen_thetenant_row(app, flask_cli, factory, client):
     factory.tenant("acme")
     result = flask_cli("tenants", "suspend", "acme")
     assert result.exit_code == 0 and result.output.strip() == "acme: suspended"
-    assert _tenant(app, "acme")["status"] == "suspended"
+    assert tenant_row(app, "acme")["status"] == "suspended"
     assert client.get("/acme/login").status_code == 404
 
     result = flask_cli("tenants", "activate", "acme")
     assert result.exit_code == 0 and result.output.strip() == "acme: active"
-    assert _tenant(app, "acme")["status"] == "active"
+    assert tenant_row(app, "acme")["status"] == "active"
     assert client.get("/acme/login").status_code == 200
 
 
@@ -303,9 +286,9 @@ def test_demo_load_creates_the_demo_tenants_and_logins_and_is_idempotent(app, fl
     first = flask_cli("demo", "load")
     assert first.exit_code == 0, first.output
     assert "operator operator@ventanilla.test created" in first.output
-    assert _tenant(app, "demo")["language"] == "es"
-    assert _tenant(app, "demo-it")["language"] == "it"
-    assert _roles(app, _tenant(app, "demo-it")["id"]) == _default_role_names(app, "it")
+    assert tenant_row(app, "demo")["language"] == "es"
+    assert tenant_row(app, "demo-it")["language"] == "it"
+    assert _roles(app, tenant_row(app, "demo-it")["id"]) == _default_role_names(app, "it")
     assert _licence(app, "demo")["licensed"] and _licence(app, "demo-it")["licensed"]
 
     operator = app.test_client()

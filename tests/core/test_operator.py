@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, login, login_operator, path_of
+from tests.conftest import PASSWORD, login, login_operator, path_of, tenant_row
 
 OPERATOR_EMAIL = "op@ventanilla.test"
 
@@ -23,24 +23,6 @@ def console(factory, client):
 
 def _text(response) -> str:
     return response.get_data(as_text=True)
-
-
-def _tenant(app, slug: str) -> dict | None:
-    """The tenant's own row as plain values, or None when there is none."""
-    from core.extensions import db
-    from tenants.models import Tenant
-
-    with app.app_context():
-        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
-        if tenant is None:
-            return None
-        return {
-            "id": tenant.id,
-            "name": tenant.name,
-            "language": tenant.language,
-            "timezone": tenant.timezone,
-            "status": tenant.status,
-        }
 
 
 def _tenant_count(app) -> int:
@@ -125,7 +107,7 @@ def test_creating_an_organisation_gives_it_default_roles_in_its_language_and_inv
         },
     )
     assert response.status_code == 302
-    created = _tenant(app, "studio")
+    created = tenant_row(app, "studio")
     assert created == {
         "id": created["id"],
         "name": "Studio Rossi",
@@ -173,7 +155,7 @@ def test_an_organisation_without_an_administrator_e_mail_is_created_and_nobody_i
         },
     )
     assert response.status_code == 302
-    assert _tenant(app, "bare")["timezone"] == "Europe/London"
+    assert tenant_row(app, "bare")["timezone"] == "Europe/London"
     assert "No administrator yet." in _text(console.get(response.location))
     assert outbox() == []
 
@@ -228,7 +210,7 @@ def test_the_operator_edits_name_language_and_time_zone(app, factory, console):
     assert response.status_code == 302
     page = _text(console.get(response.location))
     assert "The organisation has been saved." in page and "Acme Italia" in page
-    assert _tenant(app, "acme") == {
+    assert tenant_row(app, "acme") == {
         "id": tenant.id,
         "name": "Acme Italia",
         "language": "it",
@@ -250,7 +232,7 @@ def test_an_unknown_time_zone_is_refused_and_changes_nothing(app, factory, conso
     )
     assert page.status_code == 200
     assert "Not a valid choice." in _text(page)
-    assert _tenant(app, "acme") == {
+    assert tenant_row(app, "acme") == {
         "id": tenant.id,
         "name": "Acme",
         "language": "es",
@@ -270,14 +252,14 @@ def test_suspending_a_tenant_closes_it_and_reactivating_opens_it_again(app, fact
     assert response.status_code == 302
     page = _text(console.get(response.location))
     assert "The organisation has been suspended." in page and "Reactivate" in page
-    assert _tenant(app, "acme")["status"] == "suspended"
+    assert tenant_row(app, "acme")["status"] == "suspended"
     assert app.test_client().get("/acme/login").status_code == 404
     assert user.get("/acme/").status_code == 404, "the logged-in user is shut out at once"
     assert user.post("/acme/login", data={"email": "boss@acme.test", "password": PASSWORD}).status_code == 404
     assert "Suspended" in _text(console.get("/operator/"))
 
     console.post(f"/operator/tenants/{tenant.id}/status", data={"suspend": "0"})
-    assert _tenant(app, "acme")["status"] == "active"
+    assert tenant_row(app, "acme")["status"] == "active"
     assert app.test_client().get("/acme/login").status_code == 200
     again = app.test_client()
     login(again, "acme", "boss@acme.test")
@@ -328,7 +310,7 @@ def test_raising_the_limit_lets_the_tenant_write_more(app, factory, console):
     assert "Maximum notes" not in _text(admin.get("/acme/settings/plugins"))
 
 
-def test_revoking_a_licence_hides_the_plugin_from_the_tenant(app, factory, console):
+def test_revoking_a_licence_hides_the_plugin_from_thetenant_row(app, factory, console):
     tenant = factory.tenant("acme", language="en", plugins=("sample",))
     factory.user(tenant, "boss@acme.test", role_key="admin")
     admin = app.test_client()
