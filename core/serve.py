@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     def stop(*_args):
         raise KeyboardInterrupt
 
+    # Set explicitly: a shell that starts us in the background has SIGINT ignored.
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     print(f"\n  Ventanilla is running at http://{args.host}:{args.port}/demo/  (Ctrl-C stops it)\n")
     print(f"  database: {app.config['SQLALCHEMY_DATABASE_URI']}")
