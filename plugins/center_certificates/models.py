@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -119,7 +120,7 @@ class Certificate(TenantScoped, Audited, db.Model):
         "uploaded_by_client": _l("Uploaded by the client"),
         "approved_at": _l("Approved"),
         "rejection_reason": _l("Rejected because"),
-        "rejected_at": _l("Rejected"),
+        "rejected_at": lazy_pgettext("certificate", "Rejected"),
         "expired_at": _l("Expired"),
         "archived_at": _l("Archived"),
         "deleted_at": _l("Deleted"),

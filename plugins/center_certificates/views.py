@@ -30,6 +30,7 @@ from plugins.center_certificates.forms import (
 )
 from plugins.center_certificates.models import (
     EXPIRED,
+    NOTE_MAX,
     STATUS_LABELS,
     STATUS_STYLES,
     STATUSES,
@@ -44,7 +45,9 @@ bp = Blueprint("center_certificates", __name__, template_folder="templates", url
 # Globals rather than a context processor: the status macro is imported, and imports see no context.
 bp.record_once(
     lambda state: state.app.jinja_env.globals.update(
-        CERTIFICATE_STATUS_LABELS=STATUS_LABELS, CERTIFICATE_STATUS_STYLES=STATUS_STYLES
+        CERTIFICATE_STATUS_LABELS=STATUS_LABELS,
+        CERTIFICATE_STATUS_STYLES=STATUS_STYLES,
+        CERTIFICATE_NOTE_MAX=NOTE_MAX,
     )
 )
 
