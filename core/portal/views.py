@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 
 from core.auth.forms import ChangePasswordForm, LanguageForm
 from core.auth.views import change_own_password
@@ -104,14 +105,23 @@ def service_worker():
 @bp.route("/push/key")
 @portal
 def push_key():
-    return jsonify(publicKey=push.public_key())
+    # The service worker has no page to read the CSRF token from when it renews a subscription.
+    return jsonify(publicKey=push.public_key(), csrfToken=generate_csrf())
 
 
 @bp.route("/push/subscriptions", methods=["POST"])
 @portal
 def push_subscribe():
+    subscription = request.get_json(silent=True)
+    if not isinstance(subscription, dict):
+        subscription = {}
     try:
-        push.subscribe(current_user, request.get_json(silent=True) or {}, request.user_agent.string or "")
+        push.subscribe(
+            current_user,
+            subscription,
+            request.user_agent.string or "",
+            replaces=str(subscription.get("replaces") or ""),
+        )
     except DomainError as error:
         return jsonify(error=str(error.message)), 400
     return jsonify(ok=True), 201

@@ -58,8 +58,9 @@ def public_key() -> str:
 _B64URL = re.compile(r"^[A-Za-z0-9_\-]+={0,2}$")
 
 
-def subscribe(user, subscription: dict, user_agent: str = "") -> PushSubscription:
-    """Keep a browser's subscription (the JSON of ``PushSubscription.toJSON()``) for ``user``."""
+def subscribe(user, subscription: dict, user_agent: str = "", replaces: str = "") -> PushSubscription:
+    """Keep a browser's subscription (the JSON of ``PushSubscription.toJSON()``) for ``user``;
+    ``replaces``: the endpoint of the user's subscription that this one renews, which goes."""
     endpoint = str(subscription.get("endpoint") or "")
     keys = subscription.get("keys") or {}
     p256dh, auth = str(keys.get("p256dh") or ""), str(keys.get("auth") or "")
@@ -74,6 +75,10 @@ def subscribe(user, subscription: dict, user_agent: str = "") -> PushSubscriptio
         row = PushSubscription(endpoint=endpoint)
         db.session.add(row)
     row.user_id, row.p256dh, row.auth, row.user_agent = user.id, p256dh, auth, user_agent[:255]
+    if replaces and replaces != endpoint:
+        db.session.execute(
+            delete(PushSubscription).where(PushSubscription.user_id == user.id, PushSubscription.endpoint == replaces)
+        )
     db.session.commit()
     return row
 

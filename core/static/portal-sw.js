@@ -19,3 +19,29 @@ self.addEventListener("notificationclick", function (event) {
     return self.clients.openWindow(url);
   }));
 });
+
+// The browser renewed (or dropped) the subscription while no portal page was open: subscribe
+// again and tell the server which endpoint the new one replaces. The URLs sit beside this file.
+self.addEventListener("pushsubscriptionchange", function (event) {
+  function bytes(text) {
+    var raw = atob((text + "=".repeat((4 - (text.length % 4)) % 4)).replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(raw, function (c) { return c.charCodeAt(0); });
+  }
+  var old = event.oldSubscription;
+  event.waitUntil(fetch(new URL("push/key", self.location), { credentials: "same-origin" })
+    .then(function (response) { return response.json(); })
+    .then(function (key) {
+      var renewed = event.newSubscription ? Promise.resolve(event.newSubscription) :
+        self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: bytes(key.publicKey) });
+      return renewed.then(function (subscription) {
+        var body = subscription.toJSON();
+        if (old && old.endpoint !== subscription.endpoint) { body.replaces = old.endpoint; }
+        return fetch(new URL("push/subscriptions", self.location), {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": key.csrfToken },
+          body: JSON.stringify(body)
+        });
+      });
+    }));
+});

@@ -181,6 +181,38 @@ def test_a_subscription_is_stored_and_the_same_endpoint_again_updates_it(app, cl
     ]
 
 
+def test_a_renewed_subscription_replaces_the_one_it_renews(app, client, portal):
+    """What the service worker does on ``pushsubscriptionchange``: it has no page to read a CSRF
+    token from, so it takes one from the key endpoint, and names the endpoint being renewed."""
+    kept = Receiver("https://push.example.test/send/other-phone")
+    old = Receiver("https://push.example.test/send/old")
+    post_json(client, SUBSCRIPTIONS, kept.subscription())
+    post_json(client, SUBSCRIPTIONS, old.subscription())
+
+    key = client.get("/acme/portal/push/key").get_json()
+    renewed = Receiver("https://push.example.test/send/new")
+    response = client.post(
+        SUBSCRIPTIONS,
+        json={**renewed.subscription(), "replaces": old.endpoint},
+        without_csrf=True,
+        headers={"X-CSRFToken": key["csrfToken"]},
+    )
+    assert response.status_code == 201
+    assert sorted(row[1] for row in stored(app, portal["tenant"].id)) == [renewed.endpoint, kept.endpoint]
+
+
+def test_a_renewal_cannot_remove_the_subscription_of_someone_else(app, factory, client, portal):
+    mine = Receiver("https://push.example.test/send/mine")
+    post_json(client, SUBSCRIPTIONS, mine.subscription())
+    tenant = portal["tenant"]
+    factory.portal_user(tenant, factory.client(tenant, "Otra SA", email="o@c.test"), "other@acme.test")
+    other = app.test_client()
+    login(other, "acme", "other@acme.test")
+    theirs = Receiver("https://push.example.test/send/theirs")
+    assert post_json(other, SUBSCRIPTIONS, {**theirs.subscription(), "replaces": mine.endpoint}).status_code == 201
+    assert sorted(row[1] for row in stored(app, tenant.id)) == [mine.endpoint, theirs.endpoint]
+
+
 @pytest.mark.parametrize(
     "subscription",
     [
