@@ -24,7 +24,7 @@ from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.orm import aliased
 
 from core.clients.models import Client, GroupClient
-from core.clients.services import visible
+from core.clients.services import fold, visible
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.files.kinds import HEIC, JPEG, MB, PDF, PNG, UploadKind, register_kind
@@ -41,6 +41,7 @@ from plugins.center_certificates.models import (
     MISSING,
     NOTE_MAX,
     PENDING,
+    STATUSES,
     Certificate,
     CertificateNotice,
     CertificateTemplate,
@@ -84,6 +85,27 @@ def visible_statement(user):
     return select(Certificate).where(
         Certificate.deleted_at.is_(None), Certificate.client_id.in_(_visible_client_ids(user))
     )
+
+
+def list_statement(user, *, q: str = "", status: str = "", template_id: int | None = None, group_id: int | None = None):
+    """The staff's list: certificates neither archived nor in the bin of the clients ``user`` sees,
+    in one state (or in any state but Caducado), of one template, of the clients of one centre, of
+    the clients whose name, tax id or e-mail contains ``q``."""
+    stmt = visible_statement(user).where(Certificate.archived_at.is_(None))
+    stmt = stmt.where(Certificate.status == status) if status in STATUSES else stmt.where(Certificate.status != EXPIRED)
+    if template_id:
+        stmt = stmt.where(Certificate.template_id == template_id)
+    if group_id:
+        stmt = stmt.where(
+            Certificate.client_id.in_(select(GroupClient.client_id).where(GroupClient.group_id == group_id))
+        )
+    if q.strip():
+        stmt = stmt.where(
+            Certificate.client_id.in_(
+                select(Client.id).where(Client.search_text.contains(fold(q.strip()), autoescape=True))
+            )
+        )
+    return stmt
 
 
 def get_visible(user, certificate_id: int) -> Certificate | None:

@@ -97,26 +97,26 @@ def client_tab_context(client: Client) -> dict:
 @bp.route("/")
 @requires(VIEW)
 def index():
-    """Every open certificate of the clients the user sees, filterable by state and template."""
+    """Every open certificate of the clients the user sees; searched by client, filtered by state,
+    template and centre."""
+    q = request.args.get("q", "").strip()
     status = request.args.get("status", "")
     template_id = request.args.get("template", type=int)
-    stmt = (
-        services.visible_statement(current_user)
-        .where(Certificate.archived_at.is_(None))
-        .options(selectinload(Certificate.client))
-    )
-    stmt = stmt.where(Certificate.status == status) if status in STATUSES else stmt.where(Certificate.status != EXPIRED)
-    if template_id:
-        stmt = stmt.where(Certificate.template_id == template_id)
+    group_id = request.args.get("centre", type=int)
+    stmt = services.list_statement(
+        current_user, q=q, status=status, template_id=template_id, group_id=group_id
+    ).options(selectinload(Certificate.client))
     page = keyset_page(db.session, stmt, [Certificate.id], request.args.get("after"), per_page=50, descending=True)
-    templates = db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)).all()
     return render_template(
         "center_certificates/index.html",
         page=page,
+        q=q,
         status=status,
         statuses=STATUSES,
-        templates=templates,
+        templates=db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)).all(),
         template_id=template_id,
+        groups=db.session.scalars(select(Group).order_by(Group.name)).all(),
+        group_id=group_id,
     )
 
 

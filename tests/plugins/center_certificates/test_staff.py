@@ -72,6 +72,45 @@ def test_staff_request_approve_and_see_only_the_clients_of_their_centre(app, cen
     assert browser.post(f"/acme/certificates/{theirs}/delete").status_code == 404
 
 
+def test_the_list_is_searched_by_client_and_filtered_by_state_template_and_centre(app, factory, centre):
+    medical = make_template(app, centre.tenant)
+    insurance = make_template(app, centre.tenant, "Insurance policy")
+    alamo = factory.client(centre.tenant, "Construcciones Álamo", groups=[centre.group], email="obra@alamo.test")
+    ids = {
+        "north medical": make_request(app, centre.tenant, centre.client, medical),
+        "north insurance": make_request(app, centre.tenant, centre.client, insurance),
+        "south medical": make_request(app, centre.tenant, centre.other_client, medical),
+        "álamo medical": make_request(app, centre.tenant, alamo, medical),
+    }
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, ids["álamo medical"], date(2026, 12, 31))
+    browser = staff_client(app, "admin@acme.test")
+
+    def listed(**query) -> set[str]:
+        page = browser.get("/acme/certificates/", query_string=query)
+        assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        return {name for name, certificate_id in ids.items() if f"/acme/certificates/{certificate_id}" in text}
+
+    assert listed() == set(ids)
+    assert listed(q="alamo") == {"álamo medical"}, "accents and case do not matter"
+    assert listed(q="obra@alamo") == {"álamo medical"}
+    assert listed(q="NORTHERN") == {"north medical", "north insurance"}
+    assert listed(q="nobody at all") == set()
+    assert listed(template=insurance) == {"north insurance"}
+    assert listed(status="pending_approval") == {"álamo medical"}
+    assert listed(centre=centre.other_group) == {"south medical"}
+    assert listed(centre=centre.group, template=medical) == {"north medical", "álamo medical"}
+    page = browser.get("/acme/certificates/", query_string={"q": "alamo", "centre": centre.group}).get_data(
+        as_text=True
+    )
+    assert 'value="alamo"' in page and f'<option value="{centre.group}" selected>' in page
+
+    staff = staff_client(app, "staff@acme.test")
+    text = staff.get("/acme/certificates/", query_string={"centre": centre.other_group}).get_data(as_text=True)
+    assert f"/acme/certificates/{ids['south medical']}" not in text, "a centre filter never widens what one sees"
+
+
 def test_the_centre_uploads_for_the_client_then_approves(app, centre):
     template = make_template(app, centre.tenant)
     certificate = make_request(app, centre.tenant, centre.client, template)
