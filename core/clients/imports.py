@@ -20,7 +20,7 @@ from core.audit.models import CREATE, UPDATE
 from core.audit.recorder import acting_as, make_row, record_many
 from core.auth.models import User
 from core.clients.models import Client, ClientAddress, ClientImport, GroupClient
-from core.clients.services import ClientData, _announce, check, fold, own_group_ids, sees_every_client
+from core.clients.services import ClientData, announce_created, check, fold, own_group_ids, sees_every_client
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.groups.models import Group
@@ -258,9 +258,7 @@ def _import(ctx, job: ClientImport, user):
     job.finished_at = utcnow()
     job.data = b"" if not problems else job.data
     db.session.commit()
-    tenant = ctx.tenant
-    for client in db.session.scalars(select(Client).where(Client.id.in_(created_ids))):
-        _announce(tenant, "client_created", client=client)
+    announce_created(ctx.tenant, created_ids)
     return {
         "rows": len(rows),
         "created": job.created,

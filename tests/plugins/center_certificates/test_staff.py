@@ -251,6 +251,36 @@ def test_a_new_client_gets_the_automatic_requests(app, centre):
     assert names == ["Automatic"]
 
 
+def test_clients_imported_from_a_file_get_the_automatic_requests_once(app, centre, run_jobs):
+    from core.clients.models import Client
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+
+    make_template(app, centre.tenant, "Automatic", auto_for_new_clients=True)
+    browser = staff_client(app)
+    data = "NIF;Tipo;Nombre;Apellidos;Razón social\n12345678Z;persona;Ana;García;\nB12345674;empresa;;;Obras SL\n"
+
+    def imported() -> dict[str, list[str]]:
+        response = browser.post(
+            "/acme/clients/import",
+            data={"file": (io.BytesIO(data.encode()), "clientes.csv"), "group": str(centre.group)},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 302
+        run_jobs()
+        with acting(app, centre.tenant):
+            rows = db.session.execute(
+                select(Client.tax_id, Certificate.name).join(Certificate, Certificate.client_id == Client.id)
+            ).all()
+        found: dict[str, list[str]] = {}
+        for tax_id, name in rows:
+            found.setdefault(tax_id, []).append(name)
+        return found
+
+    assert imported() == {"12345678Z": ["Automatic"], "B12345674": ["Automatic"]}
+    assert imported() == {"12345678Z": ["Automatic"], "B12345674": ["Automatic"]}, "re-importing creates nothing"
+
+
 def test_the_report_shows_who_is_missing_what_and_exports_it(app, centre):
     first = make_template(app, centre.tenant, "Insurance")
     make_template(app, centre.tenant, "Medical")
