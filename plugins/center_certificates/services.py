@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, insert, literal, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from core.clients.models import Client, GroupClient
 from core.clients.services import fold, visible
@@ -515,13 +515,16 @@ def _due_notices(event: str, limit: int):
         .where(condition, Certificate.deleted_at.is_(None), ~told.exists())
         .order_by(Certificate.id)
         .limit(limit)
+        .options(selectinload(Certificate.client))
     ).all()
 
 
-def _portal_account(client_id: int):
+def _portal_accounts(client_ids: set[int]) -> dict:
+    """The active portal account of each of these clients that has one."""
     from core.auth.models import User
 
-    return db.session.scalar(select(User).where(User.client_id == client_id, User.active.is_(True)))
+    accounts = db.session.scalars(select(User).where(User.client_id.in_(client_ids), User.active.is_(True)))
+    return {account.client_id: account for account in accounts}
 
 
 def notify(tenant) -> dict:
@@ -533,16 +536,16 @@ def notify(tenant) -> dict:
     pushes: list[tuple[int, int, dict]] = []
     for event in NOTICE_EVENTS:
         while due := _due_notices(event, NOTICE_BATCH):
+            accounts = _portal_accounts({certificate.client_id for certificate in due})
             for certificate in due:
                 client = certificate.client
-                account = _portal_account(client.id)
+                account = accounts.get(client.id)
                 language = (account.locale if account is not None else None) or tenant.language
                 subject = notice_subject(event, tenant.name, certificate.name)
                 link = external_url(
                     "center_certificates_portal.show", tenant=tenant.slug, certificate_id=certificate.id
                 )
-                notice = CertificateNotice(certificate_id=certificate.id, event=event)
-                db.session.add(notice)
+                message = None
                 if client.email:
                     message = send_email(
                         tenant,
@@ -556,8 +559,10 @@ def notify(tenant) -> dict:
                         client=client,
                         link=link,
                     )
-                    db.session.flush()
-                    notice.message_id = message.id
+                notice = CertificateNotice(
+                    certificate_id=certificate.id, event=event, message_id=message.id if message else None
+                )
+                db.session.add(notice)
                 if account is not None:
                     db.session.flush()
                     pushes.append((notice.id, account.id, _push_payload(event, subject, certificate, language, link)))
