@@ -29,21 +29,27 @@ def language_choices(with_default: str | None = None):
     return choices(pairs)
 
 
-class ProfileForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    locale = SelectField(_l("Language"), validators=[Optional()])
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.locale.choices = language_choices(str(_l("The organisation's language")))
-
-
 class LanguageForm(FlaskForm):
+    """What a client changes about their own portal account."""
+
     locale = SelectField(_l("Language"), validators=[Optional()])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.locale.choices = language_choices(str(_l("The organisation's language")))
+
+    def apply_to(self, user) -> None:
+        user.locale = self.locale.data or None
+
+
+class ProfileForm(LanguageForm):
+    """What a member of staff changes about themselves."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+
+    def apply_to(self, user) -> None:
+        super().apply_to(user)
+        user.name = self.name.data.strip()
 
 
 class ChangePasswordForm(FlaskForm):

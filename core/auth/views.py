@@ -105,26 +105,34 @@ def accept_invitation(token: str):
 @bp.route("/profile", methods=["GET", "POST"])
 @authenticated
 def profile():
+    return own_account_page(ProfileForm, "profile-name", "auth/profile.html")
+
+
+def own_account_page(profile_form_class, sent_when: str, template: str):
+    """One's own page: a profile form and the change-password form (staff profile, portal account).
+
+    Two forms on one page: each reads the request only when it is the one submitted, which the
+    field ``sent_when`` of the profile form tells.
+    """
     user = current_user._get_current_object()
-    # Two forms on one page: each reads the request only when it is the one submitted.
-    profile_sent = request.method == "POST" and "profile-name" in request.form
+    profile_sent = request.method == "POST" and sent_when in request.form
     password_sent = request.method == "POST" and "password-current" in request.form
-    form = ProfileForm(formdata=request.form if profile_sent else None, obj=user, prefix="profile")
+    form = profile_form_class(formdata=request.form if profile_sent else None, obj=user, prefix="profile")
     password_form = ChangePasswordForm(formdata=request.form if password_sent else None, prefix="password")
+    here = url_for(request.endpoint, **request.view_args)
     if profile_sent and form.validate():
-        user.name = form.name.data.strip()
-        user.locale = form.locale.data or None
+        form.apply_to(user)
         db.session.commit()
         session.pop("lang", None)
         flash(_("Your profile has been saved."), "success")
-        return redirect(url_for("auth.profile"))
-    if password_sent and password_form.validate() and change_own_password(user, password_form):
-        return redirect(url_for("auth.profile"))
-    return render_template("auth/profile.html", form=form, password_form=password_form)
+        return redirect(here)
+    if password_sent and password_form.validate() and _change_own_password(user, password_form):
+        return redirect(here)
+    return render_template(template, form=form, password_form=password_form)
 
 
-def change_own_password(user, password_form: ChangePasswordForm) -> bool:
-    """Check the current password and set the new one (staff profile and client portal alike).
+def _change_own_password(user, password_form: ChangePasswordForm) -> bool:
+    """Check the current password and set the new one.
 
     False leaves the reasons on the form's fields.
     """

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
+from flask import Blueprint, Response, g, jsonify, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from core.auth.forms import ChangePasswordForm, LanguageForm
-from core.auth.views import change_own_password
+from core.auth.forms import LanguageForm
+from core.auth.views import own_account_page
 from core.errors import DomainError
-from core.extensions import db
 from core.permissions import portal, public
 from core.plugins import enabled_for_current_tenant, host
 from core.push import services as push
@@ -56,20 +54,7 @@ def home():
 @bp.route("/account", methods=["GET", "POST"])
 @portal
 def account():
-    user = current_user._get_current_object()
-    profile_sent = request.method == "POST" and "profile-locale" in request.form
-    password_sent = request.method == "POST" and "password-current" in request.form
-    form = LanguageForm(formdata=request.form if profile_sent else None, obj=user, prefix="profile")
-    password_form = ChangePasswordForm(formdata=request.form if password_sent else None, prefix="password")
-    if profile_sent and form.validate():
-        user.locale = form.locale.data or None
-        db.session.commit()
-        session.pop("lang", None)
-        flash(_("Your profile has been saved."), "success")
-        return redirect(url_for("portal.account"))
-    if password_sent and password_form.validate() and change_own_password(user, password_form):
-        return redirect(url_for("portal.account"))
-    return render_template("portal/account.html", form=form, password_form=password_form)
+    return own_account_page(LanguageForm, "profile-locale", "portal/account.html")
 
 
 @bp.route("/manifest.webmanifest")

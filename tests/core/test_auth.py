@@ -142,6 +142,24 @@ def test_reset_password_must_be_long_and_confirmed(factory, client, outbox):
     assert client.get(link).status_code == 200, "a refused attempt must not spend the link"
 
 
+def test_the_profile_page_saves_ones_name_and_language(app, factory):
+    from core.auth.models import User
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin", name="Boss")
+    browser = app.test_client()
+    login(browser, "acme", "boss@acme.test")
+    response = browser.post("/acme/profile", data={"profile-name": "  Beatriz Jefa ", "profile-locale": "es"})
+    assert response.status_code == 302 and response.location.endswith("/acme/profile")
+    with app.app_context(), tenant_context(tenant.id):
+        user = db.session.scalar(db.select(User).where(User.email == "boss@acme.test"))
+        assert (user.name, user.locale) == ("Beatriz Jefa", "es")
+    refused = browser.post("/acme/profile", data={"profile-name": "", "profile-locale": ""})
+    assert refused.status_code == 200, "a profile without a name is shown again with its error"
+
+
 def test_changing_the_password_ends_every_other_session(app, factory):
     tenant = factory.tenant("acme")
     factory.user(tenant, "boss@acme.test", role_key="admin")
