@@ -6,7 +6,8 @@ from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit.recorder import Audited
@@ -167,9 +168,14 @@ class Certificate(TenantScoped, Audited, db.Model):
     def audit_parent(self) -> tuple[str, int] | None:
         return ("client", self.client_id)
 
-    @property
+    @hybrid_property
     def is_open(self) -> bool:
         return self.deleted_at is None and self.archived_at is None and self.status != EXPIRED
+
+    @is_open.inplace.expression
+    @classmethod
+    def _is_open_expression(cls):
+        return and_(cls.deleted_at.is_(None), cls.archived_at.is_(None), cls.status != EXPIRED)
 
     @property
     def in_history(self) -> bool:

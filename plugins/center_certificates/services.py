@@ -184,11 +184,7 @@ def _has_open(client_id: int, template_id: int) -> bool:
     return (
         db.session.scalar(
             select(Certificate.id).where(
-                Certificate.client_id == client_id,
-                Certificate.template_id == template_id,
-                Certificate.deleted_at.is_(None),
-                Certificate.archived_at.is_(None),
-                Certificate.status != EXPIRED,
+                Certificate.client_id == client_id, Certificate.template_id == template_id, Certificate.is_open
             )
         )
         is not None
@@ -444,9 +440,7 @@ def _renew_expired(tenant_id: int, now) -> int:
                 other.tenant_id == tenant_id,
                 other.client_id == old.client_id,
                 other.template_id == old.template_id,
-                other.deleted_at.is_(None),
-                other.archived_at.is_(None),
-                other.status != EXPIRED,
+                other.is_open,
             ),
         )
     )
@@ -632,9 +626,7 @@ def _clients_without_open(tenant_id: int, template_id: int, group_ids: list[int]
             open_one.tenant_id == tenant_id,
             open_one.client_id == Client.id,
             open_one.template_id == template_id,
-            open_one.deleted_at.is_(None),
-            open_one.archived_at.is_(None),
-            open_one.status != EXPIRED,
+            open_one.is_open,
         ),
     )
 

@@ -29,7 +29,6 @@ from plugins.center_certificates.forms import (
     TemplateForm,
 )
 from plugins.center_certificates.models import (
-    EXPIRED,
     NOTE_MAX,
     STATUS_LABELS,
     STATUS_STYLES,
@@ -275,9 +274,7 @@ def templates():
     rows = db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)).all()
     open_counts = dict(
         db.session.execute(
-            select(Certificate.template_id, func.count())
-            .where(Certificate.deleted_at.is_(None), Certificate.archived_at.is_(None), Certificate.status != EXPIRED)
-            .group_by(Certificate.template_id)
+            select(Certificate.template_id, func.count()).where(Certificate.is_open).group_by(Certificate.template_id)
         ).all()
     )
     return render_template("center_certificates/templates.html", templates=rows, open_counts=open_counts)
