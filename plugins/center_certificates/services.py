@@ -76,14 +76,15 @@ def dated_status(validity: date, expiring_from: date, today: date) -> str:
 # --- who sees what ----------------------------------------------------------------------
 
 
-def _visible_client_ids(user):
+def visible_client_ids(user):
+    """The ids of the clients ``user`` sees, as a subquery."""
     return visible(user, select(Client.id)).scalar_subquery()
 
 
 def visible_statement(user):
     """Certificates of the clients ``user`` sees, not in the bin."""
     return select(Certificate).where(
-        Certificate.deleted_at.is_(None), Certificate.client_id.in_(_visible_client_ids(user))
+        Certificate.deleted_at.is_(None), Certificate.client_id.in_(visible_client_ids(user))
     )
 
 
@@ -191,6 +192,18 @@ def _has_open(client_id: int, template_id: int) -> bool:
     )
 
 
+def _new_request(template: CertificateTemplate, client_id: int, issued_by_id: int | None = None) -> Certificate:
+    """A certificate of ``template`` asked of the client: it starts in Falta información."""
+    return Certificate(
+        template_id=template.id,
+        client_id=client_id,
+        name=template.name,
+        lead_days=template.lead_days,
+        status=MISSING,
+        issued_by_id=issued_by_id,
+    )
+
+
 def request_certificate(tenant, client: Client, template: CertificateTemplate, actor=None) -> Certificate:
     """Ask ``client`` for a certificate of ``template``: it starts in Falta información."""
     if not template.active:
@@ -202,14 +215,7 @@ def request_certificate(tenant, client: Client, template: CertificateTemplate, a
             _l("%(client)s already has an open %(certificate)s.", client=client.name, certificate=template.name),
             field="template",
         )
-    certificate = Certificate(
-        template_id=template.id,
-        client_id=client.id,
-        name=template.name,
-        lead_days=template.lead_days,
-        status=MISSING,
-        issued_by_id=getattr(actor, "id", None),
-    )
+    certificate = _new_request(template, client.id, issued_by_id=getattr(actor, "id", None))
     db.session.add(certificate)
     db.session.commit()
     notify_soon(tenant)
@@ -226,15 +232,7 @@ def request_for_new_client(tenant, client) -> int:
     made = 0
     for template in templates:
         if not _has_open(client.id, template.id):
-            db.session.add(
-                Certificate(
-                    template_id=template.id,
-                    client_id=client.id,
-                    name=template.name,
-                    lead_days=template.lead_days,
-                    status=MISSING,
-                )
-            )
+            db.session.add(_new_request(template, client.id))
             made += 1
     if made:
         db.session.commit()
@@ -252,6 +250,10 @@ def _check_date_and_notes(tenant, validity_date: date | None, notes: str | None)
         raise DomainError(
             _l("The validity date has already passed: this document is no longer valid."), field="validity_date"
         )
+    return _checked_notes(notes)
+
+
+def _checked_notes(notes: str | None) -> str:
     notes = (notes or "").strip()
     if len(notes) > NOTE_MAX:
         raise DomainError(_l("The notes may have at most %(n)s characters.", n=NOTE_MAX), field="notes")
@@ -304,10 +306,7 @@ def update_notes(certificate: Certificate, notes: str | None) -> Certificate:
     """Notes can be edited while the certificate is not approved."""
     if not certificate.editable:
         raise DomainError(_l("This certificate can no longer be changed."))
-    notes = (notes or "").strip()
-    if len(notes) > NOTE_MAX:
-        raise DomainError(_l("The notes may have at most %(n)s characters.", n=NOTE_MAX), field="notes")
-    certificate.notes = notes
+    certificate.notes = _checked_notes(notes)
     db.session.commit()
     return certificate
 

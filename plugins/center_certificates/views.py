@@ -10,7 +10,6 @@ from sqlalchemy.orm import selectinload
 
 from core.clients.models import Client
 from core.clients.services import get_visible as visible_client
-from core.clients.services import visible
 from core.csvstream import csv_response
 from core.errors import DomainError
 from core.extensions import db
@@ -65,7 +64,7 @@ def widget_counts(user) -> dict[str, int]:
         .where(
             Certificate.deleted_at.is_(None),
             Certificate.archived_at.is_(None),
-            Certificate.client_id.in_(visible(user, select(Client.id)).scalar_subquery()),
+            Certificate.client_id.in_(services.visible_client_ids(user)),
         )
         .group_by(Certificate.status)
     )
@@ -257,7 +256,7 @@ def trash():
         select(Certificate)
         .where(
             Certificate.deleted_at.is_not(None),
-            Certificate.client_id.in_(visible(current_user, select(Client.id)).scalar_subquery()),
+            Certificate.client_id.in_(services.visible_client_ids(current_user)),
         )
         .options(selectinload(Certificate.client))
     )
