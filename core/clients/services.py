@@ -163,6 +163,17 @@ def visible(user, stmt: Select) -> Select:
     return stmt.where(Client.id.in_(shared))
 
 
+def matching(q: str):
+    """The condition on clients whose name, tax id, e-mail or phone contains ``q`` (accents and
+    case aside)."""
+    return Client.search_text.contains(fold(q.strip()), autoescape=True)
+
+
+def members_of(group_id: int) -> Select:
+    """The ids of the clients in the group, for an IN."""
+    return select(GroupClient.client_id).where(GroupClient.group_id == group_id)
+
+
 def get_visible(user, client_id: int) -> Client | None:
     return db.session.scalar(visible(user, select(Client).where(Client.id == client_id)))
 
@@ -302,9 +313,9 @@ def list_statement(user, q: str | None = None, group_id: int | None = None, acti
     """The clients ``user`` sees, searched by name, tax id or e-mail and filtered by group and state."""
     stmt = visible(user, select(Client))
     if q:
-        stmt = stmt.where(Client.search_text.contains(fold(q.strip()), autoescape=True))
+        stmt = stmt.where(matching(q))
     if group_id:
-        stmt = stmt.where(Client.id.in_(select(GroupClient.client_id).where(GroupClient.group_id == group_id)))
+        stmt = stmt.where(Client.id.in_(members_of(group_id)))
     if active == "yes":
         stmt = stmt.where(Client.active.is_(True))
     elif active == "no":

@@ -11,7 +11,7 @@ from core.audit.services import history
 from core.auth.models import User
 from core.auth.services import has_permission
 from core.clients.models import Client, GroupClient
-from core.clients.services import visible
+from core.clients.services import members_of, visible
 from core.errors import DomainError
 from core.extensions import db
 from core.groups import services
@@ -38,10 +38,9 @@ def index():
 @requires("core.groups:view")
 def show(group_id: int):
     group = db.get_or_404(Group, group_id)
-    members = select(GroupClient.client_id).where(GroupClient.group_id == group.id)
     clients = []
     if has_permission(current_user, "core.clients:view"):
-        stmt = visible(current_user, select(Client).where(Client.id.in_(members)))
+        stmt = visible(current_user, select(Client).where(Client.id.in_(members_of(group.id))))
         clients = db.session.scalars(stmt.order_by(Client.name).limit(50)).all()
     client_count = db.session.scalar(
         select(func.count()).select_from(GroupClient).where(GroupClient.group_id == group.id)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from sqlalchemy import exists, or_, select
 
-from core.clients.models import Client, GroupClient
-from core.clients.services import visible
+from core.clients.models import Client
+from core.clients.services import members_of, visible
 from core.extensions import db
 from core.pagination import keyset_page
 from plugins.center_certificates.models import EXPIRED, STATUS_LABELS, Certificate, CertificateTemplate
@@ -27,7 +27,7 @@ def _templates() -> list[CertificateTemplate]:
 def _clients(user, group_id: int | None, status: str | None, templates: list[CertificateTemplate]):
     stmt = visible(user, select(Client).where(Client.active.is_(True)))
     if group_id:
-        stmt = stmt.where(Client.id.in_(select(GroupClient.client_id).where(GroupClient.group_id == group_id)))
+        stmt = stmt.where(Client.id.in_(members_of(group_id)))
     live = (Certificate.client_id == Client.id) & Certificate.deleted_at.is_(None) & Certificate.archived_at.is_(None)
     if status == NOT_REQUESTED:
         # Some template in use has no current (or expired) certificate for the client.

@@ -24,7 +24,7 @@ from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.orm import aliased, selectinload
 
 from core.clients.models import Client, GroupClient
-from core.clients.services import fold, visible
+from core.clients.services import matching, members_of, visible
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.files.kinds import HEIC, JPEG, MB, PDF, PNG, UploadKind, register_kind
@@ -97,15 +97,9 @@ def list_statement(user, *, q: str = "", status: str = "", template_id: int | No
     if template_id:
         stmt = stmt.where(Certificate.template_id == template_id)
     if group_id:
-        stmt = stmt.where(
-            Certificate.client_id.in_(select(GroupClient.client_id).where(GroupClient.group_id == group_id))
-        )
+        stmt = stmt.where(Certificate.client_id.in_(members_of(group_id)))
     if q.strip():
-        stmt = stmt.where(
-            Certificate.client_id.in_(
-                select(Client.id).where(Client.search_text.contains(fold(q.strip()), autoescape=True))
-            )
-        )
+        stmt = stmt.where(Certificate.client_id.in_(select(Client.id).where(matching(q))))
     return stmt
 
 
