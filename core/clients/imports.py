@@ -92,17 +92,21 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+def _reader(text: str):
+    """A CSV reader in the file's own dialect (comma, semicolon, tab or bar), guessed from its start."""
+    try:
+        dialect = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    return csv.reader(io.StringIO(text), dialect)
+
+
 def parse(data: bytes) -> list[Row]:
     """The file's rows, keyed by field; raises ``DomainError`` when the file itself is unusable."""
     text = _decode(data)
     if "\x00" in text:
         raise DomainError(_l("The file is not a CSV text file."))
-    sample = text[:20000]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    reader = _reader(text)
     header = next(reader, None)
     if not header:
         raise DomainError(_l("The file is empty."))
@@ -369,12 +373,7 @@ def rejected_rows(job: ClientImport) -> list[list]:
     reasons: dict[int, list[str]] = {}
     for number, field_name, message in job.problems:
         reasons.setdefault(number, []).append(f"{field_name}: {message}" if field_name else message)
-    text = _decode(job.data)
-    try:
-        dialect = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    lines = list(csv.reader(io.StringIO(text), dialect))
+    lines = list(_reader(_decode(job.data)))
     if not lines:
         return [["error"], *[[" / ".join(r)] for r in reasons.values()]]
     out = [[*lines[0], "error"]]
