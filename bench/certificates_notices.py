@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
-from bench.harness import bench_app
+from bench.harness import StatementCounter, bench_app
 
 PORTAL_EVERY = 10
 
@@ -96,19 +96,14 @@ def main() -> None:
         from tenants.models import Tenant
 
         tenant_id = _build(args.certificates)
-        statements = {"count": 0}
-
-        def _count(*_args):
-            statements["count"] += 1
-
-        event.listen(db.engine, "before_cursor_execute", _count)
+        statements = StatementCounter(db.engine)
         with tenant_context(tenant_id):
             tenant = db.session.get(Tenant, tenant_id)
-            statements["count"] = 0
+            statements.reset()
             started = time.perf_counter()
             sent = services.notify(tenant)
             elapsed = time.perf_counter() - started
-            ran = statements["count"]
+            ran = statements.count
             outbox = db.session.scalar(select(func.count()).select_from(OutboundMessage))
         notices = sum(sent.values())
         assert notices == args.certificates, sent

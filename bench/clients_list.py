@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import event, insert, select, text, tuple_
+from sqlalchemy import insert, select, text, tuple_
 
-from bench.harness import bench_app
+from bench.harness import StatementCounter, bench_app
 
 PASSWORD = "bench-password-1"
 
@@ -94,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from core.clients.models import Client
-    from core.clients.services import fold
+    from core.clients.services import matching
     from core.extensions import db
     from core.pagination import _encode
     from tenants.context import tenant_context
@@ -119,22 +119,17 @@ def main() -> None:
                 middle = db.session.execute(active.offset(total // 2)).first()
                 last = db.session.execute(active.offset(total - 50)).first()
                 q = "empresa 00"
-                matching = (
+                searched = (
                     select(Client.name, Client.id)
-                    .where(Client.active.is_(True), Client.search_text.contains(fold(q)))
+                    .where(Client.active.is_(True), matching(q))
                     .order_by(Client.name, Client.id)
                 )
-                found = db.session.scalar(select(db.func.count()).select_from(matching.subquery()))
-                s_middle = db.session.execute(matching.offset(found // 2)).first()
-                s_last = db.session.execute(matching.offset(max(0, found - 50))).first()
-
-        statements = {"count": 0}
-
-        def _count(*_args):
-            statements["count"] += 1
+                found = db.session.scalar(select(db.func.count()).select_from(searched.subquery()))
+                s_middle = db.session.execute(searched.offset(found // 2)).first()
+                s_last = db.session.execute(searched.offset(max(0, found - 50))).first()
 
         with app.app_context():
-            event.listen(db.engine, "before_cursor_execute", _count)
+            statements = StatementCounter(db.engine)
 
         client = app.test_client()
         client.post("/bench-a/login", data={"email": "admin@bench-a.test", "password": PASSWORD})
@@ -160,11 +155,11 @@ def main() -> None:
                     query["after"] = _encode(after)
                 times, counts = [], []
                 for _ in range(args.repeat):
-                    statements["count"] = 0
+                    statements.reset()
                     started = time.perf_counter()
                     response = browser.get("/bench-a/clients/", query_string=query)
                     times.append((time.perf_counter() - started) * 1000)
-                    counts.append(statements["count"])
+                    counts.append(statements.count)
                     assert response.status_code == 200, response.status_code
                 bare = _bare(app, tenant_id, email, search, after, args.repeat)
                 median = statistics.median(times)

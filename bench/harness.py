@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 
 def _database(admin_url: str | None, folder: Path) -> tuple[str, callable]:
@@ -75,3 +75,17 @@ def bench_app(plugins: list[str], **config) -> Iterator:
         with contextlib.suppress(Exception):
             redis_server.shutdown(save=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine runs; ``reset()`` starts again from zero."""
+
+    def __init__(self, engine) -> None:
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args) -> None:
+        self.count += 1
+
+    def reset(self) -> None:
+        self.count = 0
