@@ -138,6 +138,16 @@ def register_jobs(jobs):
         timeout=300,
         per_tenant=False,
     )
+    from core.jobs.services import settle_abandoned_runs
+
+    jobs.add(
+        "core.jobs_settle",
+        settle_abandoned_runs,
+        title=_l("Close the job runs whose worker stopped"),
+        cron="*/5 * * * *",
+        timeout=300,
+        per_tenant=False,
+    )
     from core.clients.imports import run_import
 
     jobs.add(

@@ -52,7 +52,7 @@ def register_permissions():
 
 @hookspec
 def register_jobs(jobs):
-    """Register background jobs and their schedules. Called at start-up with a ``core.jobs.JobRegistry``.
+    """Register background jobs and their schedules. Called at start-up with a ``core.jobs.PluginJobs``.
 
     Call ``jobs.add(name, func, queue=..., cron=... | interval=...)``. Names are namespaced
     ``<plugin>.<job>``; a scheduled job is run once per tenant that has the plugin enabled, and

@@ -36,6 +36,24 @@ STATUS_STYLES = {
     SKIPPED: "light",
 }
 
+# What the platform itself writes into ``JobRun.error``: a stable code, optionally followed by a
+# newline and a technical detail. The text is translated when shown, in the reader's language.
+ERROR_PLUGIN_GONE = "core.jobs:plugin_gone"
+ERROR_NOT_ENQUEUED = "core.jobs:not_enqueued"
+ERROR_ABANDONED = "core.jobs:abandoned"
+ERROR_TEXTS = {
+    ERROR_PLUGIN_GONE: _l("The organisation no longer has this feature, or the job no longer exists."),
+    ERROR_NOT_ENQUEUED: _l("The job could not be put on its queue. Start it again later."),
+    ERROR_ABANDONED: _l(
+        "The worker running this job stopped before it finished. Start it again if it is still needed."
+    ),
+}
+
+
+def error_value(code: str, detail: str = "") -> str:
+    """What to store in ``JobRun.error`` for one of the ``ERROR_*`` codes."""
+    return f"{code}\n{detail}"[:4000] if detail else code
+
 
 class JobRun(TenantScoped, db.Model):
     __tablename__ = "core_job_runs"
@@ -66,6 +84,17 @@ class JobRun(TenantScoped, db.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def error_text(self) -> str:
+        """The error to show: the translated text of a platform code (and its detail), else the raw error."""
+        if not self.error:
+            return ""
+        code, _newline, detail = self.error.partition("\n")
+        text = ERROR_TEXTS.get(code)
+        if text is None:
+            return self.error
+        return f"{text}\n{detail}" if detail else str(text)
 
     @property
     def duration(self):

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.extensions import db, utcnow
 from core.jobs import TransientJobError
-from core.jobs.models import FAILED, FINISHED, RETRYING, RUNNING, SKIPPED, JobRun
+from core.jobs.models import ERROR_PLUGIN_GONE, FAILED, FINISHED, RETRYING, RUNNING, SKIPPED, JobRun
 from tenants.context import all_tenants, tenant_context
 from tenants.models import TENANT_ACTIVE, Tenant, TenantPlugin
 
@@ -63,7 +63,6 @@ class JobContext:
 
     def progress(self, done: int, total: int | None = None, message: str = "") -> None:
         """``done`` of ``total`` steps, or a percentage when ``total`` is None."""
-        """Publish progress now (Redis) and with the job's next commit (the ``JobRun`` row)."""
         percent = int(done if total is None else (100 * done / total if total else 100))
         percent = max(0, min(100, percent))
         self.run.progress = percent
@@ -102,7 +101,7 @@ def _execute(app: Flask, run_id: int, tenant_id: int):
     tenant = db.session.get(Tenant, tenant_id)
     if spec is None or not _licence_holds(tenant, spec.plugin):
         run.status = SKIPPED
-        run.error = "the tenant no longer has this plugin, or the job no longer exists"
+        run.error = ERROR_PLUGIN_GONE
         run.finished_at = utcnow()
         db.session.commit()
         return None
@@ -178,16 +177,20 @@ def fan_out(name: str) -> int:
     """Cron entry point: start job ``name`` for every active tenant that has its plugin.
 
     A tenant whose previous run of the same job is still open is left alone, so a slow run
-    is never doubled by the next tick.
+    is never doubled by the next tick. Runs of the job that nothing will ever finish (their
+    worker died, or their RQ job was lost) are settled first, so they do not block it forever.
     """
     app = _application()
     with app.app_context():
         _fresh_connections_after_fork()
-        from core.jobs.services import enqueue, has_open_run
+        from core.jobs.services import enqueue, has_open_run, settle_abandoned
 
         spec = app.extensions["ventanilla_jobs"].get(name)
         if spec is None:
             return 0
+        with all_tenants():
+            # One query over every tenant's open runs of this job, not one per tenant.
+            settle_abandoned(name)
         started = 0
         for tenant in _tenants_with(spec.plugin):
             with tenant_context(tenant):

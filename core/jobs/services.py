@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from rq import Queue, Retry
-from rq.job import Job
-from sqlalchemy import select
+from rq.job import Job, JobStatus
+from sqlalchemy import select, update
 
 from core.errors import DomainError
 from core.extensions import db, utcnow
-from core.jobs.models import FAILED, OPEN_STATUSES, JobRun
+from core.jobs.models import ERROR_ABANDONED, ERROR_NOT_ENQUEUED, FAILED, OPEN_STATUSES, JobRun, error_value
 from core.jobs.registry import QUEUES, JobRegistry, JobSpec
 from core.redis_connection import get_redis
 from tenants.context import tenant_context
@@ -75,7 +78,7 @@ def enqueue(tenant, name: str, arguments: dict | None = None, *, started_by=None
             )
         except Exception as exc:
             run.status = FAILED
-            run.error = f"could not enqueue: {type(exc).__name__}: {exc}"
+            run.error = error_value(ERROR_NOT_ENQUEUED, f"{type(exc).__name__}: {exc}")
             run.finished_at = utcnow()
             db.session.commit()
             raise
@@ -88,6 +91,92 @@ def has_open_run(name: str) -> bool:
         db.session.scalar(select(JobRun.id).where(JobRun.name == name, JobRun.status.in_(OPEN_STATUSES)).limit(1))
         is not None
     )
+
+
+# A run younger than this is never judged: it may sit between its commit and its RQ enqueue.
+SETTLE_GRACE = timedelta(seconds=120)
+# RQ kills a work-horse at the job's timeout; a job still "started" this long after it is orphaned.
+SETTLE_TIMEOUT_MARGIN = timedelta(seconds=300)
+SETTLE_BATCH = 500
+# RQ is done with the job, so nothing will ever close our run.
+_RQ_ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
+def _why_abandoned(row, job: Job | None, now: datetime) -> str | None:
+    """The technical reason an open run will never be finished by a worker, or None if it may still be."""
+    if job is None:
+        return "RQ job not found"
+    status = job.get_status(refresh=False)
+    if status in _RQ_ENDED:
+        # Our runner settles the run before RQ records the end, so an open run here was cut short.
+        return f"RQ job {status.value} while the run was {row.status}"
+    if status == JobStatus.STARTED:
+        spec = registry().get(row.name)
+        timeout = spec.timeout if spec is not None else JobSpec.timeout
+        since = job.started_at or row.started_at or row.created_at
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        if now - since > timedelta(seconds=timeout) + SETTLE_TIMEOUT_MARGIN:
+            return f"RQ job started at {since.isoformat(timespec='seconds')}, past its timeout of {timeout} s"
+    # Queued, scheduled (a retry), deferred: a worker will still take it, however long the queue.
+    return None
+
+
+def settle_abandoned(name: str | None = None, now: datetime | None = None) -> int:
+    """Mark failed the open runs that no worker will ever finish; returns how many.
+
+    Looks at the current tenant's runs (every tenant's inside ``all_tenants()``), of job
+    ``name`` or of every job, created more than ``SETTLE_GRACE`` ago. A run is abandoned when
+    its RQ job is gone from Redis, has ended (failed, stopped, canceled: its work-horse was
+    killed) while the run is open, or is still "started" long past the job's timeout (its
+    machine died). A run whose RQ job waits in a queue or for a retry is left alone.
+    """
+    now = now or utcnow()
+    stmt = select(JobRun.id, JobRun.name, JobRun.status, JobRun.rq_job_id, JobRun.created_at, JobRun.started_at).where(
+        JobRun.status.in_(OPEN_STATUSES), JobRun.created_at < now - SETTLE_GRACE
+    )
+    if name is not None:
+        stmt = stmt.where(JobRun.name == name)
+    settled = 0
+    after = 0
+    while True:
+        rows = db.session.execute(stmt.where(JobRun.id > after).order_by(JobRun.id).limit(SETTLE_BATCH)).all()
+        if not rows:
+            break
+        settled += _settle_batch(rows, now)
+        if len(rows) < SETTLE_BATCH:
+            break
+        after = rows[-1].id
+    return settled
+
+
+def _settle_batch(rows, now: datetime) -> int:
+    job_ids = [row.rq_job_id for row in rows if row.rq_job_id]
+    jobs = dict(zip(job_ids, Job.fetch_many(job_ids, connection=get_redis()), strict=True))
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        reason = _why_abandoned(row, jobs.get(row.rq_job_id), now)
+        if reason is not None:
+            by_reason[reason].append(row.id)
+    settled = 0
+    for reason, ids in by_reason.items():
+        # Only while still open: a worker that ended the run meanwhile has the last word.
+        settled += db.session.execute(
+            update(JobRun)
+            .where(JobRun.id.in_(ids), JobRun.status.in_(OPEN_STATUSES))
+            .values(status=FAILED, error=error_value(ERROR_ABANDONED, reason), finished_at=now)
+        ).rowcount
+    db.session.commit()
+    return settled
+
+
+def settle_abandoned_runs(tenant_ids: list[int]) -> dict:
+    """The ``core.jobs_settle`` sweep: settle abandoned runs of every job, on-demand ones too.
+
+    Runs of every tenant, not only ``tenant_ids``: a run of a suspended organisation that no
+    worker will finish must not stay open either.
+    """
+    return {"settled": settle_abandoned()}
 
 
 def live_progress(run: JobRun) -> tuple[int, str]:

@@ -29,7 +29,11 @@ def index():
     if status in STATUSES:
         stmt = stmt.where(JobRun.status == status)
     page = keyset_page(db.session, stmt, [JobRun.id], request.args.get("after"), per_page=50, descending=True)
-    return render_template("jobs/index.html", page=page, status=status, statuses=STATUSES, job_title=job_title)
+    # Open runs show a live bar (what the worker published), polled like the run's own page.
+    live = {run.id: live_progress(run)[0] for run in page.items if run.is_open}
+    return render_template(
+        "jobs/index.html", page=page, status=status, statuses=STATUSES, job_title=job_title, live=live
+    )
 
 
 @bp.route("/<int:run_id>")
@@ -53,7 +57,7 @@ def progress(run_id: int):
         progress=percent,
         message=message,
         open=run.is_open,
-        error=run.error,
+        error=run.error_text or None,
         result=run.result,
         finished_at=format_datetime(run.finished_at) if run.finished_at else None,
     )

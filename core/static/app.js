@@ -27,6 +27,11 @@
   document.querySelectorAll(".job-progress[data-open='true']").forEach(function (box) {
     var url = box.getAttribute("data-progress-url");
     var bar = box.querySelector(".progress-bar");
+    // A run's page names its parts by id; a row of the job list marks them inside the row.
+    var row = box.closest("[data-job-run]");
+    var part = function (name) {
+      return row ? row.querySelector("[data-job='" + name + "']") : document.getElementById("job-" + name);
+    };
     var poll = function () {
       fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
         .then(function (response) {
@@ -36,7 +41,7 @@
         })
         .then(function (data) {
           setWidth(bar, data.progress);
-          var status = document.getElementById("job-status");
+          var status = part("status");
           if (status) {
             status.innerHTML = "";
             var badge = document.createElement("span");
@@ -45,18 +50,18 @@
             badge.textContent = data.status_label;
             status.appendChild(badge);
           }
-          var message = document.getElementById("job-message");
+          var message = part("message");
           if (message) { message.textContent = data.message || ""; }
-          var error = document.getElementById("job-error");
+          var error = part("error");
           if (error) { error.textContent = data.error || ""; }
-          var finished = document.getElementById("job-finished");
+          var finished = part("finished");
           if (finished && data.finished_at) { finished.textContent = data.finished_at; }
           if (data.open) {
             window.setTimeout(poll, 1000);
           } else {
             bar.classList.remove("progress-bar-striped", "progress-bar-animated");
             if (data.result) {
-              var result = document.getElementById("job-result");
+              var result = part("result");
               if (result) {
                 result.innerHTML = "";
                 Object.keys(data.result).forEach(function (key) {

@@ -93,6 +93,7 @@ def test_retries_wait_with_back_off(app, factory):
 
 
 def test_a_job_whose_licence_was_revoked_while_queued_is_skipped(app, factory, run_jobs):
+    from core.jobs.models import ERROR_PLUGIN_GONE
     from tenants import licensing
 
     acme = factory.tenant("acme")
@@ -102,6 +103,7 @@ def test_a_job_whose_licence_was_revoked_while_queued_is_skipped(app, factory, r
     run_jobs()
     run = _run(app, acme, run_id)
     assert run["status"] == "skipped" and run["result"] is None
+    assert run["error"] == ERROR_PLUGIN_GONE, "a code, translated when shown"
 
 
 def test_a_job_of_a_plugin_the_tenant_lacks_is_refused(app, factory):
@@ -192,6 +194,8 @@ def test_progress_is_visible_while_running_and_kept_afterwards(app, factory, run
         job.save_meta()
     live = client.get(f"/acme/jobs/{run_id}/progress").get_json()
     assert live["progress"] == 40 and live["message"] == "2/5" and live["open"] is True
+    row = client.get("/acme/jobs/").get_data(as_text=True).split(f'data-job-run="{run_id}"')[1].split("</tr>")[0]
+    assert f'data-progress-url="/acme/jobs/{run_id}/progress" data-open="true"' in row and 'data-width="40"' in row
     run_jobs()
     done = client.get(f"/acme/jobs/{run_id}/progress").get_json()
     assert done["status"] == "finished" and done["progress"] == 100 and done["open"] is False
@@ -268,3 +272,170 @@ def test_a_sweep_runs_once_for_the_tenants_that_have_it_and_keeps_no_run_history
         assert probe.func is sweep
     finally:
         del registry._specs["sample.sweep_probe"]
+
+
+# --- runs that nothing will finish -----------------------------------------------------------
+
+
+def _later(seconds: int):
+    from datetime import timedelta
+
+    from core.extensions import utcnow
+
+    return utcnow() + timedelta(seconds=seconds)
+
+
+def _settle(app, tenant, now=None):
+    from core.jobs.services import settle_abandoned
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        return settle_abandoned(now=now)
+
+
+def _lose_rq_job(app, tenant, run_id):
+    """What a Redis that lost its data (or a process killed before it enqueued) leaves behind."""
+    from rq.job import Job
+
+    from core.redis_connection import get_redis
+
+    with app.app_context():
+        Job.fetch(f"ventanilla-run-{tenant.id}-{run_id}", connection=get_redis()).delete()
+
+
+def test_a_run_whose_rq_job_was_lost_is_settled_and_the_schedule_starts_it_again(app, factory, run_jobs):
+    import time_machine
+
+    from core.jobs.models import ERROR_ABANDONED
+    from core.jobs.runner import fan_out
+
+    acme = factory.tenant("acme", language="en")
+    with app.app_context():
+        assert fan_out("sample.count_notes") == 1
+    lost = _run_ids(app, acme)[0]
+    _lose_rq_job(app, acme, lost)
+    with app.app_context():
+        assert fan_out("sample.count_notes") == 0, "too young to judge: it may be between its commit and its enqueue"
+    with time_machine.travel(_later(180), tick=False):
+        with app.app_context():
+            assert fan_out("sample.count_notes") == 1
+        run_jobs()
+    old = _run(app, acme, lost)
+    assert old["status"] == "failed" and old["finished_at"] is not None
+    assert old["error"].startswith(ERROR_ABANDONED)
+    fresh = [run_id for run_id in _run_ids(app, acme) if run_id != lost]
+    assert len(fresh) == 1 and _run(app, acme, fresh[0])["status"] == "finished"
+
+
+def _run_ids(app, tenant):
+    from core.extensions import db
+    from core.jobs.models import JobRun
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        return list(db.session.scalars(select(JobRun.id).order_by(JobRun.id)))
+
+
+def test_a_lost_run_within_the_grace_period_is_left_open(app, factory):
+    acme = factory.tenant("acme")
+    run_id = _enqueue(app, acme)
+    _lose_rq_job(app, acme, run_id)
+    assert _settle(app, acme, now=_later(60)) == 0
+    assert _run(app, acme, run_id)["status"] == "queued"
+
+
+def test_a_run_still_waiting_in_its_queue_is_left_open_however_long_it_waits(app, factory):
+    acme = factory.tenant("acme")
+    run_id = _enqueue(app, acme)
+    assert _settle(app, acme, now=_later(2 * 24 * 3600)) == 0
+    assert _run(app, acme, run_id)["status"] == "queued"
+
+
+def test_a_run_waiting_for_a_later_retry_is_left_open(app, factory, run_jobs):
+    acme = factory.tenant("acme")
+    original = app.config["JOB_RETRY_INTERVALS"]
+    app.config["JOB_RETRY_INTERVALS"] = [600]
+    try:
+        run_id = _enqueue(app, acme, fail_times=1)
+    finally:
+        app.config["JOB_RETRY_INTERVALS"] = original
+    run_jobs()
+    assert _run(app, acme, run_id)["status"] == "retrying"
+    assert _settle(app, acme, now=_later(3600)) == 0
+    assert _run(app, acme, run_id)["status"] == "retrying"
+
+
+def test_a_running_run_whose_machine_died_is_settled_once_past_its_timeout(app, factory):
+    from rq import Queue
+    from rq.job import Job
+    from sqlalchemy import update
+
+    from core.extensions import db, utcnow
+    from core.jobs.models import RUNNING, JobRun
+    from core.jobs.services import SETTLE_TIMEOUT_MARGIN, queue_name
+    from core.redis_connection import get_redis
+    from tenants.context import tenant_context
+
+    acme = factory.tenant("acme")
+    run_id = _enqueue(app, acme)
+    timeout = app.extensions["ventanilla_jobs"].get("sample.count_notes").timeout
+    with app.app_context():
+        # A worker took the job and started it, as RQ records it, then its machine went away.
+        redis = get_redis()
+        job = Job.fetch(f"ventanilla-run-{acme.id}-{run_id}", connection=redis)
+        Queue(queue_name("default"), connection=redis).remove(job.id)
+        with redis.pipeline() as pipeline:
+            job.prepare_for_execution("worker-on-a-dead-machine", pipeline)
+            pipeline.execute()
+        with tenant_context(acme.id):
+            db.session.execute(update(JobRun).where(JobRun.id == run_id).values(status=RUNNING, started_at=utcnow()))
+            db.session.commit()
+    margin = int(SETTLE_TIMEOUT_MARGIN.total_seconds())
+    assert _settle(app, acme, now=_later(timeout + margin - 60)) == 0, "RQ may still be killing it at its timeout"
+    assert _run(app, acme, run_id)["status"] == "running"
+    assert _settle(app, acme, now=_later(timeout + margin + 60)) == 1
+    run = _run(app, acme, run_id)
+    assert run["status"] == "failed" and "timeout" in run["error"]
+
+
+def test_an_on_demand_run_whose_work_horse_was_killed_is_closed_by_the_sweep(app, factory, client):
+    import os
+    import signal
+
+    import time_machine
+    from rq import Worker
+    from rq.job import Job
+
+    from core.extensions import db
+    from core.jobs.registry import JobSpec
+    from core.jobs.runner import sweep
+    from core.jobs.services import all_queues
+    from core.redis_connection import get_redis
+
+    acme = factory.tenant("acme", language="en")
+    beta = factory.tenant("beta", language="en")
+    factory.user(acme, "admin@acme.test", role_key="admin")
+    registry = app.extensions["ventanilla_jobs"]
+    registry._specs["sample.oom"] = JobSpec("sample.oom", lambda ctx: os.kill(os.getpid(), signal.SIGKILL), "sample")
+    try:
+        killed = _enqueue(app, acme, name="sample.oom")
+        with app.app_context():
+            db.engine.dispose()  # the forked work-horse opens its own connections
+            # A forking worker, as in production; the kernel kills the work-horse (OOM) on every attempt.
+            Worker(all_queues(), connection=get_redis()).work(burst=True, with_scheduler=False)
+    finally:
+        del registry._specs["sample.oom"]
+    run = _run(app, acme, killed)
+    assert run["status"] == "running" and run["attempts"] == 1 + len(app.config["JOB_RETRY_INTERVALS"])
+    with app.app_context():
+        rq_job = Job.fetch(f"ventanilla-run-{acme.id}-{killed}", connection=get_redis())
+        assert rq_job.get_status() == "failed", "RQ saw the work-horse die; our run did not"
+    waiting = _enqueue(app, beta)
+    with time_machine.travel(_later(180), tick=False), app.app_context():
+        assert sweep("core.jobs_settle") == {"settled": 1}
+    assert _run(app, acme, killed)["status"] == "failed"
+    assert _run(app, beta, waiting)["status"] == "queued", "a run still in its queue is not touched"
+    login(client, "acme", "admin@acme.test")
+    text = "The worker running this job stopped before it finished. Start it again if it is still needed."
+    assert text in client.get(f"/acme/jobs/{killed}").get_data(as_text=True)
+    assert client.get(f"/acme/jobs/{killed}/progress").get_json()["error"].startswith(text)
