@@ -31,6 +31,10 @@ migrate: install
 demo: migrate
 	$(BIN)/flask demo load
 
+# The demo's accounts use the reserved .test domain, which production refuses by default: the
+# demo is loaded and served with it allowed, also on a DATABASE_URL of your own.
+demo run: export VENTANILLA_ALLOW_TEST_EMAIL ?= 1
+
 run: demo
 	$(BIN)/python -m core.serve
 

@@ -108,6 +108,12 @@ def create_app(overrides: dict | None = None) -> Flask:
         static_folder=str(CORE_DIR / "static"),
     )
     app.config.update(config)
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Behind an HTTPS proxy: request.remote_addr, scheme and host are the client's, not the proxy's.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

