@@ -63,14 +63,45 @@ class LoginLocked(DomainError):
         self.seconds = seconds
 
 
-def _throttle_keys(scope: str, email: str, address: str) -> tuple[str, str]:
-    return f"ventanilla:login:{scope}:account:{email}", f"ventanilla:login:address:{address}"
+class ResetThrottled(DomainError):
+    """This address asked for too many password reset links; it may ask again in ``seconds``."""
+
+    def __init__(self, seconds: int) -> None:
+        minutes = max(1, math.ceil(seconds / 60))
+        super().__init__(
+            _l(
+                "Too many requests for a new password from your connection. For your security, "
+                "try again in %(minutes)s minutes.",
+                minutes=minutes,
+            )
+        )
+        self.seconds = seconds
+
+
+def _throttle_keys(kind: str, scope: str, email: str, address: str) -> tuple[str, str]:
+    """The counters of one account (within ``scope``) and of one client address, for ``kind``."""
+    return f"ventanilla:{kind}:{scope}:account:{email}", f"ventanilla:{kind}:address:{address}"
+
+
+def _count(keys: tuple[str, ...], window: int) -> list[int]:
+    """Add one to each counter and return the new values; a counter's window starts at its first hit."""
+    redis = get_redis()
+    with redis.pipeline() as pipe:
+        for key in keys:
+            pipe.incr(key)
+            pipe.ttl(key)
+        answers = pipe.execute()
+    # EXPIRE ... NX needs Redis 7; the embedded server is 6.
+    for key, ttl in zip(keys, answers[1::2], strict=True):
+        if ttl < 0:
+            redis.expire(key, window)
+    return [int(value) for value in answers[0::2]]
 
 
 def _check_throttle(scope: str, email: str, address: str) -> None:
     config = current_app.config
     redis = get_redis()
-    account_key, address_key = _throttle_keys(scope, email, address)
+    account_key, address_key = _throttle_keys("login", scope, email, address)
     account, per_address = redis.mget(account_key, address_key)
     if account and int(account) >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]:
         raise LoginLocked(max(redis.ttl(account_key), 1))
@@ -79,22 +110,28 @@ def _check_throttle(scope: str, email: str, address: str) -> None:
 
 
 def _record_failure(scope: str, email: str, address: str) -> None:
-    window = current_app.config["LOGIN_FAILURE_WINDOW"]
-    redis = get_redis()
-    keys = _throttle_keys(scope, email, address)
-    with redis.pipeline() as pipe:
-        for key in keys:
-            pipe.incr(key)
-            pipe.ttl(key)
-        answers = pipe.execute()
-    # The window starts at the first failure (EXPIRE ... NX needs Redis 7; the embedded server is 6).
-    for key, ttl in zip(keys, answers[1::2], strict=True):
-        if ttl < 0:
-            redis.expire(key, window)
+    _count(_throttle_keys("login", scope, email, address), current_app.config["LOGIN_FAILURE_WINDOW"])
 
 
 def _clear_account_failures(scope: str, email: str) -> None:
-    get_redis().delete(_throttle_keys(scope, email, "")[0])
+    get_redis().delete(_throttle_keys("login", scope, email, "")[0])
+
+
+def _count_reset_request(scope: str, email: str, address: str) -> bool:
+    """Count one request for a reset link; False when the account has had enough links for now.
+
+    Raises ``ResetThrottled`` when the address is over its limit (nothing is counted then): it
+    may be told, as it says nothing about any account. An account over its limit is not told
+    apart from any other answer, so that the limit does not reveal which accounts exist.
+    """
+    config = current_app.config
+    redis = get_redis()
+    keys = _throttle_keys("reset", scope, email, address)
+    per_address = redis.get(keys[1])
+    if per_address and int(per_address) >= config["PASSWORD_RESET_MAX_PER_ADDRESS"]:
+        raise ResetThrottled(max(redis.ttl(keys[1]), 1))
+    account, _per_address = _count(keys, config["PASSWORD_RESET_WINDOW"])
+    return account <= config["PASSWORD_RESET_MAX_PER_ACCOUNT"]
 
 
 INVALID_LOGIN = _l("The e-mail or the password is not correct.")
@@ -185,9 +222,16 @@ def consume_token(token: str, purpose: str, password: str, confirm: str) -> User
     return user
 
 
-def request_password_reset(email: str) -> tuple[User, str] | None:
-    """A reset token for the account with this e-mail, if there is an active one (else None)."""
-    user = db.session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+def request_password_reset(tenant, email: str, address: str) -> tuple[User, str] | None:
+    """A reset token for the active account of ``tenant`` with this e-mail, else None.
+
+    None too when the account has been sent enough links within the window (a flood of reset
+    e-mails to one person); ``ResetThrottled`` when ``address`` has asked too often.
+    """
+    email = normalise_email(email)
+    if not _count_reset_request(f"t{tenant.id}", email, address):
+        return None
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email))
     if user is None or not user.is_active:
         return None
     token = issue_token(user, TOKEN_RESET)

@@ -58,7 +58,11 @@ def logout():
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        found = services.request_password_reset(form.email.data)
+        try:
+            found = services.request_password_reset(g.tenant, form.email.data, client_address())
+        except services.ResetThrottled as error:
+            flash(str(error.message), "danger")
+            return render_template("auth/forgot_password.html", form=form), 429
         if found is not None:
             user, token = found
             services.email_password_reset(g.tenant, user, token)

@@ -130,6 +130,35 @@ def test_reset_for_an_unknown_address_reveals_nothing_and_sends_nothing(factory,
     assert outbox() == []
 
 
+def test_reset_links_to_one_account_stop_at_the_limit_with_the_same_answer(app, factory, client, outbox):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    limit = app.config["PASSWORD_RESET_MAX_PER_ACCOUNT"]
+    for _ in range(limit):
+        client.post("/acme/password/forgot", data={"email": "boss@acme.test"})
+    page = client.post("/acme/password/forgot", data={"email": "Boss@acme.test"}, follow_redirects=True)
+    assert page.status_code == 200
+    assert "If an account with that e-mail exists" in page.get_data(as_text=True), "the limit must not reveal it"
+    assert len(outbox()) == limit
+
+
+def test_one_address_asking_for_too_many_reset_links_is_refused_with_429(app, factory, client, outbox):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    for n in range(app.config["PASSWORD_RESET_MAX_PER_ADDRESS"]):
+        client.post("/acme/password/forgot", data={"email": f"ghost{n}@acme.test"})
+    page = client.post("/acme/password/forgot", data={"email": "boss@acme.test"})
+    assert page.status_code == 429
+    assert "Too many requests for a new password" in page.get_data(as_text=True)
+    assert "15 minutes" in page.get_data(as_text=True)
+    assert outbox() == []
+    elsewhere = client.post(
+        "/acme/password/forgot", data={"email": "boss@acme.test"}, environ_base={"REMOTE_ADDR": "198.51.100.20"}
+    )
+    assert elsewhere.status_code == 302, "another address is not held back"
+    assert [mail.to for mail in outbox()] == ["boss@acme.test"]
+
+
 def test_reset_password_must_be_long_and_confirmed(factory, client, outbox):
     tenant = factory.tenant("acme", language="en")
     factory.user(tenant, "boss@acme.test", role_key="admin")
@@ -211,3 +240,74 @@ def test_session_cookie_is_secure_httponly_and_samesite_in_production(factory, a
     )
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def _app_behind(app, proxies: int, **config):
+    """Another app on the session's database and Redis, with ``proxies`` trusted reverse proxies."""
+    from core.app import create_app
+
+    other = create_app(
+        {
+            "INSTANCE_PATH": app.config["INSTANCE_PATH"],
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "QUEUE_PREFIX": app.config["QUEUE_PREFIX"],
+            "SECRET_KEY": "x" * 32,
+            "TESTING": True,
+            "SESSION_COOKIE_SECURE": False,
+            "TRUSTED_PROXIES": proxies,
+            **config,
+        }
+    )
+    other.test_client_class = app.test_client_class
+    return other
+
+
+def _login_from(client, address: str, email: str, password: str):
+    return client.post(
+        "/acme/login",
+        data={"email": email, "password": password},
+        headers={"X-Forwarded-For": address},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},  # the proxy
+    )
+
+
+def test_behind_a_trusted_proxy_each_client_address_has_its_own_login_lockout(app, factory):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    proxied = _app_behind(app, 1, LOGIN_MAX_FAILURES_PER_ADDRESS=3)
+    browser = proxied.test_client()
+    for n in range(3):
+        _login_from(browser, "203.0.113.7", f"guess{n}@acme.test", "wrong-password!")
+    locked = _login_from(browser, "203.0.113.7", "boss@acme.test", PASSWORD)
+    assert "Too many failed attempts" in locked.get_data(as_text=True)
+    elsewhere = _login_from(proxied.test_client(), "198.51.100.20", "boss@acme.test", PASSWORD)
+    assert elsewhere.status_code == 302, "another client behind the same proxy must still log in"
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(app, factory):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    direct = _app_behind(app, 0, LOGIN_MAX_FAILURES_PER_ADDRESS=3)
+    browser = direct.test_client()
+    for n in range(3):
+        _login_from(browser, f"203.0.113.{n}", f"guess{n}@acme.test", "wrong-password!")
+    locked = _login_from(direct.test_client(), "198.51.100.20", "boss@acme.test", PASSWORD)
+    assert "Too many failed attempts" in locked.get_data(as_text=True), "a forged header must not escape the lockout"
+
+
+def test_test_domain_addresses_are_refused_in_production_and_allowed_for_the_demo_and_tests(tmp_path, monkeypatch):
+    from core.config import load_config
+
+    monkeypatch.delenv("VENTANILLA_ALLOW_TEST_EMAIL", raising=False)
+    base = {"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x" * 32}
+    monkeypatch.setenv("DATABASE_URL", "postgresql://ventanilla_app@db/ventanilla")
+    assert load_config(base)["EMAIL_ALLOW_TEST_DOMAINS"] is False, "production refuses admin@demo.test"
+    assert load_config({**base, "TESTING": True})["EMAIL_ALLOW_TEST_DOMAINS"] is True
+    monkeypatch.setenv("VENTANILLA_ALLOW_TEST_EMAIL", "1")
+    assert load_config(base)["EMAIL_ALLOW_TEST_DOMAINS"] is True
+    monkeypatch.delenv("VENTANILLA_ALLOW_TEST_EMAIL")
+    monkeypatch.delenv("DATABASE_URL")
+    assert load_config(base)["EMAIL_ALLOW_TEST_DOMAINS"] is True, "make run's embedded defaults serve the demo"
+    monkeypatch.setenv("VENTANILLA_ALLOW_TEST_EMAIL", "0")
+    assert load_config(base)["EMAIL_ALLOW_TEST_DOMAINS"] is False
