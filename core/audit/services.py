@@ -63,11 +63,12 @@ def filtered(
     return stmt
 
 
-def actors() -> list[tuple[str, str]]:
-    """Who appears in the tenant's trail, for the actor filter."""
-    rows = db.session.execute(
-        select(AuditEvent.actor_kind, AuditEvent.actor_id, AuditEvent.actor_name).distinct()
-    ).all()
+def actors(tenant_id: int | None = None) -> list[tuple[str, str]]:
+    """Who appears in the trail (of one tenant, for an operator), for the actor filter."""
+    stmt = select(AuditEvent.actor_kind, AuditEvent.actor_id, AuditEvent.actor_name).distinct()
+    if tenant_id:
+        stmt = stmt.where(AuditEvent.tenant_id == tenant_id)
+    rows = db.session.execute(stmt).all()
     return sorted(((f"{kind}:{actor_id or ''}", name or kind) for kind, actor_id, name in rows), key=lambda a: a[1])
 
 

@@ -1,9 +1,11 @@
 """Decode an uploaded image under a pixel limit and re-encode it; make thumbnails.
 
 Re-encoding is what makes an image safe to keep and show: the new file holds only pixels, so EXIF
-(GPS, camera, dates), comments, text chunks and anything appended after the image data (a
-polyglot's HTML or script) are gone. The EXIF orientation is applied first, and an embedded
-colour profile is converted to sRGB, so the picture looks the same without its metadata.
+(GPS, camera, dates), comments, text chunks and anything appended after the image data (a phone's
+motion-photo video, say) are gone. An image that carries a web page or script (a polyglot) is
+refused outright: nobody's camera makes one, so it was built to attack whoever opens it.
+The EXIF orientation is applied first, and an embedded colour profile is converted to sRGB, so
+the picture looks the same without its metadata.
 JPEG stays JPEG, PNG stays PNG, HEIC becomes JPEG (never re-saved as HEIF, which would carry its
 metadata along).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -40,6 +43,10 @@ class Rendition:
     extension: str
     width: int
     height: int
+
+
+# Markup that a browser or a PHP server would act on; compressed pixel data never spells it out.
+_HIDDEN_MARKUP = re.compile(rb"<\s*(?:script|html|body|iframe|object|embed|svg)\b|<\?php|javascript:", re.IGNORECASE)
 
 
 def _damaged() -> DomainError:
@@ -96,6 +103,13 @@ def _open(data: bytes | BinaryIO, decoder: str, max_pixels: int) -> Image.Image:
 
 def reencode(data: bytes, content_type: str, max_pixels: int) -> Rendition:
     """Decode ``data`` (whose sniffed type is ``content_type``) and encode a clean copy."""
+    if _HIDDEN_MARKUP.search(data):
+        raise DomainError(
+            _l(
+                "The image hides a web page or a script, so it was refused. "
+                "Save the picture again (a screenshot will do) and upload that."
+            )
+        )
     image = _open(data, DECODERS[content_type], max_pixels)
     with image:
         try:

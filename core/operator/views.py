@@ -199,6 +199,7 @@ def audit():
         stmt = audit_services.filtered(select(AuditEvent), **filters, tenant_id=tenant_id)
         page = keyset_page(db.session, stmt, [AuditEvent.id], request.args.get("after"), per_page=100, descending=True)
         object_types = audit_services.object_types()
+        actors = audit_services.actors(tenant_id)
     tenants = {t.id: t for t in db.session.scalars(select(Tenant).order_by(Tenant.name))}
     return render_template(
         "operator/audit.html",
@@ -207,6 +208,7 @@ def audit():
         tenants=tenants,
         tenant_id=tenant_id,
         object_types=object_types,
+        actors=actors,
         actions=ACTIONS,
     )
 

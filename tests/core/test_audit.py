@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -212,6 +213,10 @@ def test_operators_see_every_tenants_trail_and_their_own_actions_are_recorded(ap
     assert "Acme Renamed" not in only_beta and "<code>beta</code>" in only_beta
     export = client.get("/operator/audit/export.csv").get_data(as_text=True)
     assert "acme" in export and "beta" in export
+    filters = client.get("/operator/audit").get_data(as_text=True).split('name="actor"')[1].split("</select>")[0]
+    operator_value = re.search(r'<option value="(operator:\d+)">Op</option>', filters).group(1)
+    theirs = client.get(f"/operator/audit?actor={operator_value}").get_data(as_text=True).split("audit-events")[1]
+    assert "Acme Renamed" in theirs and "<code>beta</code>" not in theirs
 
 
 def test_a_tenant_user_cannot_read_another_tenants_trail(app, factory, client):

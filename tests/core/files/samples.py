@@ -12,6 +12,8 @@ from PIL import ExifTags, Image
 from pypdf import PdfWriter
 
 PAYLOAD = b"<script>alert('polyglot')</script><?php system($_GET['c']); ?>"
+# What some phones append after a photo's end: a short video (an MP4 box), binary, no markup.
+MOTION_TRAILER = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 4
 GPS = {1: "N", 2: (40.0, 26.0, 46.0), 3: "W", 4: (3.0, 42.0, 0.0)}
 
 

@@ -72,14 +72,37 @@ def _raw_database(database, owner_engine) -> bytes:
         return "\n".join(rows).encode()
 
 
-def test_stored_passwords_are_nowhere_in_the_raw_database(app, factory, database, owner_engine):
+# Every encrypted column, and the test below that stores a known value in it: a new secret column
+# must join the scan.
+SCANNED = {"core_tenant_mail_settings.password", "core_vapid_keys.private_pem"}
+
+
+def test_every_encrypted_column_is_in_the_secret_scan(app):
+    from core.crypto import encrypted_columns
+    from core.extensions import db
+
+    assert {f"{table.name}.{column.name}" for table, column in encrypted_columns(db.metadata)} == SCANNED
+
+
+def _vapid_private_key(app) -> bytes:
+    """The installation's push signing key, made on first use: its PEM body, as the app reads it."""
+    from core.push.services import vapid_key
+
+    with app.app_context():
+        pem = vapid_key().private_pem
+    return b"".join(line.encode() for line in pem.splitlines() if line and not line.startswith("-----"))
+
+
+def test_stored_secrets_are_nowhere_in_the_raw_database(app, factory, database, owner_engine):
     tenants = _store(app, factory)
     assert _passwords(app, tenants) == SECRETS, "the application reads them back"
+    private_key = _vapid_private_key(app)
+    assert len(private_key) > 100
     raw = _raw_database(database, owner_engine)
     assert b"smtp.acme.test" in raw, "the dump does see the tenants' rows"
-    for secret in SECRETS.values():
-        assert secret.encode() not in raw
-        assert secret.encode().hex().encode() not in raw
+    for secret in [*(s.encode() for s in SECRETS.values()), private_key, private_key[:40]]:
+        assert secret not in raw
+        assert secret.hex().encode() not in raw
     assert all(token.startswith("gAAAAA") for token in _raw_tokens(owner_engine)), "Fernet tokens"
 
 
@@ -143,6 +166,20 @@ def test_the_instance_key_file_is_made_on_first_run_readable_by_its_owner_only(t
     assert config["SECRET_KEYS"] == [key_file.read_text().strip()]
     Fernet(config["SECRET_KEYS"][0])
     assert load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})["SECRET_KEYS"] == config["SECRET_KEYS"]
+
+
+def test_a_key_file_that_others_could_read_is_set_back_to_owner_only(tmp_path, monkeypatch):
+    from core.config import load_config
+
+    monkeypatch.delenv("VENTANILLA_SECRET_KEYS", raising=False)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = load_config({"INSTANCE_PATH": str(tmp_path)})
+    for name in ("secret_keys", "secret_key"):
+        (tmp_path / name).chmod(0o644)
+    again = load_config({"INSTANCE_PATH": str(tmp_path)})
+    assert again["SECRET_KEYS"] == first["SECRET_KEYS"] and again["SECRET_KEY"] == first["SECRET_KEY"]
+    for name in ("secret_keys", "secret_key"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
 
 
 def test_keys_from_the_environment_come_first(tmp_path, monkeypatch):
