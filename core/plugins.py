@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import logging
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -19,6 +20,8 @@ from flask import Blueprint, Flask, g
 
 from core import hookspecs
 from core.permissions import PermissionRegistry
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "ventanilla.plugins"
 CORE = "core"
@@ -200,6 +203,19 @@ class PluginHost:
         """Call a per-tenant hook and flatten the lists it returns."""
         results = self.caller(hook, enabled)(**kwargs)
         return list(itertools.chain.from_iterable(r for r in results if r))
+
+    def announce(self, hook: str, enabled: set[str], **kwargs) -> None:
+        """Tell each plugin of something already committed (``client_created``...): one plugin's
+        failure is logged and its unfinished work rolled back; it cannot undo or fail the change
+        that was made, nor keep the other plugins from hearing of it."""
+        from core.extensions import db
+
+        for impl in reversed(self.caller(hook, enabled).get_hookimpls()):
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception:
+                log.exception("%s of plugin %s failed", hook, impl.plugin_name)
+                db.session.rollback()
 
 
 def host() -> PluginHost:

@@ -5,6 +5,8 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from core.auth.forms import language_choices
+from core.clients.taxids import COUNTRIES
 from core.forms import CheckboxListField, choices
 
 
@@ -12,11 +14,7 @@ def country_choices():
     """Spain and Italy first, then every country in the user's language."""
     names = get_locale().territories
     others = sorted(
-        (
-            (code, name)
-            for code, name in names.items()
-            if len(code) == 2 and code.isalpha() and code not in ("ES", "IT")
-        ),
+        ((code, name) for code, name in names.items() if code in COUNTRIES and code not in ("ES", "IT")),
         key=lambda pair: pair[1],
     )
     return choices([("ES", names.get("ES", "España")), ("IT", names.get("IT", "Italia")), *others])
@@ -34,11 +32,13 @@ class ClientForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[Optional(), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=5000)])
+    locale = SelectField(_l("Language"), validators=[Optional()])
     groups = CheckboxListField(_l("Groups"), coerce=int)
 
     def __init__(self, *args, groups=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.country.choices = country_choices()
+        self.locale.choices = language_choices(str(_l("The organisation's language")))
         self.groups.choices = choices((g.id, g.name) for g in groups)
 
 

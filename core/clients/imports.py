@@ -1,7 +1,8 @@
 """CSV import of clients: every row checked, valid rows written set-based, a per-row report.
 
 Re-importing the same file creates nothing new: rows whose tax id exists update that client
-(only what changed), so the job is also safe to run twice.
+(only what changed; a column the file lacks keeps the client's value, and an address is added
+when the client does not have it yet), so the job is also safe to run twice.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from core.audit.models import CREATE, UPDATE
 from core.audit.recorder import acting_as, make_row, record_many
 from core.auth.models import User
 from core.clients.models import Client, ClientAddress, ClientImport, GroupClient
-from core.clients.services import ClientData, announce_created, check, fold, own_group_ids, sees_every_client
+from core.clients.services import ClientData, announce_many, check, fold, own_group_ids, sees_every_client
+from core.clients.taxids import parse_tax_id
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.groups.models import Group
@@ -51,6 +53,7 @@ HEADERS = {
     "email": {"email", "correo", "correoelectronico", "mail"},
     "phone": {"phone", "telephone", "telefono", "tel", "movil", "cellulare"},
     "notes": {"notes", "notas", "note"},
+    "locale": {"language", "idioma", "lingua", "locale"},
     "groups": {"groups", "grupos", "gruppi", "centros", "centri"},
     "street": {"street", "address", "direccion", "domicilio", "indirizzo", "via"},
     "postal_code": {"postalcode", "zip", "cp", "codigopostal", "cap"},
@@ -73,6 +76,33 @@ KINDS = {
     "personagiuridica": "company",
 }
 NO = {"no", "false", "0", "n", "falso", "inactive", "inactivo"}
+# A language as people write it in a file: its code or its name in any of the three languages.
+LOCALES = {
+    **{code: code for code in ("es", "it", "en")},
+    **dict.fromkeys(("espanol", "castellano", "spanish", "spagnolo"), "es"),
+    **dict.fromkeys(("italiano", "italian"), "it"),
+    **dict.fromkeys(("english", "ingles", "inglese"), "en"),
+}
+
+# How the report names the field a problem is in, in the reader's language.
+FIELD_LABELS = {
+    "file": _l("CSV file"),
+    "tax_id": _l("Tax id"),
+    "country": _l("Country"),
+    "kind": _l("Type"),
+    "first_name": _l("First name"),
+    "last_name": _l("Last names"),
+    "company_name": _l("Company name"),
+    "email": _l("E-mail"),
+    "phone": _l("Phone"),
+    "notes": _l("Notes"),
+    "locale": _l("Language"),
+    "groups": _l("Groups"),
+}
+
+
+def field_label(field_name: str) -> str:
+    return str(FIELD_LABELS.get(field_name, field_name))
 
 
 @dataclass
@@ -101,8 +131,15 @@ def _reader(text: str):
     return csv.reader(io.StringIO(text), dialect)
 
 
-def parse(data: bytes) -> list[Row]:
-    """The file's rows, keyed by field; raises ``DomainError`` when the file itself is unusable."""
+@dataclass
+class ParsedFile:
+    fields: set[str]
+    rows: list[Row]
+
+
+def parse(data: bytes) -> ParsedFile:
+    """The file's columns and rows, keyed by field; raises ``DomainError`` when the file itself is
+    unusable."""
     text = _decode(data)
     if "\x00" in text:
         raise DomainError(_l("The file is not a CSV text file."))
@@ -124,7 +161,7 @@ def parse(data: bytes) -> list[Row]:
         rows.append(Row(number, {fields[i]: cell.strip() for i, cell in enumerate(cells) if i in fields}))
         if len(rows) > MAX_ROWS:
             raise DomainError(_l("The file has more than %(n)s rows: split it.", n=MAX_ROWS))
-    return rows
+    return ParsedFile(set(fields.values()), rows)
 
 
 def start_import(tenant, user, filename: str, data: bytes, group_id: int | None, language: str) -> ClientImport:
@@ -151,7 +188,15 @@ def start_import(tenant, user, filename: str, data: bytes, group_id: int | None,
     return job
 
 
-def _row_data(row: Row, groups_by_name: dict[str, Group]) -> tuple[ClientData, list[int], dict | None, bool]:
+# What a row may say about a client that exists already; a column the file lacks keeps the
+# client's value (a file with only tax ids and e-mails must not erase names or phones).
+MERGED = ("country", "kind", "first_name", "last_name", "company_name", "email", "phone", "notes", "locale")
+
+
+def _row_data(
+    row: Row, groups_by_name: dict[str, Group], default_country: str
+) -> tuple[ClientData, list[int], dict | None, bool | None]:
+    """What the row says; ``active`` is None when the row does not say."""
     values = row.values
     kind = KINDS.get(_key(values.get("kind", "")), "") if values.get("kind") else ""
     if values.get("kind") and not kind:
@@ -162,13 +207,14 @@ def _row_data(row: Row, groups_by_name: dict[str, Group]) -> tuple[ClientData, l
         if group is None:
             raise DomainError(_l("There is no group called %(name)s.", name=name), field="groups")
         group_ids.append(group.id)
+    country = (values.get("country") or default_country).upper()
     address = None
     if values.get("street"):
         address = {key: values.get(key, "") for key in ("street", "postal_code", "city", "province")}
-        address["country"] = (values.get("address_country") or values.get("country") or "ES").upper()[:2]
+        address["country"] = (values.get("address_country") or country).upper()[:2]
     data = ClientData(
         tax_id=values.get("tax_id", ""),
-        country=(values.get("country") or "ES").upper(),
+        country=country,
         kind=kind,
         first_name=values.get("first_name", ""),
         last_name=values.get("last_name", ""),
@@ -176,9 +222,34 @@ def _row_data(row: Row, groups_by_name: dict[str, Group]) -> tuple[ClientData, l
         email=values.get("email", ""),
         phone=values.get("phone", ""),
         notes=values.get("notes", ""),
+        locale=LOCALES.get(_key(values.get("locale", "")), values.get("locale", "")),
     )
-    active = _key(values.get("active", "yes")) not in NO
+    active = _key(values["active"]) not in NO if values.get("active") else None
     return data, group_ids, address, active
+
+
+def _normalised_tax_id(data: ClientData) -> str | None:
+    try:
+        return parse_tax_id(data.country, data.tax_id).value
+    except DomainError:
+        return None
+
+
+def _existing(tax_ids: set[str]) -> dict:
+    """What the file may change of the tenant's clients whose tax id it names, a batch at a time
+    (plain rows: a file of 100,000 known clients loads no ORM objects here)."""
+    columns = [Client.id, Client.tax_id, Client.active, *(getattr(Client, name) for name in MERGED)]
+    wanted, found = sorted(tax_ids), {}
+    for start in range(0, len(wanted), BATCH):
+        for client in db.session.execute(select(*columns).where(Client.tax_id.in_(wanted[start : start + BATCH]))):
+            found[client.tax_id] = client
+    return found
+
+
+def _merge(data: ClientData, client, fields: set[str]) -> None:
+    for name in MERGED:
+        if name not in fields or (name == "kind" and not data.kind):
+            setattr(data, name, getattr(client, name) or "")
 
 
 def run_import(ctx, import_id: int):
@@ -194,22 +265,49 @@ def run_import(ctx, import_id: int):
 def _import(ctx, job: ClientImport, user):
     problems: list[list] = []
     try:
-        rows = parse(job.data)
+        parsed = parse(job.data)
     except DomainError as error:
         problems.append([1, "file", str(error.message)])
-        rows = []
+        parsed = ParsedFile(set(), [])
+    rows = parsed.rows
     every = user is None or sees_every_client(user)
     visible_ids = None if every else _visible_client_ids(user)
     groups_by_name = {fold(g.name): g for g in db.session.scalars(select(Group))}
     allowed_groups = None if every else own_group_ids(user)
-    existing = dict(db.session.execute(select(Client.tax_id, Client.id)).all())
-    seen: dict[str, int] = {}
-    creates, updates = [], []
-    for index, row in enumerate(rows, start=1):
+    # Where a file has no country column, its tax ids are of the organisation's own country.
+    default_country = "IT" if ctx.tenant.language == "it" else "ES"
+    read: list = []
+    for row in rows:
         try:
-            data, group_ids, address, active = _row_data(row, groups_by_name)
+            data, group_ids, address, active = _row_data(row, groups_by_name, default_country)
             if allowed_groups is not None and set(group_ids) - allowed_groups:
                 raise DomainError(_l("You cannot put clients in a group you do not belong to."), field="groups")
+        except DomainError as error:
+            problems.append([row.number, error.field or "", str(error.message)])
+            continue
+        read.append((row, data, group_ids, address, active, _normalised_tax_id(data)))
+    existing = _existing({tax_id for *_rest, tax_id in read if tax_id})
+    seen: dict[str, int] = {}
+    creates, updates = [], []
+    for index, (row, data, group_ids, address, active, tax_id) in enumerate(read, start=1):
+        client = existing.get(tax_id)
+        if client is not None:
+            if visible_ids is not None and client.id not in visible_ids:
+                problems.append(
+                    [
+                        row.number,
+                        "tax_id",
+                        str(
+                            _l(
+                                "The tax id %(tax_id)s already belongs to another client of the organisation.",
+                                tax_id=tax_id,
+                            )
+                        ),
+                    ]
+                )
+                continue
+            _merge(data, client, parsed.fields)
+        try:
             checked = check(data)
         except DomainError as error:
             problems.append([row.number, error.field or "", str(error.message)])
@@ -231,38 +329,24 @@ def _import(ctx, job: ClientImport, user):
             continue
         seen[checked.tax_id] = row.number
         groups = set(group_ids) | ({job.group_id} if job.group_id else set())
-        if checked.tax_id in existing:
-            client_id = existing[checked.tax_id]
-            if visible_ids is not None and client_id not in visible_ids:
-                problems.append(
-                    [
-                        row.number,
-                        "tax_id",
-                        str(
-                            _l(
-                                "The tax id %(tax_id)s already belongs to another client of the organisation.",
-                                tax_id=checked.tax_id,
-                            )
-                        ),
-                    ]
-                )
-                continue
-            updates.append((client_id, checked, groups, active))
+        if client is not None:
+            updates.append((client.id, checked, groups, client.active if active is None else active, address))
         else:
-            creates.append((checked, groups, address, active))
+            creates.append((checked, groups, address, True if active is None else active))
         if index % 500 == 0:
-            ctx.progress(50 * index // len(rows), message=f"{index}/{len(rows)}")
-    created_ids = _create(ctx, creates, user)
-    updated_ids, unchanged = _update(updates)
+            ctx.progress(50 * index // len(read), message=f"{index}/{len(read)}")
+    group_names = {g.id: g.name for g in groups_by_name.values()}
+    created_ids = _create(ctx, creates, user, group_names)
+    changes_by_id, unchanged = _update(ctx.tenant.id, updates, group_names)
     job.rows = len(rows)
     job.created = len(created_ids)
-    job.updated = len(updated_ids)
+    job.updated = len(changes_by_id)
     job.unchanged = unchanged
     job.problems = problems
     job.finished_at = utcnow()
     job.data = b"" if not problems else job.data
     db.session.commit()
-    announce_created(ctx.tenant, created_ids)
+    announce_many(ctx.tenant, created_ids, changes_by_id)
     return {
         "rows": len(rows),
         "created": job.created,
@@ -279,7 +363,33 @@ def _visible_client_ids(user) -> set[int]:
     return set(db.session.scalars(visible(user, select(Client.id))))
 
 
-def _create(ctx, creates: list, user) -> list[int]:
+def _add_addresses(tenant_id: int, addresses: list[dict]) -> None:
+    """Insert the rows' addresses with an audit event each, under its client's history."""
+    if not addresses:
+        return
+    values = [{"label": "", **address, "tenant_id": tenant_id} for address in addresses]
+    ids = db.session.scalars(insert(ClientAddress).returning(ClientAddress.id, sort_by_parameter_order=True), values)
+    record_many(
+        db.session,
+        [
+            make_row(
+                tenant_id,
+                CREATE,
+                "client_address",
+                address_id,
+                ", ".join(part for part in (row["street"], row["postal_code"], row["city"]) if part),
+                {k: [None, v] for k, v in row.items() if v and k in ADDRESS_FIELDS},
+                parent=("client", row["client_id"]),
+            )
+            for address_id, row in zip(ids, values, strict=True)
+        ],
+    )
+
+
+ADDRESS_FIELDS = ("street", "postal_code", "city", "province", "country")
+
+
+def _create(ctx, creates: list, user, group_names: dict[int, str]) -> list[int]:
     tenant_id = ctx.tenant.id
     created: list[int] = []
     for start in range(0, len(creates), BATCH):
@@ -296,26 +406,17 @@ def _create(ctx, creates: list, user) -> list[int]:
         ]
         if links:
             db.session.execute(insert(GroupClient), links)
-        addresses = [
-            {**address, "client_id": cid, "tenant_id": tenant_id, "label": ""}
-            for cid, (_c, _g, address, _active) in zip(ids, batch, strict=True)
-            if address
-        ]
-        if addresses:
-            db.session.execute(insert(ClientAddress), addresses)
-        record_many(
-            db.session,
-            [
-                make_row(
-                    tenant_id,
-                    CREATE,
-                    "client",
-                    cid,
-                    f"{checked.name} ({checked.tax_id})",
-                    {k: [None, v] for k, v in checked.columns().items() if v and k != "search_text"},
-                )
-                for cid, (checked, _g, _a, _active) in zip(ids, batch, strict=True)
-            ],
+        audit = []
+        for cid, (checked, groups, _a, active) in zip(ids, batch, strict=True):
+            changes = {k: [None, v] for k, v in checked.columns().items() if v and k != "search_text"}
+            changes["active"] = [None, active]
+            if groups:
+                changes["groups"] = [None, sorted(group_names[g] for g in groups)]
+            audit.append(make_row(tenant_id, CREATE, "client", cid, f"{checked.name} ({checked.tax_id})", changes))
+        record_many(db.session, audit)
+        _add_addresses(
+            tenant_id,
+            [{**address, "client_id": cid} for cid, (_c, _g, address, _a) in zip(ids, batch, strict=True) if address],
         )
         db.session.commit()
         created.extend(ids)
@@ -324,55 +425,76 @@ def _create(ctx, creates: list, user) -> list[int]:
     return created
 
 
-COMPARED = ("kind", "country", "first_name", "last_name", "company_name", "name", "email", "phone", "notes")
+COMPARED = ("kind", "country", "first_name", "last_name", "company_name", "name", "email", "phone", "notes", "locale")
 
 
-def _update(updates: list) -> tuple[list[int], int]:
-    changed_ids, unchanged = [], 0
+def _update(tenant_id: int, updates: list, group_names: dict[int, str]) -> tuple[dict[int, dict], int]:
+    """Write the rows that change something (an address the client lacks is added); return each
+    changed client's ``{field: (before, after)}`` for ``client_updated`` (group names, as the client
+    form reports them) and how many rows changed nothing."""
+    changes_by_id, unchanged = {}, 0
     for start in range(0, len(updates), BATCH):
         batch = updates[start : start + BATCH]
         current = {c.id: c for c in db.session.scalars(select(Client).where(Client.id.in_([u[0] for u in batch])))}
-        links = {
-            (client_id, group_id)
-            for client_id, group_id in db.session.execute(
-                select(GroupClient.client_id, GroupClient.group_id).where(GroupClient.client_id.in_(current))
+        links: dict[int, set[int]] = {}
+        for client_id, group_id in db.session.execute(
+            select(GroupClient.client_id, GroupClient.group_id).where(GroupClient.client_id.in_(current))
+        ):
+            links.setdefault(client_id, set()).add(group_id)
+        known_addresses = {
+            (client_id, fold(street), fold(postal_code))
+            for client_id, street, postal_code in db.session.execute(
+                select(ClientAddress.client_id, ClientAddress.street, ClientAddress.postal_code).where(
+                    ClientAddress.client_id.in_(current)
+                )
             )
         }
-        rows, audit, new_links = [], [], []
-        for client_id, checked, groups, active in batch:
+        rows, audit, new_links, new_addresses = [], [], [], []
+        for client_id, checked, groups, active, address in batch:
             client = current[client_id]
             columns = checked.columns()
             changes = {
-                k: [getattr(client, k), columns[k]]
+                k: (getattr(client, k), columns[k])
                 for k in COMPARED
                 if (columns[k] or "") != (getattr(client, k) or "")
             }
             if client.active != active:
-                changes["active"] = [client.active, active]
-            added = [g for g in groups if (client_id, g) not in links]
+                changes["active"] = (client.active, active)
+            logged = {k: list(v) for k, v in changes.items()}
+            before_groups = links.get(client_id, set())
+            added = sorted(groups - before_groups)
             if added:
-                changes["groups"] = ["+", sorted(added)]
-                new_links += [{"group_id": g, "client_id": client_id, "tenant_id": client.tenant_id} for g in added]
+                logged["groups"] = ["+", added]
+                changes["groups"] = tuple(
+                    sorted(group_names[g] for g in ids) for ids in (before_groups, before_groups | set(added))
+                )
+                new_links += [{"group_id": g, "client_id": client_id, "tenant_id": tenant_id} for g in added]
+            if address and (client_id, fold(address["street"]), fold(address["postal_code"])) not in known_addresses:
+                known_addresses.add((client_id, fold(address["street"]), fold(address["postal_code"])))
+                new_addresses.append({**address, "client_id": client_id})
+                changes["addresses"] = (None, ", ".join(p for p in (address["street"], address["city"]) if p))
             if not changes:
                 unchanged += 1
                 continue
-            rows.append({"id": client_id, **columns, "active": active})
-            audit.append(make_row(client.tenant_id, UPDATE, "client", client_id, client.audit_label(), changes))
-            changed_ids.append(client_id)
+            if logged:
+                rows.append({"id": client_id, **columns, "active": active})
+                audit.append(make_row(tenant_id, UPDATE, "client", client_id, client.audit_label(), logged))
+            changes_by_id[client_id] = changes
         if rows:
             db.session.execute(update(Client), rows)
         if new_links:
             db.session.execute(insert(GroupClient), new_links)
         record_many(db.session, audit)
+        _add_addresses(tenant_id, new_addresses)
         db.session.commit()
-    return changed_ids, unchanged
+    return changes_by_id, unchanged
 
 
 def rejected_rows(job: ClientImport) -> list[list]:
     """The rows that were not imported, as in the file, with the reasons in a last column."""
     reasons: dict[int, list[str]] = {}
     for number, field_name, message in job.problems:
-        reasons.setdefault(number, []).append(f"{field_name}: {message}" if field_name else message)
+        reasons.setdefault(number, []).append(f"{field_label(field_name)}: {message}" if field_name else message)
     lines = list(_reader(_decode(job.data)))
     if not lines:
         return [["error"], *[[" / ".join(r)] for r in reasons.values()]]

@@ -59,6 +59,7 @@ class Client(TenantScoped, Audited, db.Model):
         "email": _l("E-mail"),
         "phone": _l("Phone"),
         "notes": _l("Notes"),
+        "locale": _l("Language"),
         "active": _l("Active"),
         "groups": _l("Groups"),
     }
@@ -77,6 +78,8 @@ class Client(TenantScoped, Audited, db.Model):
     email: Mapped[str] = mapped_column(String(254), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
+    # The language mail and the portal use with this client; empty: the organisation's.
+    locale: Mapped[str] = mapped_column(String(5), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Lower-case, accent-free name, tax id and e-mail: the same search on SQLite and PostgreSQL.
     search_text: Mapped[str] = mapped_column(Text, default="")

@@ -35,7 +35,12 @@ def invite_to_portal(tenant, client: Client, inviter) -> User:
     if account is None:
         role = db.session.scalar(select(Role).where(Role.key == ROLE_CLIENT))
         account = User(
-            email=email, name=client.name, client_id=client.id, invited_by_id=inviter.id, roles=[role] if role else []
+            email=email,
+            name=client.name,
+            client_id=client.id,
+            invited_by_id=inviter.id,
+            roles=[role] if role else [],
+            locale=client.locale,
         )
         db.session.add(account)
         db.session.flush()

@@ -11,11 +11,13 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from core.auth.services import has_permission
 from core.clients.models import COMPANY, PERSON, Client, ClientAddress, GroupClient
 from core.clients.taxids import parse_tax_id
+from core.config import LANGUAGES
 from core.errors import DomainError
 from core.extensions import db
 from core.groups.models import Group, GroupUser
@@ -43,6 +45,7 @@ class ClientData:
     email: str = ""
     phone: str = ""
     notes: str = ""
+    locale: str = ""
     group_ids: list[int] = field(default_factory=list)
 
 
@@ -59,6 +62,7 @@ class CheckedClient:
     email: str
     phone: str
     notes: str
+    locale: str
 
     @property
     def search_text(self) -> str:
@@ -79,6 +83,7 @@ class CheckedClient:
                 "email",
                 "phone",
                 "notes",
+                "locale",
             )
         }
         values["search_text"] = self.search_text
@@ -123,6 +128,9 @@ def check(data: ClientData) -> CheckedClient:
     phone = re.sub(r"[\s().\-]", "", data.phone or "")
     if phone and not _PHONE.match(phone):
         raise DomainError(_l("The phone must have 6 to 15 digits, with an optional + in front."), field="phone")
+    locale = (data.locale or "").strip().lower()
+    if locale and locale not in LANGUAGES:
+        raise DomainError(_l("Choose Spanish, Italian or English, or the organisation's language."), field="locale")
     return CheckedClient(
         tax.value,
         tax.type,
@@ -135,6 +143,7 @@ def check(data: ClientData) -> CheckedClient:
         email,
         phone,
         (data.notes or "").strip(),
+        locale,
     )
 
 
@@ -218,17 +227,36 @@ def _check_tax_id_free(user, tax_id: str, except_id: int | None = None) -> None:
 def _announce(tenant, hook: str, **kwargs) -> None:
     """Tell the tenant's plugins, after the commit (a plugin's failure cannot undo the change)."""
     host = current_app.extensions["ventanilla_plugins"]
-    host.call_for_tenant(hook, enabled_plugins(tenant), **kwargs)
+    host.announce(hook, enabled_plugins(tenant), **kwargs)
 
 
-def announce_created(tenant, client_ids: list[int], batch: int = 500) -> None:
-    """``client_created`` for many new clients (an import): the tenant's plugins are looked up once
-    and the clients loaded a batch at a time (a bound list stays far below any parameter limit)."""
+def _in_batches(client_ids: list[int], batch: int):
+    # A bound list a batch at a time stays far below any engine's parameter limit.
+    for start in range(0, len(client_ids), batch):
+        yield from db.session.scalars(select(Client).where(Client.id.in_(client_ids[start : start + batch]))).all()
+
+
+def announce_many(tenant, created_ids: list[int], changes_by_id: dict[int, dict], batch: int = 500) -> None:
+    """``client_created`` and ``client_updated`` for many clients at once (an import, a deleted
+    group), after the commit: the tenant's plugins are looked up once and the clients loaded a
+    batch at a time."""
     host = current_app.extensions["ventanilla_plugins"]
     enabled = enabled_plugins(tenant)
-    for start in range(0, len(client_ids), batch):
-        for client in db.session.scalars(select(Client).where(Client.id.in_(client_ids[start : start + batch]))):
-            host.call_for_tenant("client_created", enabled, client=client)
+    for client in _in_batches(created_ids, batch):
+        host.announce("client_created", enabled, client=client)
+    for client in _in_batches(list(changes_by_id), batch):
+        host.announce("client_updated", enabled, client=client, changes=changes_by_id[client.id])
+
+
+def _commit_unless_tax_id_taken(user, tax_id: str, except_id: int | None = None) -> None:
+    """Commit; when another request saved the same tax id a moment earlier the unique index
+    refuses, and the person gets the same clear message as when it was there before."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        _check_tax_id_free(user, tax_id, except_id)
+        raise
 
 
 def create_client(tenant, user, data: ClientData) -> Client:
@@ -237,17 +265,30 @@ def create_client(tenant, user, data: ClientData) -> Client:
     client = Client(**checked.columns(), created_by_id=user.id)
     client.groups = _groups_for(user, data.group_ids)
     db.session.add(client)
-    db.session.commit()
+    _commit_unless_tax_id_taken(user, checked.tax_id)
     _announce(tenant, "client_created", client=client)
     return client
 
 
-TRACKED = ("tax_id", "country", "kind", "first_name", "last_name", "company_name", "email", "phone", "notes", "active")
+TRACKED = (
+    "tax_id",
+    "country",
+    "kind",
+    "first_name",
+    "last_name",
+    "company_name",
+    "email",
+    "phone",
+    "notes",
+    "locale",
+    "active",
+)
 
 
 def _snapshot(client: Client) -> dict:
     values = {key: getattr(client, key) for key in TRACKED}
     values["groups"] = sorted(g.name for g in client.groups)
+    values["addresses"] = [a.one_line for a in sorted(client.addresses, key=lambda a: a.id or 0)]
     return values
 
 
@@ -265,7 +306,7 @@ def update_client(tenant, user, client: Client, data: ClientData) -> Client:
     for key, value in checked.columns().items():
         setattr(client, key, value)
     client.groups = _groups_for(user, data.group_ids, client.groups)
-    db.session.commit()
+    _commit_unless_tax_id_taken(user, checked.tax_id, except_id=client.id)
     _announce_changes(tenant, client, before)
     return client
 
@@ -288,9 +329,10 @@ class AddressData:
     label: str = ""
 
 
-def save_address(client: Client, data: AddressData, address: ClientAddress | None = None) -> ClientAddress:
+def save_address(tenant, client: Client, data: AddressData, address: ClientAddress | None = None) -> ClientAddress:
     if not (data.street or "").strip():
         raise DomainError(_l("The street is required."), field="street")
+    before = _snapshot(client)
     if address is None:
         address = ClientAddress(client=client)
         db.session.add(address)
@@ -298,12 +340,16 @@ def save_address(client: Client, data: AddressData, address: ClientAddress | Non
         setattr(address, key, (getattr(data, key) or "").strip())
     address.country = (data.country or "ES").upper()[:2]
     db.session.commit()
+    _announce_changes(tenant, client, before)
     return address
 
 
-def delete_address(address: ClientAddress) -> None:
+def delete_address(tenant, client: Client, address: ClientAddress) -> None:
+    before = _snapshot(client)
+    client.addresses.remove(address)
     db.session.delete(address)
     db.session.commit()
+    _announce_changes(tenant, client, before)
 
 
 # --- list, search, export ---------------------------------------------------------------
@@ -334,6 +380,7 @@ EXPORT_COLUMNS = (
     "email",
     "phone",
     "notes",
+    "language",
     "active",
     "groups",
     "street",
@@ -341,6 +388,8 @@ EXPORT_COLUMNS = (
     "city",
     "province",
     "address_country",
+    # The client's further addresses, each on one line, separated by " | ".
+    "other_addresses",
 )
 
 
@@ -371,6 +420,7 @@ def export_rows(user, q=None, group_id=None, active="yes", batch: int = 1000) ->
                 client.email,
                 client.phone,
                 client.notes,
+                client.locale,
                 "yes" if client.active else "no",
                 "|".join(g.name for g in client.groups),
                 address.street if address else "",
@@ -378,6 +428,7 @@ def export_rows(user, q=None, group_id=None, active="yes", batch: int = 1000) ->
                 address.city if address else "",
                 address.province if address else "",
                 address.country if address else "",
+                " | ".join(other.one_line for other in client.addresses[1:]),
             ]
         after = (clients[-1].name, clients[-1].id)
         for client in clients:

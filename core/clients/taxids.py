@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from babel import Locale
 from flask_babel import lazy_gettext as _l
-from stdnum.es import cif, dni, nie
+from stdnum import get_cc_module
+from stdnum.es import cif, dni, nie, nif
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidLength, ValidationError
 from stdnum.it import codicefiscale, iva
 
@@ -21,6 +23,13 @@ TYPE_NAMES = {
     IT_PIVA: "partita IVA",
     OTHER: _l("tax id"),
 }
+
+# ISO 3166 countries as CLDR knows them, without its regions and placeholders (EU, UN, ZZ...).
+COUNTRIES = frozenset(
+    code
+    for code in Locale("en").territories
+    if len(code) == 2 and code.isalpha() and code not in {"EU", "EZ", "QO", "UN", "XA", "XB", "ZZ"}
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,8 @@ def _spanish(value: str) -> TaxId:
     if compact[0].isdigit():
         return TaxId(_check(dni, compact, ES_NIF), ES_NIF, PERSON)
     if compact[0] in "KLM":
-        # Special NIFs of people without a DNI (minors, non-residents): validated as a CIF-style number.
-        return TaxId(_check(cif, compact, ES_CIF), ES_NIF, PERSON)
+        # Special NIFs of people without a DNI (minors, non-residents): a DNI-style check letter.
+        return TaxId(_check(nif, compact, ES_NIF), ES_NIF, PERSON)
     return TaxId(_check(cif, compact, ES_CIF), ES_CIF, COMPANY)
 
 
@@ -79,13 +88,20 @@ def _italian(value: str) -> TaxId:
 _OTHER_PATTERN = re.compile(r"^[A-Z0-9]{3,32}$")
 
 
-def _other(value: str) -> TaxId:
+def _other(country: str, value: str) -> TaxId:
     compact = re.sub(r"[\s.\-/]", "", value).upper()
     if not _OTHER_PATTERN.match(compact):
         raise DomainError(
             _l("The tax id must have 3 to 32 letters and digits (spaces, dots and dashes are ignored)."),
             field="tax_id",
         )
+    vat = get_cc_module(country.lower(), "vat") if compact.startswith(country) else None
+    if vat is not None:
+        # Written with the country in front it is that country's VAT number, which has a checksum.
+        try:
+            vat.validate(compact)
+        except ValidationError as error:
+            raise _problem(error, _l("VAT number"), compact) from error
     return TaxId(compact, OTHER, None)
 
 
@@ -99,6 +115,6 @@ def parse_tax_id(country: str, value: str) -> TaxId:
         return _spanish(value)
     if country == "IT":
         return _italian(value)
-    if not re.match(r"^[A-Z]{2}$", country):
+    if country not in COUNTRIES:
         raise DomainError(_l("Choose the country of the tax id."), field="country")
-    return _other(value)
+    return _other(country, value)

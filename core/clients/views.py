@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,7 +18,6 @@ from core.csvstream import csv_response
 from core.errors import DomainError
 from core.extensions import db
 from core.forms import choices
-from core.groups.models import Group
 from core.jobs.models import JobRun
 from core.jobs.services import live_progress
 from core.pagination import keyset_page
@@ -38,7 +37,8 @@ def _visible_or_404(client_id: int) -> Client:
 
 def _filters() -> tuple[ClientFilterForm, int | None]:
     filters = ClientFilterForm(request.args)
-    groups = db.session.scalars(select(Group).order_by(Group.name)).all()
+    # Staff choose among their own groups: the names of the others are not theirs to see.
+    groups = services.assignable_groups(current_user)
     filters.group.choices = choices([("", _("All groups"))] + [(str(grp.id), grp.name) for grp in groups])
     filters.validate()
     group_id = int(filters.group.data) if (filters.group.data or "").isdigit() else None
@@ -64,6 +64,42 @@ def export():
     return csv_response(rows, f"clients-{g.tenant.slug}.csv")
 
 
+def _as_json(client: Client) -> dict:
+    return {
+        "id": client.id,
+        "name": client.name,
+        "tax_id": client.tax_id,
+        "tax_id_type": client.tax_id_type,
+        "kind": client.kind,
+        "email": client.email,
+        "phone": client.phone,
+        "language": client.locale,
+        "active": client.active,
+        "groups": [grp.name for grp in client.groups],
+        "url": url_for("clients.show", client_id=client.id),
+    }
+
+
+@bp.route("/api/")
+@requires("core.clients:view")
+def api_list():
+    """The client list as JSON for pickers and scripts: same search, filters, visibility and
+    keyset cursor as the page; ``limit`` up to 100."""
+    filters, group_id = _filters()
+    limit = min(max(request.args.get("limit", 20, type=int) or 20, 1), 100)
+    stmt = services.list_statement(current_user, filters.q.data, group_id, filters.active.data or "yes").options(
+        selectinload(Client.groups)
+    )
+    page = keyset_page(db.session, stmt, [Client.name, Client.id], request.args.get("after"), per_page=limit)
+    return jsonify(clients=[_as_json(c) for c in page.items], next=page.next_cursor)
+
+
+@bp.route("/api/<int:client_id>")
+@requires("core.clients:view")
+def api_show(client_id: int):
+    return jsonify(_as_json(_visible_or_404(client_id)))
+
+
 def _data(form: ClientForm) -> services.ClientData:
     return services.ClientData(
         tax_id=form.tax_id.data or "",
@@ -75,6 +111,7 @@ def _data(form: ClientForm) -> services.ClientData:
         email=form.email.data or "",
         phone=form.phone.data or "",
         notes=form.notes.data or "",
+        locale=form.locale.data or "",
         group_ids=form.groups.data or [],
     )
 
@@ -185,7 +222,7 @@ def _address_page(client: Client, address: ClientAddress | None):
     form = AddressForm(obj=address)
     if form.validate_on_submit():
         try:
-            services.save_address(client, _address_data(form), address)
+            services.save_address(g.tenant, client, _address_data(form), address)
         except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "street").errors.append(str(error.message))
@@ -212,7 +249,7 @@ def edit_address(client_id: int, address_id: int):
 @requires("core.clients:manage")
 def delete_address(client_id: int, address_id: int):
     client = _visible_or_404(client_id)
-    services.delete_address(_address_or_404(client, address_id))
+    services.delete_address(g.tenant, client, _address_or_404(client, address_id))
     flash(_("The address has been deleted."), "success")
     return redirect(url_for("clients.show", client_id=client_id))
 
@@ -257,7 +294,9 @@ def import_report(import_id: int):
     job = _import_or_404(import_id)
     run = db.session.get(JobRun, job.job_run_id) if job.job_run_id else None
     progress = live_progress(run)[0] if run else 0
-    return render_template("clients/import_report.html", job=job, run=run, progress=progress)
+    return render_template(
+        "clients/import_report.html", job=job, run=run, progress=progress, field_label=imports.field_label
+    )
 
 
 @bp.route("/imports/<int:import_id>/rejected.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from core.auth.models import User
 from core.errors import DomainError
@@ -36,6 +37,20 @@ def save_group(group: Group | None, name: str, description: str, user_ids=()) ->
     return group
 
 
-def delete_group(group: Group) -> None:
+def delete_group(tenant, group: Group) -> None:
+    """Delete the group; its clients stay, and plugins hear that they left it."""
+    from core.clients.models import Client, GroupClient
+    from core.clients.services import announce_many
+
+    members = db.session.scalars(
+        select(Client)
+        .where(Client.id.in_(select(GroupClient.client_id).where(GroupClient.group_id == group.id)))
+        .options(selectinload(Client.groups))
+    ).all()
+    changes = {}
+    for client in members:
+        before = [g.name for g in client.groups]
+        changes[client.id] = {"groups": (before, [name for name in before if name != group.name])}
     db.session.delete(group)
     db.session.commit()
+    announce_many(tenant, [], changes)

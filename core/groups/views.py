@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -90,6 +90,6 @@ def edit(group_id: int):
 @requires("core.groups:manage")
 def delete(group_id: int):
     group = db.get_or_404(Group, group_id)
-    services.delete_group(group)
+    services.delete_group(g.tenant, group)
     flash(_("The group has been deleted."), "success")
     return redirect(url_for("groups.index"))

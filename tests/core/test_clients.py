@@ -48,6 +48,9 @@ def _create(client, slug="acme", **changes):
         ("IT", "rssmra85t10a562s", "RSSMRA85T10A562S", "it_cf"),
         ("IT", "IT 00743110157", "00743110157", "it_piva"),
         ("FR", "fr 40 303 265 045", "FR40303265045", "other"),
+        ("DE", "123/456/78901", "12345678901", "other"),
+        ("ES", "k0867756n", "K0867756N", "es_nif"),
+        ("ES", "M2812345C", "M2812345C", "es_nif"),
     ],
 )
 def test_tax_ids_are_validated_and_normalised(country, raw, value, kind):
@@ -64,6 +67,9 @@ def test_tax_ids_are_validated_and_normalised(country, raw, value, kind):
         ("IT", "RSSMRA85T10A562", "has the wrong length"),
         ("ES", "", "The tax id is required."),
         ("", "ABC123", "Choose the country of the tax id."),
+        ("ZZ", "ABC123", "Choose the country of the tax id."),
+        ("FR", "FR00000000000", "The VAT number FR00000000000 is not valid"),
+        ("ES", "K0867756A", "The DNI K0867756A is not valid: its check character is wrong."),
     ],
 )
 def test_a_wrong_tax_id_gets_a_precise_message(app, country, raw, message):
@@ -85,6 +91,33 @@ def test_a_taken_tax_id_names_the_client_that_has_it(factory, client):
     _create(client)
     page = _create(client, tax_id="12345678Z", first_name="Otra").get_data(as_text=True)
     assert "The tax id 12345678Z already belongs to the client Ana Álamo Ruiz." in page
+
+
+def test_two_people_saving_the_same_tax_id_at_once_get_a_clear_message(app, factory, monkeypatch):
+    from core.auth.models import User
+    from core.clients import services
+    from core.extensions import db
+    from tenants.context import tenant_context
+    from tenants.models import Tenant
+
+    tenant = factory.tenant("acme", language="en")
+    admin_id = factory.user(tenant, "admin@acme.test", role_key="admin")
+    factory.client(tenant, "First Come SL", tax_id="B12345674")
+    checked_before_the_other_commit = iter([True])
+    real_check = services._check_tax_id_free
+
+    def racing_check(user, tax_id, except_id=None):
+        # The first check runs before the other person's commit, so it finds nothing.
+        if next(checked_before_the_other_commit, False):
+            return
+        real_check(user, tax_id, except_id)
+
+    monkeypatch.setattr(services, "_check_tax_id_free", racing_check)
+    with app.test_request_context(), tenant_context(tenant.id), pytest.raises(DomainError) as raised:
+        admin = db.session.get(User, admin_id)
+        data = services.ClientData(tax_id="B12345674", kind="company", company_name="Second SL")
+        services.create_client(db.session.get(Tenant, tenant.id), admin, data)
+    assert "already belongs to the client First Come SL" in str(raised.value.message)
 
 
 def test_a_company_tax_id_for_a_person_is_refused(factory, client):
@@ -130,6 +163,7 @@ def test_staff_see_only_the_clients_of_their_groups_everywhere(app, factory, cli
     login(client, "acme", "north@acme.test")
     listing = client.get("/acme/clients/").get_data(as_text=True)
     assert "Northern Client" in listing and "Southern Client" not in listing
+    assert ">North</option>" in listing and ">South</option>" not in listing
     assert client.get(f"/acme/clients/{mine}").status_code == 200
     assert client.get(f"/acme/clients/{theirs}").status_code == 404
     assert client.get(f"/acme/clients/{theirs}/edit").status_code == 404
@@ -137,6 +171,10 @@ def test_staff_see_only_the_clients_of_their_groups_everywhere(app, factory, cli
     export = client.get("/acme/clients/export.csv").get_data(as_text=True)
     assert "Northern Client" in export and "Southern Client" not in export
     assert "Southern" not in client.get("/acme/clients/?q=client").get_data(as_text=True)
+    api = client.get("/acme/clients/api/?q=client").get_json()
+    assert [c["name"] for c in api["clients"]] == ["Northern Client"]
+    assert client.get(f"/acme/clients/api/{mine}").get_json()["email"] == "n@client.test"
+    assert client.get(f"/acme/clients/api/{theirs}").status_code == 404
 
 
 def test_view_all_sees_every_client(app, factory, client):
@@ -144,6 +182,20 @@ def test_view_all_sees_every_client(app, factory, client):
     login(client, "acme", "boss@acme.test")
     listing = client.get("/acme/clients/").get_data(as_text=True)
     assert "Northern Client" in listing and "Southern Client" in listing
+
+
+def test_the_client_api_pages_with_a_cursor_and_filters_like_the_list(app, factory, client):
+    tenant, north, _south, _mine, _theirs = _two_centres(app, factory)
+    for name in ("Alfa SL", "Beta SL", "Gamma SL"):
+        factory.client(tenant, name, groups=[north])
+    login(client, "acme", "boss@acme.test")
+    first = client.get("/acme/clients/api/?limit=2").get_json()
+    assert [c["name"] for c in first["clients"]] == ["Alfa SL", "Beta SL"] and first["next"]
+    rest = client.get(f"/acme/clients/api/?limit=2&after={first['next']}").get_json()
+    assert [c["name"] for c in rest["clients"]] == ["Gamma SL", "Northern Client"]
+    south = client.get(f"/acme/clients/api/?group={_south}").get_json()
+    assert [(c["name"], c["groups"]) for c in south["clients"]] == [("Southern Client", ["South"])]
+    assert south["next"] is None and south["clients"][0]["url"].startswith("/acme/clients/")
 
 
 def test_staff_must_put_new_clients_in_one_of_their_groups(app, factory, client):
@@ -226,7 +278,8 @@ def test_export_streams_every_matching_client_as_csv(app, factory, client):
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0][0] == "tax_id" and len(rows) == 1 + 1203
     by_name = {row[6]: row for row in rows[1:]}
-    assert by_name["Cliente 0000"][12] == "Calle Cliente 0000 1" and by_name["Bulk 00000"][12] == ""
+    street = rows[0].index("street")
+    assert by_name["Cliente 0000"][street] == "Calle Cliente 0000 1" and by_name["Bulk 00000"][street] == ""
 
 
 def _bulk_clients(app, tenant, count: int) -> None:
@@ -324,9 +377,55 @@ def test_plugins_hear_of_new_and_changed_clients_after_the_commit(app, factory, 
     client_id = _create(client).location.rsplit("/", 1)[1]
     client.post(f"/acme/clients/{client_id}/edit", data={**PERSON, "phone": "600999888"})
     client.post(f"/acme/clients/{client_id}/edit", data={**PERSON, "phone": "600999888"})
+    client.post(f"/acme/clients/{client_id}/addresses/new", data={"street": "Calle Mayor 1", "country": "ES"})
+    with app.app_context(), tenant_context(tenant.id):
+        from core.clients.models import ClientAddress
+
+        address_id = db.session.scalar(select(ClientAddress.id))
+    client.post(f"/acme/clients/{client_id}/addresses/{address_id}/delete")
     with app.app_context(), tenant_context(tenant.id):
         titles = db.session.scalars(select(SampleNote.title).order_by(SampleNote.id)).all()
-    assert titles == ["Welcome note", "Client Ana Álamo Ruiz created", "Client Ana Álamo Ruiz changed: phone"]
+    assert titles == [
+        "Welcome note",
+        "Client Ana Álamo Ruiz created",
+        "Client Ana Álamo Ruiz changed: phone",
+        "Client Ana Álamo Ruiz changed: addresses",
+        "Client Ana Álamo Ruiz changed: addresses",
+    ]
+
+
+def test_deleting_a_group_tells_plugins_its_clients_left_it(app, factory, client):
+    from core.extensions import db
+    from tenants.context import tenant_context
+    from tests.sample_plugin.models import SampleNote
+
+    tenant = _admin(factory, client)
+    north = factory.group(tenant, "North")
+    factory.client(tenant, "Stays SL", groups=[north])
+    client.post(f"/acme/groups/{north}/delete")
+    with app.app_context(), tenant_context(tenant.id):
+        titles = db.session.scalars(select(SampleNote.title)).all()
+    assert "Client Stays SL changed: groups" in titles
+    assert "Stays SL" in client.get("/acme/clients/").get_data(as_text=True)
+
+
+def test_a_failing_plugin_cannot_fail_or_undo_the_change_it_hears_of(app, factory, client, run_jobs):
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+    from tests.sample_plugin.models import SampleNote
+
+    tenant = _admin(factory, client)
+    response = _create(client, kind="company", tax_id="Q2826000H", company_name="Faulty Works SL")
+    assert response.status_code == 302
+    assert "Faulty Works SL" in client.get(response.location).get_data(as_text=True)
+    _import(client, "NIF,Razón social\nA58818501,Faulty Imports SA\nB12345674,Sound SL\n")
+    run_jobs()
+    with app.app_context(), tenant_context(tenant.id):
+        titles = db.session.scalars(select(SampleNote.title)).all()
+        names = set(db.session.scalars(select(Client.name)))
+    assert "half-written" not in titles and "Client Sound SL created" in titles
+    assert names == {"Faulty Works SL", "Faulty Imports SA", "Sound SL"}
 
 
 def test_the_group_page_lists_its_clients(app, factory, client):
@@ -372,6 +471,7 @@ def test_import_writes_valid_rows_and_reports_each_bad_one(app, factory, client,
     problems = page.split('id="import-problems"')[1]
     for row in ("4", "5", "6", "7", "8"):
         assert f"<td>{row}</td>" in problems, row
+    assert "<td>Identificación fiscal</td>" in problems and "<td>Grupos</td>" in problems
     assert "12345678A" in problems and "Inexistente" in problems
     rejected = client.get(f"{response.location}/rejected.csv").get_data(as_text=True).lstrip("\ufeff")
     lines = list(csv.reader(io.StringIO(rejected), delimiter=","))
@@ -411,6 +511,109 @@ def test_an_import_updates_what_changed_and_keeps_the_rest(app, factory, client,
     assert emails == {"12345678Z": "ana@new.test", "X1234567L": "li@x.test"}
     report = client.get("/acme/clients/imports/2").get_data(as_text=True)
     assert '<div class="display-6">1 / 1</div>' in report
+
+
+def test_plugins_hear_of_the_clients_an_import_creates_and_changes(app, factory, client, run_jobs):
+    from core.extensions import db
+    from tenants.context import tenant_context
+    from tests.sample_plugin.models import SampleNote
+
+    tenant = _admin(factory, client)
+    factory.group(tenant, "Centro")
+    _import(client, "NIF,Nombre,Apellidos,Email\n12345678Z,Ana,García,ana@x.test\nX1234567L,Li,Wei,li@x.test\n")
+    run_jobs()
+    _import(
+        client,
+        "NIF,Nombre,Apellidos,Email,Grupos\n12345678Z,Ana,García,ana@new.test,\nX1234567L,Li,Wei,li@x.test,Centro\n"
+        "Y1234567X,Yan,Ke,,\n",
+    )
+    run_jobs()
+    with app.app_context(), tenant_context(tenant.id):
+        titles = db.session.scalars(select(SampleNote.title).order_by(SampleNote.id)).all()
+    assert titles[1:3] == ["Client Ana García created", "Client Li Wei created"]
+    assert sorted(titles[3:]) == [
+        "Client Ana García changed: email",
+        "Client Li Wei changed: groups",
+        "Client Yan Ke created",
+    ]
+
+
+def test_a_file_with_fewer_columns_changes_only_what_it_has(app, factory, client, run_jobs):
+    from core.audit.models import AuditEvent
+    from core.clients.models import Client, ClientAddress
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant = _admin(factory, client)
+    _import(
+        client,
+        "NIF,Nombre,Apellidos,Email,Teléfono,Notas,Dirección,CP,Activo\n"
+        "12345678Z,Ana,García,ana@x.test,600111222,VIP,Calle A 1,46001,no\n",
+    )
+    run_jobs()
+    _import(client, "NIF;Email;Dirección;CP\n12345678-z;ana@new.test;Calle B 2;46002\n")
+    run_jobs()
+    _import(client, "NIF;Email;Dirección;CP\n12345678Z;ana@new.test;calle b 2;46002\n")
+    run_jobs()
+    with app.app_context(), tenant_context(tenant.id):
+        ana = db.session.scalar(select(Client))
+        streets = db.session.scalars(select(ClientAddress.street).order_by(ClientAddress.id)).all()
+        address_events = db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.object_type == "client_address")
+        )
+        created = db.session.scalar(select(AuditEvent).where(AuditEvent.object_type == "client"))
+    assert (ana.name, ana.email, ana.phone, ana.notes, ana.active) == (
+        "Ana García",
+        "ana@new.test",
+        "600111222",
+        "VIP",
+        False,
+    )
+    assert streets == ["Calle A 1", "Calle B 2"] and address_events == 2
+    assert created.changes["active"] == [None, False]
+    third = client.get("/acme/clients/imports/3").get_data(as_text=True)
+    assert '<div class="display-6">0 / 1</div>' in third
+
+
+def test_an_italian_organisation_imports_codici_fiscali_without_a_country_column(app, factory, client, run_jobs):
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant = _admin(factory, client, language="it")
+    _import(client, "Codice fiscale,Nome,Cognome\nRSSMRA85T10A562S,Mario,Rossi\n")
+    run_jobs()
+    with app.app_context(), tenant_context(tenant.id):
+        assert db.session.execute(select(Client.country, Client.tax_id_type)).one() == ("IT", "it_cf")
+
+
+def test_a_client_has_a_language_of_its_own_for_mail_and_portal(app, factory, client, run_jobs, outbox):
+    from core.auth.models import User
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant = _admin(factory, client, language="es")
+    client_id = _create(client, locale="it").location.rsplit("/", 1)[1]
+    assert "Italiano" in client.get(f"/acme/clients/{client_id}").get_data(as_text=True)
+    assert client.get(f"/acme/clients/api/{client_id}").get_json()["language"] == "it"
+    client.post(f"/acme/clients/{client_id}/portal/invite")
+    (mail,) = outbox()
+    assert mail.language == "it"
+    with app.app_context(), tenant_context(tenant.id):
+        assert db.session.scalar(select(User.locale).where(User.client_id == int(client_id))) == "it"
+    refused = _create(client, tax_id="X1234567L", locale="fr")
+    assert refused.status_code == 200
+
+    response = _import(client, "NIF;Nombre;Apellidos;Idioma\nY1234567X;Yan;Ke;Inglés\nZ1234567R;Zoe;Li;francés\n")
+    run_jobs()
+    problems = client.get(response.location).get_data(as_text=True).split('id="import-problems"')[1]
+    assert "<td>Idioma</td>" in problems and "<td>3</td>" in problems
+    export = list(
+        csv.reader(io.StringIO(client.get("/acme/clients/export.csv").get_data(as_text=True).lstrip("\ufeff")))
+    )
+    language = export[0].index("language")
+    first_name = export[0].index("first_name")
+    assert {row[first_name]: row[language] for row in export[1:]} == {"Ana": "it", "Yan": "en"}
 
 
 def test_an_import_without_a_tax_id_column_says_so(factory, client, run_jobs):

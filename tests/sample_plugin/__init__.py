@@ -94,8 +94,14 @@ def global_search(tenant, user, query):
 
 @hookimpl
 def client_created(client):
+    from core.extensions import db
+    from tests.sample_plugin.models import SampleNote
     from tests.sample_plugin.services import note_about
 
+    if "Faulty" in client.name:
+        # A plugin that breaks half-way: tests check it cannot undo or fail the client's creation.
+        db.session.add(SampleNote(title="half-written", body=""))
+        raise RuntimeError("the sample plugin fails on purpose")
     note_about(f"Client {client.name} created")
 
 
