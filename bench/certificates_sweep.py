@@ -18,6 +18,9 @@ Prints how long building took; then, for one tenant:
 Each timed operation is cancelled after ``--limit`` seconds (and rolled back); it is then
 printed as "> N s".
 
+SQLite always runs; with ``BENCH_DATABASE_URL`` PostgreSQL runs too, after it, in the same run
+(each in a process of its own, its lines prefixed with the engine).
+
     .venv/bin/python bench/certificates_sweep.py                     # SQLite in a temporary folder
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/certificates_sweep.py
     .venv/bin/python bench/certificates_sweep.py --tenants-size 50000 --clients 10000   # a quick run
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -191,7 +196,8 @@ def _build_tenant(app, slug: str, size: int, last_sweep, generation_clients: int
             notes, uploaded_at, uploaded_by_client, rejection_reason, approved_at, expired_at, archived_at,
             deleted_at, renewal_of_id, created_at, updated_at"""
         # Pair n: template n % 10, client n / 10. Older certificate n (n < older) belongs to pair n:
-        # 60% expired (renewed by the current one when its template renews), 25% archived, 15% in the bin.
+        # 60% expired (renewed by the current one when its template renews), 25% archived (approved, expiring
+        # or expired by their validity, as the sweep leaves them), 15% in the bin.
         older_rows = (
             "r AS (SELECT s.n AS n, t.id AS template_id, t.name AS name, t.lead_days AS lead, "
             ":first_client + s.n / :templates AS client_id, s.n % 20 AS k, (s.n * 104729) % 700 AS age "
@@ -213,9 +219,11 @@ def _build_tenant(app, slug: str, size: int, last_sweep, generation_clients: int
                 + f"""
                 INSERT INTO center_certificates_certificates ({columns})
                 SELECT :tenant, template_id, client_id, name, lead,
-                       CASE WHEN k < 12 THEN 'expired' WHEN k < 17 THEN 'approved' ELSE 'missing_info' END,
+                       CASE WHEN k < 12 OR (k < 17 AND age < 350) THEN 'expired'
+                            WHEN k < 17 AND age <= 350 + lead THEN 'expiring'
+                            WHEN k < 17 THEN 'approved' ELSE 'missing_info' END,
                        {validity}, {expiring_from}, '', CASE WHEN k < 17 THEN :built END, FALSE, '',
-                       CASE WHEN k < 17 THEN :built END, CASE WHEN k < 12 THEN :built END,
+                       CASE WHEN k < 17 THEN :built END, CASE WHEN k < 12 OR (k < 17 AND age < 350) THEN :built END,
                        CASE WHEN k >= 12 AND k < 17 THEN :built END, CASE WHEN k >= 17 THEN :built END,
                        NULL, :built, :built
                 FROM r""",
@@ -300,7 +308,7 @@ def _states(connection, tenant_id: int) -> Counter:
 # names the tenant (the indexes start with tenant_id), as the service does.
 BARE_EXPIRED = """
     UPDATE center_certificates_certificates SET status = 'expired', expired_at = :now, updated_at = :now
-    WHERE tenant_id = :tenant AND deleted_at IS NULL AND archived_at IS NULL
+    WHERE tenant_id = :tenant AND deleted_at IS NULL
       AND status IN ('approved', 'expiring') AND validity_date < :today AND expiring_from < :today"""
 BARE_EXPIRING = """
     UPDATE center_certificates_certificates SET status = 'expiring', updated_at = :now
@@ -523,7 +531,7 @@ def _bench_generation(tenant_id: int, template_id: int, groups: list[int], clien
         try:
             with _cancel_after(limit, connection):
                 started = time.perf_counter()
-                result = services.run_generation(ctx, template_id, groups[:half])
+                result = services.run_generation(ctx, template_id, groups[:half])  # commits after each batch
                 ours_ms = (time.perf_counter() - started) * 1000
             assert result["created"] == clients, result
         except Cancelled:
@@ -531,8 +539,9 @@ def _bench_generation(tenant_id: int, template_id: int, groups: list[int], clien
             result, ours_ms = {"created": 0}, None
     db.session.close()
     print(
-        f"Generar certificados, ours (services.run_generation, {clients:,} clients of {half} centres): "
-        f"{_ms(ours_ms, limit)}  created {result['created']:,}"
+        f"Generar certificados, ours (services.run_generation, {clients:,} clients of {half} centres, "
+        f"batches of {services.GENERATION_BATCH:,}): {_ms(ours_ms, limit)}  created {result['created']:,} "
+        f"in {result.get('batches', 0)} INSERT … SELECT"
     )
 
     params = {
@@ -561,13 +570,45 @@ def _bench_generation(tenant_id: int, template_id: int, groups: list[int], clien
         )
 
 
+def _each_engine(argv: list[str]) -> None:
+    """SQLite, then PostgreSQL when ``BENCH_DATABASE_URL`` names a server: each in a process of its
+    own (a fresh app on its own database), its lines prefixed with the engine."""
+    engines = ["sqlite"] + (["postgresql"] if os.environ.get("BENCH_DATABASE_URL") else [])
+    for engine in engines:
+        env = dict(os.environ)
+        if engine == "sqlite":
+            env.pop("BENCH_DATABASE_URL", None)
+        with subprocess.Popen(
+            [sys.executable, "-u", __file__, *argv, "--engine", engine],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as child:
+            for line in child.stdout:
+                print(f"[{engine}] {line}", end="", flush=True)
+        if child.returncode:
+            raise SystemExit(f"the {engine} run failed ({child.returncode})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants-size", type=int, default=500_000, help="certificates in each of the 2 tenants")
     parser.add_argument("--clients", type=int, default=100_000, help="clients of 'Generar certificados' (each side)")
     parser.add_argument("--days-behind", type=int, default=7, help="days since the states were last swept")
     parser.add_argument("--limit", type=float, default=60, help="seconds before a timed operation is cancelled")
+    parser.add_argument(
+        "--engine",
+        choices=("sqlite", "postgresql"),
+        help="run on this engine only (without it: SQLite, then PostgreSQL when BENCH_DATABASE_URL is set)",
+    )
     args = parser.parse_args()
+    if args.engine is None:
+        _each_engine(sys.argv[1:])
+        return
+    if args.engine == "sqlite":
+        os.environ.pop("BENCH_DATABASE_URL", None)
+    elif not os.environ.get("BENCH_DATABASE_URL"):
+        parser.error("--engine postgresql needs BENCH_DATABASE_URL")
 
     from core.extensions import db
     from plugins.center_certificates import services

@@ -46,9 +46,10 @@ def register_blueprints(app):
 def register_permissions():
     return [
         Permission(VIEW, _l("See the certificates of the clients of one's centres"), ("manager", "operator")),
+        # The seed's wording: "Acceso para administrar los perfiles de los clientes de los centros indicados".
         Permission(
             MANAGE,
-            _l("Manage the certificates of the clients of one's centres (request, edit, approve, delete)"),
+            _l("Access to manage the profiles (certificates) of the clients of the indicated centres"),
             ("manager", "operator"),
         ),
         Permission(TEMPLATES, _l("Manage certificate templates and generate certificates in bulk"), ("manager",)),

@@ -1,8 +1,17 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from core.errors import DomainError
 from core.extensions import db
@@ -17,7 +26,8 @@ class TemplateForm(FlaskForm):
     lead_days = IntegerField(
         _l("“Expiring soon” starts this many days before the validity date"),
         default=DEFAULT_LEAD_DAYS,
-        validators=[DataRequired(), NumberRange(min=0, max=365)],
+        # InputRequired, not DataRequired: 0 (expiring soon only from the validity date) is a value.
+        validators=[InputRequired(), NumberRange(min=0, max=365)],
     )
     auto_for_new_clients = BooleanField(_l("Request a certificate from this template for every new client"))
     renew_on_expiry = BooleanField(
@@ -68,7 +78,23 @@ class RequestForm(FlaskForm):
 
 
 class GenerateForm(FlaskForm):
+    # Offered only to who sees every client (the view leaves it out for the others).
+    scope = RadioField(
+        _l("For whom"),
+        choices=choices(
+            [
+                (services.CENTRES, _l("The active clients of the centres I choose")),
+                (services.ALL_CLIENTS, _l("Every active client, also those in no centre")),
+            ]
+        ),
+        default=services.CENTRES,
+        validators=[Optional()],
+    )
     groups = CheckboxListField(_l("Centres"), coerce=int)
+    # What the confirmation shown was counted for: confirming anything else counts again.
+    counted_scope = HiddenField()
+    counted_groups = HiddenField()
+    counted = HiddenField()
 
 
 class ReportFilterForm(FlaskForm):

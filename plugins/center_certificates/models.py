@@ -39,7 +39,9 @@ CREATED = "created"
 APPROVED_EVENT = "approved"
 EXPIRING_EVENT = "expiring"
 EXPIRED_EVENT = "expired"
-EVENTS = (CREATED, APPROVED_EVENT, EXPIRING_EVENT, EXPIRED_EVENT)
+# Told once per rejection (a certificate can be sent back several times): see Certificate.rejections.
+REJECTED_EVENT = "rejected"
+EVENTS = (CREATED, APPROVED_EVENT, EXPIRING_EVENT, EXPIRED_EVENT, REJECTED_EVENT)
 
 
 class CertificateTemplate(TenantScoped, Audited, db.Model):
@@ -108,6 +110,7 @@ class Certificate(TenantScoped, Audited, db.Model):
             "deleted_by_id",
             "issued_by_id",
             "renewal_of_id",
+            "rejections",
         }
     )
     __audit_fields__ = {
@@ -147,6 +150,8 @@ class Certificate(TenantScoped, Audited, db.Model):
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
     rejection_reason: Mapped[str] = mapped_column(String(NOTE_MAX), default="")
     rejected_at: Mapped[datetime | None] = mapped_column()
+    # How many times it has been sent back: the rejection notice's marker is one per rejection.
+    rejections: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     expired_at: Mapped[datetime | None] = mapped_column()
     archived_at: Mapped[datetime | None] = mapped_column()
     deleted_at: Mapped[datetime | None] = mapped_column()
@@ -188,16 +193,18 @@ class Certificate(TenantScoped, Audited, db.Model):
 
 
 class CertificateNotice(TenantScoped, db.Model):
-    """The marker of one event told to the client: each event is sent once per certificate."""
+    """The marker of one event told to the client: each event is sent once per certificate (a
+    rejection once per rejection: ``occurrence`` is the certificate's rejection count, 0 otherwise)."""
 
     __tablename__ = "center_certificates_notices"
-    __table_args__ = (UniqueConstraint("certificate_id", "event"),)
+    __table_args__ = (UniqueConstraint("certificate_id", "event", "occurrence"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     certificate_id: Mapped[int] = mapped_column(
         ForeignKey("center_certificates_certificates.id", ondelete="CASCADE"), index=True
     )
     event: Mapped[str] = mapped_column(String(16))
+    occurrence: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("core_outbound_messages.id", ondelete="SET NULL"))
     pushed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

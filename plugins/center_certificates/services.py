@@ -7,9 +7,12 @@ Rechazar sends a pending certificate back to Falta información with a reason.
 
 Dates are computed in the tenant's time zone. The date-driven transitions happen both on every
 write (a certificate approved late inside a window is right at once) and in a periodic sweep
-of set-based statements. Each event the client is told about (created, approved, expiring,
-expired) is sent once per certificate: a unique notice row is written in the same transaction
-as the e-mail it queues.
+of set-based statements. An archived approved certificate also becomes Caducado when its
+validity passes (so the history shows what it is), without a notice and without a renewal.
+
+Each event the client is told about (created, approved, expiring, expired) is sent once per
+certificate, and a rejection once per rejection: a unique notice row is written in the same
+transaction as the e-mail it queues.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import aliased, selectinload
 
 from core.clients.models import Client, GroupClient
@@ -41,6 +44,7 @@ from plugins.center_certificates.models import (
     MISSING,
     NOTE_MAX,
     PENDING,
+    REJECTED_EVENT,
     STATUSES,
     Certificate,
     CertificateNotice,
@@ -88,12 +92,49 @@ def visible_statement(user):
     )
 
 
+def superseded():
+    """The condition that a newer certificate (not in the bin) of the same template exists for the
+    same client: an expired one that was renewed, or asked again, is no longer news."""
+    newer = aliased(Certificate)
+    return exists().where(
+        newer.tenant_id == Certificate.tenant_id,
+        newer.client_id == Certificate.client_id,
+        newer.template_id == Certificate.template_id,
+        newer.id > Certificate.id,
+        newer.deleted_at.is_(None),
+    )
+
+
+def status_counts(user) -> dict[str, int]:
+    """Certificates neither archived nor in the bin by state, among the clients ``user`` sees (one
+    query). Caducado counts only those not superseded by a newer one, as the list's filter shows."""
+    stmt = (
+        select(Certificate.status, func.count())
+        .where(
+            Certificate.deleted_at.is_(None),
+            Certificate.archived_at.is_(None),
+            Certificate.client_id.in_(visible_client_ids(user)),
+            or_(Certificate.status != EXPIRED, ~superseded()),
+        )
+        .group_by(Certificate.status)
+    )
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update(dict(db.session.execute(stmt).all()))
+    return counts
+
+
 def list_statement(user, *, q: str = "", status: str = "", template_id: int | None = None, group_id: int | None = None):
     """The staff's list: certificates neither archived nor in the bin of the clients ``user`` sees,
     in one state (or in any state but Caducado), of one template, of the clients of one centre, of
-    the clients whose name, tax id or e-mail contains ``q``."""
+    the clients whose name, tax id or e-mail contains ``q``. Caducado lists only the expired
+    certificates not superseded by a newer one (the dashboard counts the same)."""
     stmt = visible_statement(user).where(Certificate.archived_at.is_(None))
-    stmt = stmt.where(Certificate.status == status) if status in STATUSES else stmt.where(Certificate.status != EXPIRED)
+    if status == EXPIRED:
+        stmt = stmt.where(Certificate.status == EXPIRED, ~superseded())
+    elif status in STATUSES:
+        stmt = stmt.where(Certificate.status == status)
+    else:
+        stmt = stmt.where(Certificate.status != EXPIRED)
     if template_id:
         stmt = stmt.where(Certificate.template_id == template_id)
     if group_id:
@@ -159,16 +200,20 @@ def save_template(template: CertificateTemplate | None, data: TemplateData, acto
     return template
 
 
-def clone_template(template: CertificateTemplate, actor=None) -> CertificateTemplate:
-    """A copy to start a new template from; it starts without automatic options switched on."""
+def clone_data(template: CertificateTemplate) -> TemplateData:
+    """What the new-template form starts from when a template is cloned: everything of it, the
+    automatic options too, under a name not yet taken ("… (copy)", translated)."""
     base = str(_l("%(name)s (copy)", name=template.name))
     name, number = base, 2
-    while db.session.scalar(select(CertificateTemplate.id).where(CertificateTemplate.name == name)) is not None:
+    while db.session.scalar(select(CertificateTemplate.id).where(func.lower(CertificateTemplate.name) == name.lower())):
         name, number = f"{base} {number}", number + 1
-    return save_template(
-        None,
-        TemplateData(name, template.description, template.lead_days, False, False, template.active),
-        actor,
+    return TemplateData(
+        name,
+        template.description,
+        template.lead_days,
+        template.auto_for_new_clients,
+        template.renew_on_expiry,
+        template.active,
     )
 
 
@@ -331,7 +376,9 @@ def reject(tenant, certificate: Certificate, reason: str | None, actor) -> Certi
     certificate.status = MISSING
     certificate.rejection_reason = reason
     certificate.rejected_at = utcnow()
+    certificate.rejections = (certificate.rejections or 0) + 1
     db.session.commit()
+    notify_soon(tenant)
     return certificate
 
 
@@ -364,10 +411,12 @@ def sweep(tenant) -> dict:
     today = today_for(tenant)
     now = utcnow()
     live = and_(Certificate.deleted_at.is_(None), Certificate.archived_at.is_(None))
+    # Archived ones too: an approved certificate is Caducado once its validity has passed, also in
+    # the history (no notice is owed for them, and they are not renewed).
     expired = db.session.execute(
         update(Certificate)
         .where(
-            live,
+            Certificate.deleted_at.is_(None),
             Certificate.status.in_((APPROVED, EXPIRING)),
             Certificate.validity_date < today,
             # Implied (expiring_from <= validity_date), but it turns the scan into a range on the due index.
@@ -419,6 +468,8 @@ def _renew_expired(tenant_id: int, now) -> int:
             Client.tenant_id == tenant_id,
             old.status == EXPIRED,
             old.deleted_at.is_(None),
+            # An archived one was taken out of the running by the centre: it asks for nothing new.
+            old.archived_at.is_(None),
             CertificateTemplate.renew_on_expiry.is_(True),
             CertificateTemplate.active.is_(True),
             Client.active.is_(True),
@@ -469,7 +520,7 @@ def run_transitions(ctx) -> dict:
 # --- notices ----------------------------------------------------------------------------
 
 
-NOTICE_EVENTS = (CREATED, APPROVED_EVENT, EXPIRING_EVENT, EXPIRED_EVENT)
+NOTICE_EVENTS = (CREATED, APPROVED_EVENT, EXPIRING_EVENT, EXPIRED_EVENT, REJECTED_EVENT)
 
 
 def notice_subject(event: str, organisation: str, certificate: str):
@@ -480,10 +531,18 @@ def notice_subject(event: str, organisation: str, certificate: str):
         return _l("Your %(certificate)s has been approved", certificate=certificate)
     if event == EXPIRING_EVENT:
         return _l("Your %(certificate)s expires soon", certificate=certificate)
+    if event == REJECTED_EVENT:
+        return _l("Your %(certificate)s has been sent back", certificate=certificate)
     return _l("Your %(certificate)s has expired", certificate=certificate)
 
 
 NOTICE_BATCH = 500
+
+
+def _occurrence(event: str):
+    """Which occurrence of ``event`` a certificate is owed a notice of: its latest rejection for a
+    rejection (one notice per rejection), else the one and only (0)."""
+    return Certificate.rejections if event == REJECTED_EVENT else literal(0)
 
 
 def _due_notices(event: str, limit: int):
@@ -491,19 +550,30 @@ def _due_notices(event: str, limit: int):
     condition = {
         CREATED: Certificate.id.is_not(None),
         APPROVED_EVENT: Certificate.approved_at.is_not(None),
-        EXPIRING_EVENT: Certificate.status == EXPIRING,
-        EXPIRED_EVENT: Certificate.status == EXPIRED,
+        # Not for archived ones: they expire in the history, quietly.
+        EXPIRING_EVENT: and_(Certificate.status == EXPIRING, Certificate.archived_at.is_(None)),
+        EXPIRED_EVENT: and_(Certificate.status == EXPIRED, Certificate.archived_at.is_(None)),
+        # Still sent back (not uploaded again since): the client has something to do.
+        REJECTED_EVENT: and_(Certificate.rejections > 0, Certificate.status == MISSING),
     }[event]
     told = select(CertificateNotice.id).where(
-        CertificateNotice.certificate_id == Certificate.id, CertificateNotice.event == event
+        CertificateNotice.certificate_id == Certificate.id,
+        CertificateNotice.event == event,
+        CertificateNotice.occurrence == _occurrence(event),
     )
     return db.session.scalars(
         select(Certificate)
         .where(condition, Certificate.deleted_at.is_(None), ~told.exists())
         .order_by(Certificate.id)
         .limit(limit)
-        .options(selectinload(Certificate.client))
+        .options(selectinload(Certificate.client), selectinload(Certificate.template))
     ).all()
+
+
+def renews_on_expiry(certificate: Certificate) -> bool:
+    """Whether a new request follows when this certificate expires (what the client can be told)."""
+    template = certificate.template
+    return bool(template is not None and template.active and template.renew_on_expiry)
 
 
 def _portal_accounts(client_ids: set[int]) -> dict:
@@ -514,8 +584,34 @@ def _portal_accounts(client_ids: set[int]) -> dict:
     return {account.client_id: account for account in accounts}
 
 
+def _claim_notice(certificate: Certificate, event: str) -> int | None:
+    """Write the marker of a notice, unless another run has: its id, or None when it was there.
+
+    INSERT … ON CONFLICT DO NOTHING on the marker's unique key (both engines): of two runs racing
+    for the same notice, the second waits for the first's transaction and then writes nothing,
+    instead of failing its whole batch on the unique constraint.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = db.session.get_bind(mapper=CertificateNotice.__mapper__).dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CertificateNotice)
+    return db.session.scalar(
+        statement.values(
+            certificate_id=certificate.id,
+            event=event,
+            occurrence=certificate.rejections if event == REJECTED_EVENT else 0,
+        )
+        .on_conflict_do_nothing(index_elements=["certificate_id", "event", "occurrence"])
+        .returning(CertificateNotice.id)
+    )
+
+
 def notify(tenant) -> dict:
-    """Write each owed notice once, with its e-mail in the same transaction; then push (best effort)."""
+    """Write each owed notice once, with its e-mail in the same transaction; then push (best effort).
+
+    The marker is written first: a notice another run has just claimed is left to it (no e-mail,
+    no push, no error), so two runs at the same time tell the client once.
+    """
     from core.mail.services import send_email
     from core.urls import external_url
 
@@ -524,15 +620,19 @@ def notify(tenant) -> dict:
     for event in NOTICE_EVENTS:
         while due := _due_notices(event, NOTICE_BATCH):
             accounts = _portal_accounts({certificate.client_id for certificate in due})
+            messages = []
             for certificate in due:
+                notice_id = _claim_notice(certificate, event)
+                if notice_id is None:
+                    continue
                 client = certificate.client
                 account = accounts.get(client.id)
-                language = (account.locale if account is not None else None) or tenant.language
+                # The portal account's own choice, else the client's language, else the organisation's.
+                language = (account.locale if account is not None else None) or client.locale or tenant.language
                 subject = notice_subject(event, tenant.name, certificate.name)
                 link = external_url(
                     "center_certificates_portal.show", tenant=tenant.slug, certificate_id=certificate.id
                 )
-                message = None
                 if client.email:
                     message = send_email(
                         tenant,
@@ -545,33 +645,52 @@ def notify(tenant) -> dict:
                         certificate=certificate,
                         client=client,
                         link=link,
+                        renews=renews_on_expiry(certificate),
                     )
-                notice = CertificateNotice(
-                    certificate_id=certificate.id, event=event, message_id=message.id if message else None
-                )
-                db.session.add(notice)
+                    messages.append({"id": notice_id, "message_id": message.id})
                 if account is not None:
-                    db.session.flush()
-                    pushes.append((notice.id, account.id, _push_payload(event, subject, certificate, language, link)))
+                    pushes.append(
+                        (notice_id, account.id, _push_payload(event, certificate, language, link, tenant.name))
+                    )
                 sent[event] += 1
+            if messages:
+                # One executemany for the batch: each marker points at its e-mail.
+                db.session.execute(update(CertificateNotice), messages)
             db.session.commit()
     _push(pushes)
     return {f"notices_{event}": count for event, count in sent.items()}
 
 
-def _push_payload(event: str, subject, certificate: Certificate, language: str, link: str) -> dict:
+def _push_payload(event: str, certificate: Certificate, language: str, link: str, organisation: str) -> dict:
+    """The push: the certificate's name as its title, what happened as its body, in ``language``."""
     from flask_babel import force_locale
 
     with force_locale(language):
-        title = str(subject)
+        body = push_text(event, certificate, organisation)
     return {
-        "title": title,
-        "body": certificate.client.name,
+        "title": certificate.name,
+        "body": body,
         "url": link,
         "tag": f"certificate-{certificate.id}",
         "certificate": certificate.id,
         "event": event,
     }
+
+
+def push_text(event: str, certificate: Certificate, organisation: str) -> str:
+    """What happened to ``certificate``, in the current locale: a push's body (one short line)."""
+    from flask_babel import format_date, gettext
+
+    until = format_date(certificate.validity_date, "long") if certificate.validity_date else ""
+    if event == CREATED:
+        return gettext("%(organisation)s asks you for it: upload it with its validity date.", organisation=organisation)
+    if event == APPROVED_EVENT:
+        return gettext("Approved: valid until %(date)s.", date=until)
+    if event == EXPIRING_EVENT:
+        return gettext("Expires soon: valid until %(date)s.", date=until)
+    if event == REJECTED_EVENT:
+        return gettext("Sent back: %(reason)s", reason=certificate.rejection_reason)
+    return gettext("It has expired (valid until %(date)s).", date=until)
 
 
 def _push(pushes: list[tuple[int, int, dict]]) -> None:
@@ -601,20 +720,17 @@ def run_notify(ctx) -> dict:
 # --- Generar certificados ---------------------------------------------------------------
 
 
-def _clients_without_open(tenant_id: int, template_id: int, group_ids: list[int]):
-    """Active clients of the centres without an open certificate of the template.
+def _clients_without_open(tenant_id: int, template_id: int, group_ids: list[int] | None):
+    """Active clients (of the centres, or every one when ``group_ids`` is None) without an open
+    certificate of the template.
 
     The tenant key is repeated in the subqueries: inside the INSERT … SELECT of the bulk job the
     ORM's criteria do not reach them, and the indexes start with tenant_id.
     """
     open_one = aliased(Certificate)
-    members = select(GroupClient.client_id).where(
-        GroupClient.tenant_id == tenant_id, GroupClient.group_id.in_(group_ids)
-    )
-    return select(Client.id).where(
+    stmt = select(Client.id).where(
         Client.tenant_id == tenant_id,
         Client.active.is_(True),
-        Client.id.in_(members),
         ~exists().where(
             open_one.tenant_id == tenant_id,
             open_one.client_id == Client.id,
@@ -622,67 +738,188 @@ def _clients_without_open(tenant_id: int, template_id: int, group_ids: list[int]
             open_one.is_open,
         ),
     )
+    if group_ids is not None:
+        members = select(GroupClient.client_id).where(
+            GroupClient.tenant_id == tenant_id, GroupClient.group_id.in_(group_ids)
+        )
+        stmt = stmt.where(Client.id.in_(members))
+    return stmt
 
 
-def generation_count(template: CertificateTemplate, group_ids: list[int]) -> int:
-    """How many certificates "Generar certificados" would create now."""
-    if not group_ids:
-        return 0
+ALL_CLIENTS = "all"
+CENTRES = "centres"
+
+
+@dataclass(frozen=True)
+class GenerationChoice:
+    """Whose certificates "Generar certificados" creates: the active clients of these centres, or
+    every active client of the organisation (also those in no centre)."""
+
+    group_ids: tuple[int, ...] = ()
+    all_clients: bool = False
+
+    @classmethod
+    def of(cls, group_ids, scope: str | None = CENTRES) -> GenerationChoice:
+        if scope == ALL_CLIENTS:
+            return cls((), True)
+        return cls(tuple(sorted({int(i) for i in group_ids or ()})))
+
+    @property
+    def made(self) -> bool:
+        return self.all_clients or bool(self.group_ids)
+
+    @property
+    def scope(self) -> str:
+        return ALL_CLIENTS if self.all_clients else CENTRES
+
+    @property
+    def groups_text(self) -> str:
+        """The centres as the confirmation carries them (a hidden field): "3,7"."""
+        return ",".join(map(str, self.group_ids))
+
+    @classmethod
+    def parse(cls, scope: str | None, groups_text: str | None) -> GenerationChoice | None:
+        """The choice a confirmation was counted for; None when the texts are not one."""
+        try:
+            return cls.of((part for part in (groups_text or "").split(",") if part.strip()), scope)
+        except ValueError:
+            return None
+
+
+def centres_for(user) -> list:
+    """The centres offered to ``user`` (to filter by, to generate for): every one when they see
+    every client, else their own."""
+    from core.clients.services import assignable_groups
+
+    return assignable_groups(user)
+
+
+def _check_generation_choice(choice: GenerationChoice, actor) -> None:
+    """Every active client only for who sees every client; otherwise only one's own centres."""
+    from core.clients.services import own_group_ids, sees_every_client
+
+    if not choice.made:
+        raise DomainError(_l("Choose at least one centre."), field="groups")
+    if actor is None or sees_every_client(actor):
+        return
+    if choice.all_clients:
+        raise DomainError(_l("Only someone who sees every client can generate for every client."), field="groups")
+    if set(choice.group_ids) - own_group_ids(actor):
+        raise DomainError(_l("You can only generate certificates for the clients of your centres."), field="groups")
+
+
+def generation_count(template: CertificateTemplate, choice: GenerationChoice, actor=None) -> int:
+    """How many certificates "Generar certificados" would create now (for ``actor``, who may only
+    count what they may generate)."""
+    _check_generation_choice(choice, actor)
+    group_ids = None if choice.all_clients else list(choice.group_ids)
     candidates = _clients_without_open(template.tenant_id, template.id, group_ids)
     return db.session.scalar(select(func.count()).select_from(candidates.subquery()))
 
 
-def start_generation(tenant, template: CertificateTemplate, group_ids: list[int], actor):
+class GenerationChanged(DomainError):
+    """The confirmation was for another choice or another number: it must be counted again."""
+
+
+def start_generation(
+    tenant,
+    template: CertificateTemplate,
+    choice: GenerationChoice,
+    actor,
+    *,
+    counted_for: GenerationChoice | None,
+    counted: int | None,
+):
+    """Start the bulk job, if what is confirmed is what was counted and shown.
+
+    The page said "N certificates will be created" for ``counted_for``; the choice is counted
+    again here, and a different choice (centres ticked after counting) or a different number
+    (clients added, another run) refuses with :class:`GenerationChanged`, so that the person
+    confirms the number that will really be created.
+    """
     from core.jobs.services import enqueue
 
     if not template.active:
         raise DomainError(_l("This template is not in use."))
-    if not group_ids:
-        raise DomainError(_l("Choose at least one centre."), field="groups")
+    _check_generation_choice(choice, actor)
+    if counted_for != choice or counted != generation_count(template, choice, actor):
+        raise GenerationChanged(
+            _l("The choice or the number has changed since it was counted: check the new number and confirm again.")
+        )
     return enqueue(
-        tenant, "center_certificates.generate", {"template_id": template.id, "group_ids": group_ids}, started_by=actor
+        tenant,
+        "center_certificates.generate",
+        {"template_id": template.id, "group_ids": list(choice.group_ids), "all_clients": choice.all_clients},
+        started_by=actor,
     )
 
 
-def run_generation(ctx, template_id: int, group_ids: list[int]) -> dict:
-    """The bulk job: one INSERT … SELECT, so 100,000 clients take one statement, not 100,000."""
+GENERATION_BATCH = 5_000
+
+
+def run_generation(
+    ctx, template_id: int, group_ids: list[int], all_clients: bool = False, batch: int = GENERATION_BATCH
+) -> dict:
+    """The bulk job: INSERT … SELECT in keyset batches of ``batch`` client ids, each committed.
+
+    Set-based (100,000 clients take 20 statements, not 100,000) with real progress between
+    batches. Idempotent: each batch takes only clients without an open certificate of the
+    template (and the partial unique index makes it a fact), so a retried or repeated run goes on
+    where the last one stopped and never gives a client a second open certificate.
+    """
     template = db.session.get(CertificateTemplate, template_id)
     if template is None or not template.active:
         return {"created": 0}
-    ctx.progress(5, message=template.name)
+    scope = None if all_clients else group_ids
+    total = db.session.scalar(
+        select(func.count()).select_from(_clients_without_open(ctx.tenant.id, template.id, scope).subquery())
+    )
+    ctx.progress(0, total, message=template.name)
     now = utcnow()
-    candidates = _clients_without_open(ctx.tenant.id, template.id, group_ids).subquery()
-    source = select(
-        literal(ctx.tenant.id),
-        literal(template.id),
-        candidates.c.id,
-        literal(template.name),
-        literal(template.lead_days),
-        literal(MISSING),
-        literal(ctx.run.started_by_id),
-        literal(now),
-        literal(now),
-    )
-    created = db.session.execute(
-        insert(Certificate)
-        .from_select(
-            [
-                "tenant_id",
-                "template_id",
-                "client_id",
-                "name",
-                "lead_days",
-                "status",
-                "issued_by_id",
-                "created_at",
-                "updated_at",
-            ],
-            source,
+    created, batches, after = 0, 0, 0
+    while True:
+        candidates = (
+            _clients_without_open(ctx.tenant.id, template.id, scope)
+            .where(Client.id > after)
+            .order_by(Client.id)
+            .limit(batch)
+            .subquery()
         )
-        .returning(Certificate.id)
-    )
-    created = len(created.all())
-    ctx.progress(90, message=template.name)
-    db.session.commit()
+        source = select(
+            literal(ctx.tenant.id),
+            literal(template.id),
+            candidates.c.id,
+            literal(template.name),
+            literal(template.lead_days),
+            literal(MISSING),
+            literal(ctx.run.started_by_id),
+            literal(now),
+            literal(now),
+        )
+        clients = db.session.scalars(
+            insert(Certificate)
+            .from_select(
+                [
+                    "tenant_id",
+                    "template_id",
+                    "client_id",
+                    "name",
+                    "lead_days",
+                    "status",
+                    "issued_by_id",
+                    "created_at",
+                    "updated_at",
+                ],
+                source,
+            )
+            .returning(Certificate.client_id)
+        ).all()
+        created, batches = created + len(clients), batches + 1
+        # Published with the batch's commit: the job's page moves as the rows are written.
+        ctx.progress(min(created, total), total, message=template.name)
+        db.session.commit()
+        if len(clients) < batch:
+            break
+        after = max(clients)
     notify_soon(ctx.tenant)
-    return {"created": created, "template": template.name}
+    return {"created": created, "template": template.name, "batches": batches}

@@ -10,11 +10,11 @@ from sqlalchemy.orm import selectinload
 
 from core.clients.models import Client
 from core.clients.services import get_visible as visible_client
+from core.clients.services import sees_every_client
 from core.csvstream import csv_response
 from core.errors import DomainError
 from core.extensions import db
 from core.forms import choices
-from core.groups.models import Group
 from core.pagination import keyset_page
 from core.permissions import requires
 from plugins.center_certificates import MANAGE, REPORT, TEMPLATES, VIEW, services
@@ -58,35 +58,26 @@ def _certificate_or_404(certificate_id: int) -> Certificate:
 
 
 def widget_counts(user) -> dict[str, int]:
-    """Open certificates by state among the clients ``user`` sees (one query)."""
-    stmt = (
-        select(Certificate.status, func.count())
-        .where(
-            Certificate.deleted_at.is_(None),
-            Certificate.archived_at.is_(None),
-            Certificate.client_id.in_(services.visible_client_ids(user)),
-        )
-        .group_by(Certificate.status)
-    )
-    counts = dict.fromkeys(STATUSES, 0)
-    counts.update(dict(db.session.execute(stmt).all()))
-    return counts
+    """The dashboard's numbers: see ``services.status_counts``."""
+    return services.status_counts(user)
 
 
 def client_tab_context(client: Client) -> dict:
     current, history = services.of_client(client.id)
+    in_use = db.session.scalars(
+        select(CertificateTemplate).where(CertificateTemplate.active.is_(True)).order_by(CertificateTemplate.name)
+    ).all()
     # Only what can be asked for: not a template the client already has an open certificate of.
     asked = {c.template_id for c in current}
-    templates = [
-        t
-        for t in db.session.scalars(
-            select(CertificateTemplate).where(CertificateTemplate.active.is_(True)).order_by(CertificateTemplate.name)
-        )
-        if t.id not in asked
-    ]
     form = RequestForm()
-    form.template.choices = choices((t.id, t.name) for t in templates)
-    return {"client": client, "current": current, "history": history, "request_form": form}
+    form.template.choices = choices((t.id, t.name) for t in in_use if t.id not in asked)
+    return {
+        "client": client,
+        "current": current,
+        "history": history,
+        "request_form": form,
+        "templates_in_use": len(in_use),
+    }
 
 
 # --- certificates -----------------------------------------------------------------------
@@ -113,7 +104,7 @@ def index():
         statuses=STATUSES,
         templates=db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)).all(),
         template_id=template_id,
-        groups=db.session.scalars(select(Group).order_by(Group.name)).all(),
+        groups=services.centres_for(current_user),
         group_id=group_id,
     )
 
@@ -290,7 +281,7 @@ def _template_data(form: TemplateForm) -> services.TemplateData:
     )
 
 
-def _template_form_page(form: TemplateForm, template: CertificateTemplate | None):
+def _template_form_page(form: TemplateForm, template: CertificateTemplate | None, source=None):
     if form.validate_on_submit():
         try:
             saved = services.save_template(template, _template_data(form), current_user)
@@ -300,7 +291,7 @@ def _template_form_page(form: TemplateForm, template: CertificateTemplate | None
         else:
             flash(_("The template has been saved."), "success")
             return redirect(url_for("center_certificates.edit_template", template_id=saved.id))
-    return render_template("center_certificates/template_form.html", form=form, template=template)
+    return render_template("center_certificates/template_form.html", form=form, template=template, source=source)
 
 
 @bp.route("/templates/new", methods=["GET", "POST"])
@@ -316,41 +307,60 @@ def edit_template(template_id: int):
     return _template_form_page(TemplateForm(obj=template), template)
 
 
-@bp.route("/templates/<int:template_id>/clone", methods=["POST"])
+@bp.route("/templates/<int:template_id>/clone", methods=["GET", "POST"])
 @requires(TEMPLATES)
 def clone_template(template_id: int):
-    copy = services.clone_template(db.get_or_404(CertificateTemplate, template_id), current_user)
-    flash(_("This is a copy: change what you need and save it."), "info")
-    return redirect(url_for("center_certificates.edit_template", template_id=copy.id))
+    """Clonar: the new-template form filled in from this one; nothing is saved until it is sent."""
+    source = db.get_or_404(CertificateTemplate, template_id)
+    return _template_form_page(TemplateForm(obj=services.clone_data(source)), None, source)
 
 
 @bp.route("/templates/<int:template_id>/generate", methods=["GET", "POST"])
 @requires(TEMPLATES)
 def generate(template_id: int):
-    """Generar certificados: for every active client of the chosen centres without an open one."""
+    """Generar certificados: for every active client of the chosen centres without an open one.
+
+    A first submit counts; the confirmation carries what was counted, and confirming anything
+    else (other centres ticked since, or a number that has changed) shows the new count instead.
+    """
     template = db.get_or_404(CertificateTemplate, template_id)
-    groups = db.session.scalars(select(Group).order_by(Group.name)).all()
     form = GenerateForm()
-    form.groups.choices = choices((grp.id, grp.name) for grp in groups)
-    chosen = form.groups.data or []
-    count = services.generation_count(template, chosen) if chosen else None
+    form.groups.choices = choices((grp.id, grp.name) for grp in services.centres_for(current_user))
+    every_client = sees_every_client(current_user)
+    if not every_client:
+        del form.scope
+    scope = form.scope.data if every_client else services.CENTRES
+    choice = services.GenerationChoice.of(form.groups.data, scope)
     if form.validate_on_submit() and request.form.get("confirm") == "1":
         try:
-            run = services.start_generation(g.tenant, template, chosen, current_user)
+            run = services.start_generation(
+                g.tenant,
+                template,
+                choice,
+                current_user,
+                counted_for=services.GenerationChoice.parse(form.counted_scope.data, form.counted_groups.data),
+                counted=int(form.counted.data) if (form.counted.data or "").isdigit() else None,
+            )
         except DomainError as error:
-            flash(str(error.message), "danger")
+            flash(str(error.message), "warning" if isinstance(error, services.GenerationChanged) else "danger")
         else:
             return redirect(url_for("jobs.show", run_id=run.id))
-    return render_template(
-        "center_certificates/generate.html", template=template, form=form, count=count, chosen=chosen
-    )
+    count = None
+    if choice.made:
+        try:
+            count = services.generation_count(template, choice, current_user)
+        except DomainError as error:
+            form.groups.errors = [*form.groups.errors, str(error.message)]
+    form.counted_scope.data, form.counted_groups.data = choice.scope, choice.groups_text
+    form.counted.data = "" if count is None else str(count)
+    return render_template("center_certificates/generate.html", template=template, form=form, count=count)
 
 
 # --- who is missing what ------------------------------------------------------------------
 
 
 def _report_filters():
-    groups = db.session.scalars(select(Group).order_by(Group.name)).all()
+    groups = services.centres_for(current_user)
     filters = ReportFilterForm(request.args, groups=groups)
     filters.validate()
     group_id = int(filters.group.data) if (filters.group.data or "").isdigit() else None

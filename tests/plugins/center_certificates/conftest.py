@@ -10,6 +10,7 @@ import pytest
 from pypdf import PdfWriter
 
 from tests.conftest import PASSWORD, login
+from tests.core.mail.conftest import smtp_server  # noqa: F401  (a real SMTP server, for the notices)
 
 
 def pdf_bytes() -> bytes:

@@ -99,28 +99,17 @@ def test_a_real_heic_photo_is_accepted_and_shown_as_a_thumbnail(app, centre, por
     ("data", "filename", "message"),
     [
         (samples.elf_program(), "photo.jpg", "it looks like an executable program"),
-        (samples.jpeg() + samples.PAYLOAD, "polyglot.jpg", None),
+        (samples.jpeg() + samples.PAYLOAD, "polyglot.jpg", "hides a web page or a script"),
         (samples.png_declaring(30000, 30000), "bomb.png", "megapixels"),
         (NOISY_PNG[: len(NOISY_PNG) * 6 // 10], "truncated.png", "damaged or incomplete"),
         (samples.pdf(user_password="secret"), "locked.pdf", "protected with a password"),
     ],
     ids=["executable-renamed", "jpeg-with-html-payload", "pixel-bomb", "truncated-png", "encrypted-pdf"],
 )
-def test_hostile_uploads_are_refused_or_cleaned(app, centre, portal, data, filename, message):
-    from core.extensions import db
-    from core.files.services import read_stored
-    from plugins.center_certificates.models import Certificate
-
+def test_hostile_uploads_are_refused_with_a_clear_message(app, centre, portal, data, filename, message):
     template = make_template(app, centre.tenant)
     certificate = make_request(app, centre.tenant, centre.client, template)
     response = _send(portal, certificate, data, filename)
-    if message is None:
-        # The polyglot is a valid JPEG: it is accepted, re-encoded, and the payload is gone.
-        assert response.status_code == 302
-        with acting(app, centre.tenant):
-            stored = db.session.get(Certificate, certificate).file
-            assert b"<script>" not in read_stored(stored) and b"<?php" not in read_stored(stored)
-        return
     assert response.status_code == 200
     assert message in response.get_data(as_text=True)
     assert state(app, centre.tenant, certificate)["status"] == "missing_info"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime
 
 import time_machine
@@ -12,15 +13,26 @@ from sqlalchemy import func, select
 
 from tests.plugins.center_certificates.conftest import (
     acting,
+    approve,
     make_request,
     make_template,
     pdf_bytes,
     staff_client,
     state,
+    sweep,
     upload,
 )
 
 SPRING = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+
+
+def widget_count(page: str, status: str) -> int:
+    """The number the dashboard widget of ``status`` shows."""
+    import re
+
+    match = re.search(rf'data-widget="certificates-{status}">\s*<p class="display-6 mb-0">(\d+)</p>', page)
+    assert match, f"no widget for {status}"
+    return int(match.group(1))
 
 
 def test_a_manager_creates_edits_and_clones_a_template(app, centre):
@@ -38,19 +50,88 @@ def test_a_manager_creates_edits_and_clones_a_template(app, centre):
     listing = browser.get("/acme/certificates/templates/").get_data(as_text=True)
     assert "Seguro de responsabilidad" in listing and "30 days before" in listing and "for every new client" in listing
     template_id = response.location.rsplit("/", 1)[1]
-    clone = browser.post(f"/acme/certificates/templates/{template_id}/clone")
-    page = browser.get(clone.location).get_data(as_text=True)
-    assert "Seguro de responsabilidad (copy)" in page
+    listing = browser.get("/acme/certificates/templates/").get_data(as_text=True)
+    assert f'href="/acme/certificates/templates/{template_id}/clone"' in listing
     duplicate = browser.post(
         "/acme/certificates/templates/new", data={"name": "seguro de responsabilidad", "lead_days": "15"}
     )
     assert "There is already a template called seguro de responsabilidad." in duplicate.get_data(as_text=True)
 
 
+def test_a_template_may_start_expiring_soon_0_days_before_but_not_without_a_number(app, centre):
+    from core.extensions import db
+    from plugins.center_certificates.models import CertificateTemplate
+
+    browser = staff_client(app, "manager@acme.test")
+    saved = browser.post("/acme/certificates/templates/new", data={"name": "Same day", "lead_days": "0"})
+    assert saved.status_code == 302
+    with acting(app, centre.tenant):
+        assert (
+            db.session.scalar(select(CertificateTemplate.lead_days).where(CertificateTemplate.name == "Same day")) == 0
+        )
+    empty = browser.post("/acme/certificates/templates/new", data={"name": "No number", "lead_days": ""})
+    assert empty.status_code == 200 and "This field is required." in empty.get_data(as_text=True)
+    too_many = browser.post("/acme/certificates/templates/new", data={"name": "Too many", "lead_days": "366"})
+    assert "Number must be between 0 and 365." in too_many.get_data(as_text=True)
+
+
+def test_cloning_opens_a_filled_in_form_and_saves_only_when_sent(app, factory, centre):
+    from core.auth.models import User
+    from core.extensions import db
+    from plugins.center_certificates.models import CertificateTemplate
+
+    source = make_template(
+        app,
+        centre.tenant,
+        "Seguro",
+        description="Póliza en vigor",
+        lead_days=30,
+        auto_for_new_clients=True,
+        renew_on_expiry=True,
+    )
+
+    def names() -> list[str]:
+        with acting(app, centre.tenant):
+            return list(db.session.scalars(select(CertificateTemplate.name).order_by(CertificateTemplate.id)))
+
+    browser = staff_client(app, "manager@acme.test")
+    url = f"/acme/certificates/templates/{source}/clone"
+    form = browser.get(url)
+    assert form.status_code == 200
+    page = form.get_data(as_text=True)
+    assert 'value="Seguro (copy)"' in page and "Póliza en vigor" in page and 'value="30"' in page
+    for option in ("auto_for_new_clients", "renew_on_expiry", "active"):
+        assert re.search(rf'<input checked [^>]*id="{option}"', page), f"{option} is carried over"
+    assert names() == ["Seguro"], "opening the copy (and then Cancelar) leaves no stray template"
+
+    saved = browser.post(
+        url,
+        data={"name": "Seguro (copy)", "description": "Póliza en vigor", "lead_days": "30", "renew_on_expiry": "y"},
+    )
+    assert saved.status_code == 302
+    with acting(app, centre.tenant):
+        copy = db.session.scalar(select(CertificateTemplate).where(CertificateTemplate.name == "Seguro (copy)"))
+        assert (copy.lead_days, copy.renew_on_expiry, copy.auto_for_new_clients) == (30, True, False)
+    assert names() == ["Seguro", "Seguro (copy)"]
+    assert 'value="Seguro (copy) 2"' in browser.get(url).get_data(as_text=True), "a name not yet taken"
+
+    with acting(app, centre.tenant):
+        db.session.get(User, centre.manager).locale = "es"
+        db.session.commit()
+    assert 'value="Seguro (copia)"' in staff_client(app, "manager@acme.test").get(url).get_data(as_text=True)
+
+
 def test_templates_are_for_managers_and_administrators_only(app, centre):
     assert staff_client(app, "staff@acme.test").get("/acme/certificates/templates/").status_code == 403
     assert staff_client(app, "manager@acme.test").get("/acme/certificates/templates/").status_code == 200
     assert staff_client(app, "admin@acme.test").get("/acme/certificates/templates/").status_code == 200
+
+
+def test_the_staff_permission_is_named_as_the_centres_know_it(app, centre):
+    page = staff_client(app, "admin@acme.test").get("/acme/roles/new").get_data(as_text=True)
+    label = "Access to manage the profiles (certificates) of the clients of the indicated centres"
+    assert label in page
+    assert re.search(r'value="center_certificates\.certificates:manage"', page), "the key stays"
 
 
 def test_staff_request_approve_and_see_only_the_clients_of_their_centre(app, centre):
@@ -153,7 +234,13 @@ def test_notes_are_limited_to_400_characters(app, centre):
         )
         .get_data(as_text=True)
     )
-    assert "400" in page and state(app, centre.tenant, certificate)["status"] == "missing_info"
+    # The help text says "At most 400 characters." too: look for the error under the field.
+    assert re.search(
+        r'id="notes"[^>]*>\s*x{401}</textarea>\s*<div class="invalid-feedback">'
+        r"Field cannot be longer than 400 characters\.</div>",
+        page,
+    )
+    assert state(app, centre.tenant, certificate)["status"] == "missing_info"
 
 
 def test_rejecting_from_the_page_needs_a_reason(app, centre):
@@ -179,6 +266,7 @@ def test_deleting_moves_to_the_bin_purges_the_file_and_hides_it_everywhere(app, 
     with time_machine.travel(SPRING, tick=False):
         upload(app, centre.tenant, certificate, date(2030, 12, 31))
     browser = staff_client(app)
+    assert widget_count(browser.get("/acme/").get_data(as_text=True), "pending_approval") == 1
     assert browser.post(f"/acme/certificates/{certificate}/delete").status_code == 302
     assert state(app, centre.tenant, certificate)["deleted_at"] is not None
     with acting(app, centre.tenant):
@@ -195,7 +283,14 @@ def test_deleting_moves_to_the_bin_purges_the_file_and_hides_it_everywhere(app, 
     export = browser.get("/acme/certificates/report.csv").get_data(as_text=True)
     assert "Pending approval" not in export and "Missing" not in export
     assert "Medical certificate" in browser.get("/acme/certificates/bin").get_data(as_text=True)
-    assert '<p class="display-6 mb-0">0</p>' in browser.get("/acme/").get_data(as_text=True)
+    assert widget_count(browser.get("/acme/").get_data(as_text=True), "pending_approval") == 0
+
+
+def _confirmation(page: str) -> dict[str, str]:
+    """The hidden fields the confirmation carries: what it was counted for."""
+    import re
+
+    return dict(re.findall(r'<input id="(counted\w*)" name="\1" type="hidden" value="([^"]*)">', page))
 
 
 def test_generate_asks_with_the_count_then_creates_once(app, centre, run_jobs):
@@ -205,27 +300,156 @@ def test_generate_asks_with_the_count_then_creates_once(app, centre, run_jobs):
     template = make_template(app, centre.tenant)
     make_request(app, centre.tenant, centre.client, template)
     browser = staff_client(app, "manager@acme.test")
-    counted = browser.post(
-        f"/acme/certificates/templates/{template}/generate",
-        data={"groups": [str(centre.group), str(centre.other_group)]},
-    )
+    both = [str(centre.group), str(centre.other_group)]
+    counted = browser.post(f"/acme/certificates/templates/{template}/generate", data={"groups": both})
     page = counted.get_data(as_text=True)
     assert "1 certificate will be created." in page and "cannot be undone" in page
+    carried = _confirmation(page)
+    assert carried == {"counted_scope": "centres", "counted_groups": ",".join(sorted(both, key=int)), "counted": "1"}
     started = browser.post(
-        f"/acme/certificates/templates/{template}/generate",
-        data={"groups": [str(centre.group), str(centre.other_group)], "confirm": "1"},
+        f"/acme/certificates/templates/{template}/generate", data={"groups": both, "confirm": "1", **carried}
     )
     assert "/acme/jobs/" in started.location
     run_jobs()
-    again = browser.post(
-        f"/acme/certificates/templates/{template}/generate",
-        data={"groups": [str(centre.group), str(centre.other_group)]},
-    )
+    again = browser.post(f"/acme/certificates/templates/{template}/generate", data={"groups": both})
     assert "0 certificates will be created." in again.get_data(as_text=True)
     job = browser.get(started.location).get_data(as_text=True)
     assert "Finished" in job
     with acting(app, centre.tenant):
         assert db.session.scalar(select(func.count()).select_from(Certificate)) == 2
+
+
+def test_confirming_other_centres_than_were_counted_counts_again_instead_of_creating(app, factory, centre):
+    from core.extensions import db
+    from core.jobs.models import JobRun
+    from plugins.center_certificates.models import Certificate
+
+    template = make_template(app, centre.tenant)
+    browser = staff_client(app, "manager@acme.test")
+    url = f"/acme/certificates/templates/{template}/generate"
+    north = browser.post(url, data={"groups": [str(centre.group)]}).get_data(as_text=True)
+    assert "1 certificate will be created." in north
+    # South is ticked after counting, and the confirmation (which said 1) is pressed.
+    both = [str(centre.group), str(centre.other_group)]
+    answer = browser.post(url, data={"groups": both, "confirm": "1", **_confirmation(north)})
+    assert answer.status_code == 200, "nothing is started"
+    page = answer.get_data(as_text=True)
+    assert "The choice or the number has changed since it was counted" in page
+    assert "2 certificates will be created." in page
+    assert _confirmation(page) == {
+        "counted_scope": "centres",
+        "counted_groups": ",".join(sorted(both, key=int)),
+        "counted": "2",
+    }
+
+    # The same centres, but a client joined North since the count: the number shown would be wrong.
+    factory.client(centre.tenant, "Late Client", groups=[centre.group])
+    late = browser.post(url, data={"groups": both, "confirm": "1", **_confirmation(page)}).get_data(as_text=True)
+    assert "3 certificates will be created." in late
+    with acting(app, centre.tenant):
+        assert db.session.scalar(select(func.count()).select_from(JobRun)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
+    started = browser.post(url, data={"groups": both, "confirm": "1", **_confirmation(late)})
+    assert "/acme/jobs/" in started.location
+
+
+def test_generate_for_every_active_client_reaches_clients_in_no_centre(app, factory, centre, run_jobs):
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+
+    template = make_template(app, centre.tenant)
+    loner = factory.client(centre.tenant, "Client Of No Centre")
+    factory.client(centre.tenant, "Gone Client", active=False)
+    browser = staff_client(app, "manager@acme.test")
+    url = f"/acme/certificates/templates/{template}/generate"
+    page = browser.get(url).get_data(as_text=True)
+    assert 'id="generate-scope"' in page and "Every active client, also those in no centre" in page
+    counted = browser.post(url, data={"scope": "all"}).get_data(as_text=True)
+    assert "3 certificates will be created." in counted, "North, South and the client of no centre"
+    assert _confirmation(counted) == {"counted_scope": "all", "counted_groups": "", "counted": "3"}
+    started = browser.post(url, data={"scope": "all", "confirm": "1", **_confirmation(counted)})
+    assert "/acme/jobs/" in started.location
+    run_jobs()
+    with acting(app, centre.tenant):
+        clients = set(db.session.scalars(select(Certificate.client_id).where(Certificate.template_id == template)))
+    assert clients == {centre.client, centre.other_client, loner}
+
+
+def test_only_who_sees_every_client_may_generate_for_all_of_them(app, factory, centre):
+    from core.extensions import db
+    from core.jobs.models import JobRun
+    from plugins.center_certificates import TEMPLATES
+
+    template = make_template(app, centre.tenant)
+    factory.user(centre.tenant, "templater@acme.test", permissions=[TEMPLATES], groups=[centre.group])
+    browser = staff_client(app, "templater@acme.test")
+    url = f"/acme/certificates/templates/{template}/generate"
+    page = browser.get(url).get_data(as_text=True)
+    assert 'id="generate-scope"' not in page
+    assert "North" in page and "South" not in page, "only one's own centres are offered"
+    forced = browser.post(
+        url, data={"scope": "all", "confirm": "1", "counted_scope": "all", "counted_groups": "", "counted": "2"}
+    ).get_data(as_text=True)
+    assert "2 certificates will be created" not in forced and "Choose at least one centre." in forced
+    south = browser.post(url, data={"groups": [str(centre.other_group)]}).get_data(as_text=True)
+    assert "certificate will be created" not in south and "certificates will be created" not in south
+    assert "You can only generate certificates for the clients of your centres." in south
+    with acting(app, centre.tenant):
+        assert db.session.scalar(select(func.count()).select_from(JobRun)) == 0
+
+
+def test_generation_runs_in_keyset_batches_with_real_progress_and_never_twice(app, factory, centre, run_jobs):
+    from sqlalchemy import event
+
+    from core.extensions import db
+    from core.jobs.models import JobRun
+    from core.jobs.services import enqueue
+    from plugins.center_certificates.models import Certificate
+    from tenants.models import Tenant
+
+    template = make_template(app, centre.tenant)
+    for n in range(5):
+        factory.client(centre.tenant, f"North {n}", groups=[centre.group])
+    make_request(app, centre.tenant, centre.client, template)  # already asked: left out
+
+    def run(batch: int) -> tuple[dict, list[int], int]:
+        with app.app_context():
+            run_id = enqueue(
+                db.session.get(Tenant, centre.tenant.id),
+                "center_certificates.generate",
+                {"template_id": template, "group_ids": [centre.group], "batch": batch},
+            ).id
+            engine = db.engine
+        progress, inserts = [], []
+
+        def seen(target, value, old, initiator):
+            if target.id == run_id:
+                progress.append(value)
+
+        def statement(connection, cursor, sql, *args):
+            if sql.lstrip().upper().startswith("INSERT INTO CENTER_CERTIFICATES_CERTIFICATES"):
+                inserts.append(sql)
+
+        event.listen(JobRun.progress, "set", seen)
+        event.listen(engine, "before_cursor_execute", statement)
+        try:
+            run_jobs()
+        finally:
+            event.remove(JobRun.progress, "set", seen)
+            event.remove(engine, "before_cursor_execute", statement)
+        with acting(app, centre.tenant):
+            return db.session.get(JobRun, run_id).result, progress, len(inserts)
+
+    result, progress, inserts = run(batch=2)
+    assert result["created"] == 5 and result["batches"] == 3 and inserts == 3, "2 + 2 + 1, one statement each"
+    assert progress == [0, 40, 80, 100, 100], "the page moves as each batch is written (and 100 when finished)"
+    again, _progress, _inserts = run(batch=2)
+    assert again["created"] == 0, "a repeated (or retried) run creates nothing new"
+    with acting(app, centre.tenant):
+        per_client = db.session.execute(
+            select(Certificate.client_id, func.count()).where(Certificate.is_open).group_by(Certificate.client_id)
+        ).all()
+    assert len(per_client) == 6 and {count for _client, count in per_client} == {1}
 
 
 def test_a_new_client_gets_the_automatic_requests(app, centre):
@@ -310,3 +534,48 @@ def test_the_dashboard_counts_pending_expiring_and_expired(app, centre):
     page = staff_client(app, "staff@acme.test").get("/acme/").get_data(as_text=True)
     assert "Certificates pending approval" in page and "Certificates expiring soon" in page
     assert 'href="/acme/certificates/?status=pending_approval"' in page
+
+
+def test_expired_counts_and_lists_only_what_was_not_renewed(app, centre):
+    renewing = make_template(app, centre.tenant, "Renewing", renew_on_expiry=True)
+    plain = make_template(app, centre.tenant, "Plain")
+    renewed = make_request(app, centre.tenant, centre.client, renewing)
+    lapsed = make_request(app, centre.tenant, centre.other_client, plain)
+    with time_machine.travel(SPRING, tick=False):
+        for certificate in (renewed, lapsed):
+            upload(app, centre.tenant, certificate, date(2026, 4, 1))
+            approve(app, centre.tenant, certificate)
+    with time_machine.travel(datetime(2026, 4, 5, 9, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant) == {"expired": 2, "expiring": 0, "renewed": 1}
+    assert state(app, centre.tenant, renewed)["status"] == "expired"
+    browser = staff_client(app, "admin@acme.test")
+    dashboard = browser.get("/acme/").get_data(as_text=True)
+    assert widget_count(dashboard, "expired") == 1, "the renewed one is history, not news"
+    listed = browser.get("/acme/certificates/?status=expired").get_data(as_text=True).split("<tbody>")[1]
+    assert f"/acme/certificates/{lapsed}" in listed and f"/acme/certificates/{renewed}" not in listed
+
+
+def test_the_centre_filter_offers_only_ones_own_centres_unless_one_sees_every_client(app, centre):
+    def centres(email: str) -> set[str]:
+        page = staff_client(app, email).get("/acme/certificates/").get_data(as_text=True)
+        dropdown = page.split('name="centre"')[1].split("</select>")[0]
+        return set(re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', dropdown))
+
+    assert centres("staff@acme.test") == {"North"}
+    assert centres("admin@acme.test") == {"North", "South"}
+
+
+def test_the_client_tab_says_why_nothing_can_be_requested(app, centre):
+    browser = staff_client(app, "staff@acme.test")
+
+    def tab() -> str:
+        return browser.get(f"/acme/clients/{centre.client}?tab=certificates").get_data(as_text=True)
+
+    assert "There is no certificate template in use yet." in tab()
+    template = make_template(app, centre.tenant)
+    assert 'id="request-certificate"' in tab()
+    make_request(app, centre.tenant, centre.client, template)
+    page = tab()
+    assert 'id="request-certificate"' not in page
+    assert "This client already has an open certificate of every template in use." in page
+    assert "There is no certificate template" not in page

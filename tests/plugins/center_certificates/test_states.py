@@ -208,6 +208,35 @@ def test_only_approved_certificates_are_archived_and_then_go_to_history(app, cen
     assert current == [] and [c.id for c in history] == [certificate]
 
 
+def test_an_archived_approved_certificate_expires_in_the_history_quietly(app, centre, outbox):
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+    from plugins.center_certificates.services import archive, notify
+    from tests.conftest import PASSWORD, login
+
+    template = make_template(app, centre.tenant, lead_days=5, renew_on_expiry=True)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 4, 15))
+        approve(app, centre.tenant, certificate)
+        with acting(app, centre.tenant) as row:
+            archive(db.session.get(Certificate, certificate))
+            notify(row)
+    told = len(outbox())
+    with time_machine.travel(datetime(2026, 4, 16, 12, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant) == {"expired": 1, "expiring": 0, "renewed": 0}, "not renewed"
+        with acting(app, centre.tenant) as row:
+            assert notify(row)["notices_expired"] == 0
+    after = state(app, centre.tenant, certificate)
+    assert after["status"] == "expired" and after["archived_at"] is not None
+    assert len(outbox()) == told, "no e-mail about a certificate the centre has archived"
+    browser = app.test_client()
+    login(browser, "acme", "staff@acme.test", PASSWORD)
+    history = browser.get(f"/acme/certificates/clients/{centre.client}/history").get_data(as_text=True)
+    row = history.split(f'data-certificate="{certificate}"')[1].split("</tr>")[0]
+    assert 'data-status="expired"' in row and "Archived" in row and "Approved" not in row
+
+
 def test_one_open_certificate_per_client_and_template(app, centre):
     template = make_template(app, centre.tenant)
     make_request(app, centre.tenant, centre.client, template)
