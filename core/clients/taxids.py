@@ -52,11 +52,11 @@ def _problem(error: ValidationError, type_name, value: str) -> DomainError:
     return DomainError(message, field="tax_id")
 
 
-def _check(module, value: str, type_code: str) -> str:
+def _check(module, value: str, type_code: str, type_name: str | None = None) -> str:
     try:
         return module.validate(value)
     except ValidationError as error:
-        raise _problem(error, TYPE_NAMES[type_code], value) from error
+        raise _problem(error, type_name or TYPE_NAMES[type_code], value) from error
 
 
 def _spanish(value: str) -> TaxId:
@@ -68,8 +68,9 @@ def _spanish(value: str) -> TaxId:
     if compact[0].isdigit():
         return TaxId(_check(dni, compact, ES_NIF), ES_NIF, PERSON)
     if compact[0] in "KLM":
-        # Special NIFs of people without a DNI (minors, non-residents): a DNI-style check letter.
-        return TaxId(_check(nif, compact, ES_NIF), ES_NIF, PERSON)
+        # Special NIFs of people without a DNI (minors, non-residents): a DNI-style check letter,
+        # but the holder has no DNI, so the message names it NIF.
+        return TaxId(_check(nif, compact, ES_NIF, "NIF"), ES_NIF, PERSON)
     return TaxId(_check(cif, compact, ES_CIF), ES_CIF, COMPANY)
 
 

@@ -69,7 +69,7 @@ def test_tax_ids_are_validated_and_normalised(country, raw, value, kind):
         ("", "ABC123", "Choose the country of the tax id."),
         ("ZZ", "ABC123", "Choose the country of the tax id."),
         ("FR", "FR00000000000", "The VAT number FR00000000000 is not valid"),
-        ("ES", "K0867756A", "The DNI K0867756A is not valid: its check character is wrong."),
+        ("ES", "K0867756A", "The NIF K0867756A is not valid: its check character is wrong."),
     ],
 )
 def test_a_wrong_tax_id_gets_a_precise_message(app, country, raw, message):
