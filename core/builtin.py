@@ -101,8 +101,10 @@ def _days_ago(days: int):
 
 
 def purge_expired_records(ctx):
-    """Remove spent one-time links and job history older than 90 days for this tenant."""
+    """Remove spent one-time links, and job history and client import files (with their rows'
+    personal data) older than 90 days, for this tenant."""
     from core.auth.models import AuthToken
+    from core.clients.models import ClientImport
     from core.extensions import db
     from core.jobs.models import OPEN_STATUSES, JobRun
 
@@ -115,8 +117,12 @@ def purge_expired_records(ctx):
         ),
         execution_options={"synchronize_session": False},
     ).rowcount
+    imports = db.session.execute(
+        delete(ClientImport).where(ClientImport.created_at < _days_ago(90)),
+        execution_options={"synchronize_session": False},
+    ).rowcount
     db.session.commit()
-    return {"tokens_removed": tokens, "runs_removed": runs}
+    return {"tokens_removed": tokens, "runs_removed": runs, "imports_removed": imports}
 
 
 @hookimpl

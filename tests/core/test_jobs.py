@@ -241,6 +241,32 @@ def test_the_purge_job_removes_spent_links_and_old_history(app, factory, run_job
             assert db.session.get(JobRun, old) is None
 
 
+def test_the_purge_job_removes_client_import_files_after_90_days(app, factory, run_jobs):
+    from datetime import timedelta
+
+    from core.clients.models import ClientImport
+    from core.extensions import db, utcnow
+    from tenants.context import tenant_context
+
+    acme = factory.tenant("acme")
+    other = factory.tenant("other")
+    with app.app_context():
+        for tenant, age in ((acme, 91), (acme, 89), (other, 91)):
+            with tenant_context(tenant.id):
+                db.session.add(
+                    ClientImport(filename=f"{age}.csv", data=b"tax_id\n", created_at=utcnow() - timedelta(days=age))
+                )
+                db.session.commit()
+    purge = _enqueue(app, acme, name="core.purge_expired")
+    run_jobs()
+    assert _run(app, acme, purge)["result"]["imports_removed"] == 1
+    with app.app_context():
+        with tenant_context(acme.id):
+            assert [i.filename for i in db.session.query(ClientImport)] == ["89.csv"]
+        with tenant_context(other.id):
+            assert [i.filename for i in db.session.query(ClientImport)] == ["91.csv"]
+
+
 def test_a_sweep_runs_once_for_the_tenants_that_have_it_and_keeps_no_run_history(app, factory):
     from core.extensions import db
     from core.jobs.cron import build_scheduler
