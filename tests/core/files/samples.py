@@ -66,6 +66,22 @@ def png_declaring(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
+def png_of_rows(rows: list[bytes]) -> bytes:
+    """An 8-bit greyscale PNG whose pixel values are ``rows``, stored uncompressed in its IDAT: the
+    bytes of the rows appear in the file as they are."""
+    header = struct.pack(">IIBBBBB", len(rows[0]), len(rows), 8, 0, 0, 0, 0)
+    data = zlib.compress(b"".join(b"\x00" + row for row in rows), level=0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+def jpeg_with_scan_bytes(spelled: bytes) -> bytes:
+    """A JPEG whose entropy-coded data, half-way through, holds ``spelled``: what compressed
+    pixels of a big photo do by chance now and then. The decoder takes it as (odd) pixels."""
+    data = jpeg(Image.frombytes("RGB", (200, 150), os.urandom(200 * 150 * 3)))
+    middle = len(data) // 2
+    return data[:middle] + spelled + data[middle + len(spelled) :]
+
+
 def elf_program() -> bytes:
     """The first bytes of a 64-bit Linux executable (ELF header), then some code-like bytes."""
     ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\x00" * 8

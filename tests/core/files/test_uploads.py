@@ -49,6 +49,28 @@ def test_an_image_hiding_a_web_page_or_script_is_refused(acme, acting, fmt):
     assert message.startswith("The image hides a web page or a script, so it was refused.")
 
 
+def test_markup_in_a_jpeg_comment_or_after_a_heic_is_refused_too(acme, acting):
+    out = io.BytesIO()
+    samples.photo().save(out, "JPEG", comment=b"<iframe src=//evil.example>")
+    with acting(acme):
+        assert refusal(lambda: accept_image_or_pdf(out.getvalue(), "comment.jpg")).startswith("The image hides")
+        assert refusal(lambda: accept_image_or_pdf(samples.heic() + samples.PAYLOAD, "phone.heic")).startswith(
+            "The image hides"
+        )
+
+
+def test_pixels_that_spell_markup_by_chance_are_not_taken_for_a_hidden_page(acme, acting):
+    # Compressed pixels spell "<svg " now and then (about one 5 MB photo in a hundred): only the
+    # headers, metadata and what follows the image are searched for markup, never the pixels.
+    spelled = b"<sVg onload=alert(1)>"
+    jpeg = samples.jpeg_with_scan_bytes(spelled)
+    png = samples.png_of_rows([spelled] * 4)
+    assert spelled in jpeg and spelled in png
+    with acting(acme):
+        assert accept_image_or_pdf(jpeg, "noise.jpg").width == 200
+        assert accept_image_or_pdf(png, "rows.png").width == len(spelled)
+
+
 def test_the_exif_orientation_is_applied_before_the_exif_is_dropped(acme, acting):
     # Orientation 6: the camera was turned, the viewer must rotate 90° clockwise to show it upright.
     upload = samples.jpeg(samples.photo(40, 20), exif=samples.exif_with_gps(orientation=6))
