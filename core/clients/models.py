@@ -42,6 +42,14 @@ class Client(TenantScoped, Audited, db.Model):
         UniqueConstraint("tenant_id", "tax_id"),
         Index("ix_core_clients_tenant_name", "tenant_id", "name", "id"),
         Index("ix_core_clients_tenant_active_name", "tenant_id", "active", "name", "id"),
+        # The search's "contains" on PostgreSQL (pg_trgm, migration 0008); SQLite scans.
+        Index(
+            "ix_core_clients_search_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+            postgresql_with={"gin_pending_list_limit": 256},
+        ).ddl_if(dialect="postgresql"),
     )
     __audit_type__ = "client"
     __audit_title__ = _l("Client")

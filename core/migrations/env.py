@@ -9,6 +9,8 @@ from alembic import context
 from flask import current_app
 from sqlalchemy import create_engine, pool, text
 
+from core.extensions import made_on
+
 config = context.config
 if config.config_file_name and not current_app.testing:
     fileConfig(config.config_file_name)
@@ -64,6 +66,7 @@ def run_migrations_online() -> None:
             process_revision_directives=skip_empty_autogenerate,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=made_on(connection.dialect.name),
         )
         with context.begin_transaction():
             context.run_migrations()

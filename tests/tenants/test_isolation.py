@@ -131,11 +131,13 @@ def test_migrations_match_the_models(app):
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    from core.extensions import db
+    from core.extensions import db, made_on
 
     engine = create_engine(app.config["DATABASE_MIGRATION_URL"])
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": made_on(connection.dialect.name)}
+        )
         differences = compare_metadata(context, db.metadata)
     engine.dispose()
     assert differences == []
