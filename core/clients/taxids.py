@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -106,6 +107,9 @@ def _other(country: str, value: str) -> TaxId:
     return TaxId(compact, OTHER, None)
 
 
+# An import checks each row's tax id twice (to find the client it names, then with the rest of
+# the row): the second time is a lookup. Only valid ids are kept (an error is raised anew).
+@functools.lru_cache(maxsize=32768)
 def parse_tax_id(country: str, value: str) -> TaxId:
     """Validate ``value`` as a tax id of ``country`` (ISO 3166 alpha-2) and return it normalised."""
     country = (country or "").upper()
