@@ -1,11 +1,10 @@
-"""PostgreSQL: a trigram index for the client search, and statistics that tell the planner how many
-clients a user's groups hold.
+"""PostgreSQL: a trigram index for the client search, and statistics on group membership.
 
 Without them a search that matches one client in 100,000 read the whole list (95 ms), and a
-staff search for a common word took the members of the user's groups one by one (160 ms):
-the planner thought a group of one organisation held half of what it does, as it took the
-group and the organisation for independent columns. With them every query of
-bench/clients_list.py runs in under 5 ms. SQLite has neither.
+staff search for a common word took the members of the user's groups one by one (160 ms): the
+planner thought a group of one organisation held half the clients it does, taking the group
+and the organisation for independent columns. With them every query of bench/clients_list.py
+but the last page of a common search runs in under 5 ms. SQLite has neither.
 
 pg_trgm is a trusted extension (PostgreSQL 13 on): the owner of the database may create it.
 Where it cannot be created the search works as before, only slower, and the migration says so.

@@ -1,5 +1,6 @@
-"""Certificates count their rejections; a notice marker is one per event and occurrence, so that
-each rejection is told to the client once.
+"""Certificates count their rejections; one notice marker per event and occurrence.
+
+So each rejection is told to the client once.
 
 Revision ID: 0002_certificate_rejections
 Revises: 0001_center_certificates
