@@ -97,6 +97,10 @@ def _tenant(spec: dict) -> list[str]:
             out.append(f"  user {email} created")
         db.session.commit()
         out += _clients(spec.get("clients", []), groups)
+        host = current_app.extensions["ventanilla_plugins"]
+        out += [
+            f"  {line}" for line in host.call_for_tenant("demo_data", licensing.enabled_plugins(tenant), tenant=tenant)
+        ]
     return out
 
 

@@ -144,3 +144,14 @@ def portal_navigation(tenant, user, client):
 
     :return: a list of ``core.plugins.NavItem`` (title, endpoint, icon, order; no permission).
     """
+
+
+@hookspec
+def demo_data(tenant):
+    """Add the plugin's demonstration data to ``tenant``: ``flask demo load`` (and ``make run``)
+    calls it in the tenant's context, after core's demo users, groups and clients exist.
+
+    Must be idempotent: a second call adds nothing. Per tenant.
+
+    :return: a list of lines saying what was created (empty when nothing was).
+    """

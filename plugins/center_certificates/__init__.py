@@ -162,3 +162,10 @@ def _tenant_of(client):
     from tenants.models import Tenant
 
     return db.session.get(Tenant, client.tenant_id)
+
+
+@hookimpl
+def demo_data(tenant):
+    from plugins.center_certificates.demo import load
+
+    return load(tenant)

@@ -177,6 +177,38 @@ def test_hook_plugin_enabled(app, factory, client):
     assert _notes(app, acme) == ["Welcome note"], "switching on again must not seed twice"
 
 
+def test_hook_demo_data(app):
+    from core import demo
+    from core.extensions import db
+    from tenants import licensing
+    from tenants.models import Tenant
+
+    with app.app_context():
+        lines = demo.load()
+        assert "  sample demo note created" in lines
+        licensing.set_enabled(db.session.scalar(select(Tenant).where(Tenant.slug == "demo-it")), "sample", False)
+        tenants = {t.slug: SimpleNamespace(id=t.id) for t in db.session.scalars(select(Tenant))}
+    for slug in ("demo", "demo-it"):
+        assert _notes(app, tenants[slug]).count("Demo note") == 1
+    _delete_notes(app, tenants["demo-it"], "Demo note")
+    with app.app_context():
+        assert demo.load() == ["demo data already loaded"], "a second load adds nothing"
+    assert _notes(app, tenants["demo"]).count("Demo note") == 1
+    assert "Demo note" not in _notes(app, tenants["demo-it"]), "not called for a tenant without the plugin"
+
+
+def _delete_notes(app, tenant, title: str) -> None:
+    from sqlalchemy import delete
+
+    from core.extensions import db
+    from tenants.context import tenant_context
+    from tests.sample_plugin.models import SampleNote
+
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.execute(delete(SampleNote).where(SampleNote.title == title))
+        db.session.commit()
+
+
 def test_hook_global_search(app, factory, client):
     acme = factory.tenant("acme")
     factory.note(acme, "Quarterly taxes")

@@ -81,6 +81,13 @@ def plugin_enabled(tenant):
 
 
 @hookimpl
+def demo_data(tenant):
+    from tests.sample_plugin.services import add_demo_note
+
+    return ["sample demo note created"] if add_demo_note() else []
+
+
+@hookimpl
 def global_search(tenant, user, query):
     from flask import url_for
 

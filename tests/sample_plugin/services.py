@@ -28,6 +28,18 @@ def add_welcome_note(tenant) -> None:
         db.session.add(SampleNote(title=WELCOME, body=f"Hello, {tenant.name}"))
 
 
+DEMO = "Demo note"
+
+
+def add_demo_note() -> bool:
+    """The sample plugin's demo data: one note, once; whether it was added."""
+    if db.session.scalar(select(SampleNote.id).where(SampleNote.title == DEMO)) is not None:
+        return False
+    db.session.add(SampleNote(title=DEMO, body="Made by flask demo load"))
+    db.session.commit()
+    return True
+
+
 def search(query: str):
     return db.session.scalars(select(SampleNote).where(SampleNote.title.contains(query)).limit(10)).all()
 
