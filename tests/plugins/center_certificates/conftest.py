@@ -11,6 +11,7 @@ from pypdf import PdfWriter
 
 from tests.conftest import PASSWORD, login
 from tests.core.mail.conftest import smtp_server  # noqa: F401  (a real SMTP server, for the notices)
+from tests.core.test_push import push_service  # noqa: F401  (a real push service, for the notices)
 
 
 def pdf_bytes() -> bytes:

@@ -207,97 +207,68 @@ def test_the_periodic_job_runs_transitions_and_notices_on_the_worker(app, centre
     assert "Your Medical certificate has expired" in [m.subject for m in outbox()]
 
 
-def test_a_subscribed_phone_gets_the_notice_as_a_push_it_can_decrypt(app, centre, factory, outbox):
+def _phone(app, centre, factory, service, path: str, locale: str | None = None):
+    """The client's portal account, subscribed from a phone that receives on ``service``."""
+    from core.auth.models import User
     from core.extensions import db
     from core.push.services import subscribe
+    from tests.core.test_push import Receiver
+
+    account_id = factory.portal_user(centre.tenant, centre.client, "north@client.test")
+    phone = Receiver(f"{service.origin}/push/{path}")
+    with acting(app, centre.tenant):
+        account = db.session.get(User, account_id)
+        if locale:
+            account.locale = locale
+        subscribe(account, phone.subscription())
+    return phone
+
+
+def test_a_subscribed_phone_gets_the_notice_as_a_push_it_can_decrypt(app, centre, factory, outbox, push_service):
+    from core.extensions import db
     from plugins.center_certificates.models import CertificateNotice
-    from tests.core.test_push import PushService, Receiver
 
-    previous = app.config["PUSH_ALLOW_HTTP_ENDPOINTS"]
-    app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = True
-    service = PushService()
-    try:
-        account_id = factory.portal_user(centre.tenant, centre.client, "north@client.test")
-        phone = Receiver(f"{service.origin}/push/phone-1")
-        with acting(app, centre.tenant):
-            from core.auth.models import User
-
-            subscribe(db.session.get(User, account_id), phone.subscription())
-        template = make_template(app, centre.tenant)
-        certificate = make_request(app, centre.tenant, centre.client, template)
-        _notify(app, centre.tenant)
-        (request,) = service.received
-        payload = phone.decrypt(request["body"])
-        assert payload["certificate"] == certificate and payload["event"] == "created"
-        assert payload["title"] == "Medical certificate", "the title names the certificate"
-        assert payload["body"] == "Org acme asks you for it: upload it with its validity date.", (
-            "the body, what happened"
-        )
-        assert payload["url"].endswith(f"/acme/portal/certificates/{certificate}")
-        assert int({k.lower(): v for k, v in request["headers"].items()}["ttl"]) > 0
-        with acting(app, centre.tenant):
-            assert db.session.scalar(select(CertificateNotice.pushed)) is True
-        assert [m.subject for m in outbox()] == ["Org acme asks you for: Medical certificate"], "e-mail always"
-    finally:
-        service.close()
-        app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = previous
+    phone = _phone(app, centre, factory, push_service, "phone-1")
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    _notify(app, centre.tenant)
+    (request,) = push_service.received
+    payload = phone.decrypt(request["body"])
+    assert payload["certificate"] == certificate and payload["event"] == "created"
+    assert payload["title"] == "Medical certificate", "the title names the certificate"
+    assert payload["body"] == "Org acme asks you for it: upload it with its validity date.", "the body, what happened"
+    assert payload["url"].endswith(f"/acme/portal/certificates/{certificate}")
+    assert int({k.lower(): v for k, v in request["headers"].items()}["ttl"]) > 0
+    with acting(app, centre.tenant):
+        assert db.session.scalar(select(CertificateNotice.pushed)) is True
+    assert [m.subject for m in outbox()] == ["Org acme asks you for: Medical certificate"], "e-mail always"
 
 
-def test_a_phone_the_push_service_forgot_is_unsubscribed(app, centre, factory):
-    from core.auth.models import User
+def test_a_phone_the_push_service_forgot_is_unsubscribed(app, centre, factory, push_service):
     from core.extensions import db
     from core.push.models import PushSubscription
-    from core.push.services import subscribe
-    from tests.core.test_push import PushService, Receiver
 
-    previous = app.config["PUSH_ALLOW_HTTP_ENDPOINTS"]
-    app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = True
-    service = PushService()
-    service.status = 410
-    try:
-        account_id = factory.portal_user(centre.tenant, centre.client, "north@client.test")
-        with acting(app, centre.tenant):
-            subscribe(db.session.get(User, account_id), Receiver(f"{service.origin}/push/old").subscription())
-        make_request(app, centre.tenant, centre.client, make_template(app, centre.tenant))
+    push_service.status = 410
+    _phone(app, centre, factory, push_service, "old")
+    make_request(app, centre.tenant, centre.client, make_template(app, centre.tenant))
+    _notify(app, centre.tenant)
+    with acting(app, centre.tenant):
+        assert db.session.scalar(select(func.count()).select_from(PushSubscription)) == 0
+
+
+def test_the_push_says_what_happened_in_the_clients_language(app, centre, factory, push_service):
+    phone = _phone(app, centre, factory, push_service, "phone-it", locale="it")
+    certificate = make_request(app, centre.tenant, centre.client, make_template(app, centre.tenant))
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 4, 15))
+        approve(app, centre.tenant, certificate)
         _notify(app, centre.tenant)
-        with acting(app, centre.tenant):
-            assert db.session.scalar(select(func.count()).select_from(PushSubscription)) == 0
-    finally:
-        service.close()
-        app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = previous
-
-
-def test_the_push_says_what_happened_in_the_clients_language(app, centre, factory):
-    from core.auth.models import User
-    from core.extensions import db
-    from core.push.services import subscribe
-    from tests.core.test_push import PushService, Receiver
-
-    previous = app.config["PUSH_ALLOW_HTTP_ENDPOINTS"]
-    app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = True
-    service = PushService()
-    try:
-        account_id = factory.portal_user(centre.tenant, centre.client, "north@client.test")
-        phone = Receiver(f"{service.origin}/push/phone-it")
-        with acting(app, centre.tenant):
-            db.session.get(User, account_id).locale = "it"
-            db.session.commit()
-        with acting(app, centre.tenant):
-            subscribe(db.session.get(User, account_id), phone.subscription())
-        certificate = make_request(app, centre.tenant, centre.client, make_template(app, centre.tenant))
-        with time_machine.travel(SPRING, tick=False):
-            upload(app, centre.tenant, certificate, date(2026, 4, 15))
-            approve(app, centre.tenant, certificate)
-            _notify(app, centre.tenant)
-        payloads = {p["event"]: p for p in (phone.decrypt(r["body"]) for r in service.received)}
-        assert set(payloads) == {"created", "approved"}
-        approved = payloads["approved"]
-        assert approved["title"] == "Medical certificate"
-        assert "15 aprile 2026" in approved["body"], "the date is written as an Italian reader writes it"
-        assert "Northern Client" not in approved["body"]
-    finally:
-        service.close()
-        app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = previous
+    payloads = {p["event"]: p for p in (phone.decrypt(r["body"]) for r in push_service.received)}
+    assert set(payloads) == {"created", "approved"}
+    approved = payloads["approved"]
+    assert approved["title"] == "Medical certificate"
+    assert "15 aprile 2026" in approved["body"], "the date is written as an Italian reader writes it"
+    assert "Northern Client" not in approved["body"]
 
 
 def _reject(app, tenant, certificate_id: int, reason: str) -> None:
@@ -309,39 +280,24 @@ def _reject(app, tenant, certificate_id: int, reason: str) -> None:
         reject(row, db.session.get(Certificate, certificate_id), reason, None)
 
 
-def test_each_rejection_is_told_once_by_mail_and_push_with_its_reason(app, centre, factory, outbox):
-    from core.auth.models import User
-    from core.extensions import db
-    from core.push.services import subscribe
-    from tests.core.test_push import PushService, Receiver
-
-    previous = app.config["PUSH_ALLOW_HTTP_ENDPOINTS"]
-    app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = True
-    service = PushService()
-    try:
-        account_id = factory.portal_user(centre.tenant, centre.client, "north@client.test")
-        phone = Receiver(f"{service.origin}/push/phone-rejected")
-        with acting(app, centre.tenant):
-            subscribe(db.session.get(User, account_id), phone.subscription())
-        certificate = make_request(app, centre.tenant, centre.client, make_template(app, centre.tenant))
-        with time_machine.travel(SPRING, tick=False):
-            for reason in ("The photo is illegible", "It is not signed"):
-                upload(app, centre.tenant, certificate, date(2026, 12, 31))
-                _reject(app, centre.tenant, certificate, reason)
-                _notify(app, centre.tenant)
-                _notify(app, centre.tenant)
-        sent_back = [m for m in outbox() if m.subject == "Your Medical certificate has been sent back"]
-        assert [m.to for m in sent_back] == ["north@client.test"] * 2, "once per rejection, not once per run"
-        assert "Their reason: The photo is illegible" in sent_back[0].text
-        assert "Their reason: It is not signed" in sent_back[1].text
-        assert "Please upload it again from your client area" in sent_back[1].text
-        pushes = [phone.decrypt(r["body"]) for r in service.received]
-        rejected = [p for p in pushes if p["event"] == "rejected"]
-        assert [p["body"] for p in rejected] == ["Sent back: The photo is illegible", "Sent back: It is not signed"]
-        assert {p["title"] for p in rejected} == {"Medical certificate"}
-    finally:
-        service.close()
-        app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = previous
+def test_each_rejection_is_told_once_by_mail_and_push_with_its_reason(app, centre, factory, outbox, push_service):
+    phone = _phone(app, centre, factory, push_service, "phone-rejected")
+    certificate = make_request(app, centre.tenant, centre.client, make_template(app, centre.tenant))
+    with time_machine.travel(SPRING, tick=False):
+        for reason in ("The photo is illegible", "It is not signed"):
+            upload(app, centre.tenant, certificate, date(2026, 12, 31))
+            _reject(app, centre.tenant, certificate, reason)
+            _notify(app, centre.tenant)
+            _notify(app, centre.tenant)
+    sent_back = [m for m in outbox() if m.subject == "Your Medical certificate has been sent back"]
+    assert [m.to for m in sent_back] == ["north@client.test"] * 2, "once per rejection, not once per run"
+    assert "Their reason: The photo is illegible" in sent_back[0].text
+    assert "Their reason: It is not signed" in sent_back[1].text
+    assert "Please upload it again from your client area" in sent_back[1].text
+    pushes = [phone.decrypt(r["body"]) for r in push_service.received]
+    rejected = [p for p in pushes if p["event"] == "rejected"]
+    assert [p["body"] for p in rejected] == ["Sent back: The photo is illegible", "Sent back: It is not signed"]
+    assert {p["title"] for p in rejected} == {"Medical certificate"}
 
 
 def test_a_rejection_already_answered_is_not_told(app, centre, outbox):
