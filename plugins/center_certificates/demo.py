@@ -77,11 +77,9 @@ def load(tenant) -> list[str]:
             made += 1
             state, days = STATES[index % len(STATES)] if template is templates[0] else ("missing", None)
             if state == "rejected":
-                certificate.rejection_reason, certificate.rejected_at, certificate.rejections = (
-                    REJECTION[language],
-                    now,
-                    1,
-                )
+                certificate.rejection_reason = REJECTION[language]
+                certificate.rejected_at = now
+                certificate.rejections = 1
             if days is None:
                 continue
             document = accept_upload(
