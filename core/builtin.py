@@ -8,8 +8,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
 from core.hookspecs import hookimpl
+from core.hooktypes import NavItem, SearchResult, SettingsSection, Widget
 from core.permissions import Permission
-from core.plugins import NavItem, SearchResult, Widget
 
 
 @hookimpl
@@ -48,12 +48,30 @@ def navigation(tenant, user):
         NavItem(_l("Groups"), "groups.index", "core.groups:view", icon="diagram-3", order=30, section="admin"),
         NavItem(_l("Plugins"), "settings.plugins", "core.plugins:manage", icon="puzzle", order=40, section="admin"),
         NavItem(
-            _l("Settings"), "settings.organisation", "core.settings:manage", icon="gear", order=50, section="admin"
-        ),
-        NavItem(
             _l("Background jobs"), "jobs.index", "core.jobs:view", icon="hourglass-split", order=60, section="admin"
         ),
         NavItem(_l("E-mail"), "mail.settings", "core.mail:manage", icon="envelope", order=55, section="admin"),
+        *_settings_entry(user),
+    ]
+
+
+def _settings_entry(user) -> list[NavItem]:
+    """ "Settings" in the menu of whoever may open one of its sections (core's or a plugin's)."""
+    from core.templating import settings_sections
+
+    if not settings_sections():
+        return []
+    return [NavItem(_l("Settings"), "settings.index", icon="gear", order=50, section="admin")]
+
+
+@hookimpl
+def settings_sections(tenant, user):
+    return [
+        SettingsSection(
+            "organisation", _l("Organisation"), "settings.organisation", "core.settings:manage", "building", 0
+        ),
+        SettingsSection("mail", _l("E-mail"), "mail.settings", "core.mail:manage", "envelope", 10),
+        SettingsSection("plugins", _l("Plugins"), "settings.plugins", "core.plugins:manage", "puzzle", 20),
     ]
 
 

@@ -10,70 +10,21 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
 import pluggy
-from flask import Blueprint, Flask, g
+from flask import Blueprint, Flask
 
 from core import hookspecs
+from core.hooktypes import PluginInfo
 from core.permissions import PermissionRegistry
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "ventanilla.plugins"
 CORE = "core"
-
-
-@dataclass
-class PluginInfo:
-    name: str
-    title: object
-    version: str = "0"
-    description: object = ""
-    # Limits the operator may set in the licence: {key: translatable label}.
-    limits: dict = field(default_factory=dict)
-
-
-@dataclass
-class NavItem:
-    title: object
-    endpoint: str
-    permission: str | None = None
-    icon: str = "circle"
-    order: int = 100
-    # "main" entries make up the menu; "admin" entries the administration section.
-    section: str = "main"
-    url_values: dict = field(default_factory=dict)
-
-
-@dataclass
-class Widget:
-    title: object
-    template: str
-    context: dict = field(default_factory=dict)
-    permission: str | None = None
-    order: int = 100
-
-
-@dataclass
-class ClientTab:
-    key: str
-    title: object
-    template: str
-    context: dict = field(default_factory=dict)
-    permission: str | None = None
-    order: int = 100
-
-
-@dataclass
-class SearchResult:
-    title: str
-    url: str
-    kind: object = ""
-    detail: str = ""
 
 
 class PluginError(RuntimeError):
@@ -204,8 +155,17 @@ class PluginHost:
         results = self.caller(hook, enabled)(**kwargs)
         return list(itertools.chain.from_iterable(r for r in results if r))
 
+    def call_by_plugin(self, hook: str, enabled: set[str], **kwargs) -> list[tuple[str, list]]:
+        """Call a per-tenant hook and say which plugin gave what: ``[(plugin, results)]``."""
+        answers = []
+        for impl in reversed(self.caller(hook, enabled).get_hookimpls()):
+            result = impl.function(**{name: kwargs[name] for name in impl.argnames})
+            if result:
+                answers.append((impl.plugin_name, list(result) if isinstance(result, list | tuple) else [result]))
+        return answers
+
     def announce(self, hook: str, enabled: set[str], **kwargs) -> None:
-        """Tell each plugin of something already committed (``client_created``...): one plugin's
+        """Tell each plugin of something already committed (``clients_created``...): one plugin's
         failure is logged and its unfinished work rolled back; it cannot undo or fail the change
         that was made, nor keep the other plugins from hearing of it."""
         from core.extensions import db
@@ -218,17 +178,11 @@ class PluginHost:
                 db.session.rollback()
 
 
+EXTENSION = "ventanilla_plugins"
+
+
 def host() -> PluginHost:
+    """The application's plugin host: the one way to reach it."""
     from flask import current_app
 
-    return current_app.extensions["ventanilla_plugins"]
-
-
-def enabled_for_current_tenant() -> set[str]:
-    """Plugins the tenant in this request has licensed and enabled (memoised per request)."""
-    if "enabled_plugins" not in g:
-        from tenants.licensing import enabled_plugins
-
-        tenant = getattr(g, "tenant", None)
-        g.enabled_plugins = enabled_plugins(tenant) if tenant is not None else set()
-    return g.enabled_plugins
+    return current_app.extensions[EXTENSION]

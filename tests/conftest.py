@@ -445,6 +445,27 @@ def outbox(app, run_jobs):
     return read
 
 
+@contextlib.contextmanager
+def count_queries(app):
+    """The SQL statements run inside the block (a list that fills as they run)."""
+    from sqlalchemy import event
+
+    from core.extensions import db
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")

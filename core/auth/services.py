@@ -252,7 +252,8 @@ def permissions_of(user) -> frozenset[str]:
     cache = g.setdefault("permission_cache", {})
     if user.id in cache:
         return cache[user.id]
-    from core.plugins import enabled_for_current_tenant, host
+    from core.plugins import host
+    from tenants.licensing import enabled_for_current_tenant
 
     rows = db.session.execute(
         select(Role.all_permissions, RolePermission.code)

@@ -148,7 +148,7 @@ def deliver_now(message_id: int) -> str:
         return "skipped"
     message = db.session.get(OutboundMessage, message_id)
     try:
-        transport = current_transport()
+        transport = plugin_transport(message.transport) if message.transport else current_transport()
         sender = message.from_address or (transport.from_address if transport else config["MAIL_FROM"])
         # An outbox file has no envelope: it keeps the blind copies as a Bcc header.
         mime = build_mime(message, sender, with_bcc=transport is None)
@@ -244,6 +244,26 @@ def current_transport() -> SmtpSettings | None:
     return system_transport()
 
 
+class TransportUnavailable(RuntimeError):
+    """The plugin that should carry a message cannot now (switched off, its server not set)."""
+
+
+def plugin_transport(key: str) -> SmtpSettings:
+    """The SMTP server a plugin gives for ``"<plugin>:<key>"`` (the ``mail_transport`` hook)."""
+    from core.plugins import host
+    from tenants.licensing import is_enabled
+    from tenants.models import Tenant
+
+    plugin, _, rest = key.partition(":")
+    tenant = db.session.get(Tenant, current_tenant_id())
+    if not is_enabled(tenant, plugin):
+        raise TransportUnavailable(f"the plugin {plugin} that sends this message is not enabled")
+    answers = host().call_one(plugin, "mail_transport", tenant=tenant, key=rest)
+    if not answers or answers[0] is None:
+        raise TransportUnavailable(f"{plugin} has no mail server for {rest}")
+    return answers[0]
+
+
 def build_mime(message: OutboundMessage, sender: str, *, with_bcc: bool = False) -> EmailMessage:
     mime = EmailMessage()
     mime["From"] = sender
@@ -257,7 +277,10 @@ def build_mime(message: OutboundMessage, sender: str, *, with_bcc: bool = False)
     mime["Subject"] = message.subject
     mime["Date"] = format_datetime(message.created_at)
     mime["Message-ID"] = message.message_id
-    mime["Auto-Submitted"] = "auto-generated"
+    headers = dict(message.headers or {})
+    mime["Auto-Submitted"] = headers.pop("Auto-Submitted", "auto-generated")
+    for name, value in headers.items():
+        mime[name] = value
     mime.set_content(message.text_body)
     if message.html_body:
         mime.add_alternative(message.html_body, subtype="html")

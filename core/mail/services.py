@@ -112,6 +112,8 @@ def send_email(
     reply_to: str | None = None,
     sender: str | None = None,
     commit: bool = True,
+    transport: str | None = None,
+    headers: dict | None = None,
     **context,
 ) -> OutboundMessage:
     """Store a message for ``tenant`` in the outbox; it is delivered once the transaction commits.
@@ -120,6 +122,9 @@ def send_email(
     (``templates/mail/<template>.txt`` and ``.html``, which receive ``context``; ``organisation``
     defaults to the tenant's name). ``attachments`` are ``Attachment`` objects or
     ``(filename, data[, content_type])`` tuples. ``sender`` overrides the From of the transport.
+    ``transport`` (``"<plugin>:<key>"``) lets a plugin say which SMTP server carries it (the
+    ``mail_transport`` hook); ``headers`` adds headers (``In-Reply-To``, ``References``;
+    ``Auto-Submitted`` replaces the default ``auto-generated``).
 
     The row joins the caller's transaction: with ``commit=True`` (the default) this call commits
     it, together with whatever the caller has pending; with ``commit=False`` the caller commits,
@@ -132,7 +137,95 @@ def send_email(
     if hasattr(tenant, "name"):
         context.setdefault("organisation", tenant.name)
     subject_text, text, html = render_bodies(subject, template, locale, **context)
-    subject_text = " ".join(subject_text.split())  # one line: no header folding tricks
+    return _store(
+        tenant_id,
+        recipients,
+        subject_text,
+        text,
+        html,
+        locale,
+        template,
+        attachments,
+        cc=cc,
+        bcc=bcc,
+        reply_to=reply_to,
+        sender=sender,
+        commit=commit,
+        transport=transport,
+        headers=headers,
+    )
+
+
+def send_composed_email(
+    tenant,
+    to: str | Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence = (),
+    *,
+    locale: str = "",
+    cc: str | Sequence[str] = (),
+    bcc: str | Sequence[str] = (),
+    reply_to: str | None = None,
+    sender: str | None = None,
+    commit: bool = True,
+    transport: str | None = None,
+    headers: dict | None = None,
+    message_id: str | None = None,
+) -> OutboundMessage:
+    """Store a message a person wrote (a reply to a request): its own text and HTML, no template.
+    Otherwise as ``send_email``; ``message_id`` (``<...@...>``) is kept when given, so that a
+    caller can thread before the message is sent."""
+    recipients = _addresses(to)
+    if not recipients:
+        raise ValueError("send_composed_email needs at least one recipient")
+    return _store(
+        getattr(tenant, "id", tenant),
+        recipients,
+        subject,
+        text,
+        html,
+        locale,
+        "",
+        attachments,
+        cc=cc,
+        bcc=bcc,
+        reply_to=reply_to,
+        sender=sender,
+        commit=commit,
+        transport=transport,
+        headers=headers,
+        message_id=message_id,
+    )
+
+
+def new_message_id() -> str:
+    """A Message-ID of ours (``<...@public host>``)."""
+    return make_msgid(domain=message_domain())
+
+
+def _store(
+    tenant_id: int,
+    recipients: list[str],
+    subject_text: str,
+    text: str,
+    html: str | None,
+    locale: str,
+    template: str,
+    attachments: Sequence,
+    *,
+    cc,
+    bcc,
+    reply_to,
+    sender,
+    commit: bool,
+    transport: str | None,
+    headers: dict | None,
+    message_id: str | None = None,
+) -> OutboundMessage:
+    subject_text = " ".join(str(subject_text).split())  # one line: no header folding tricks
+    clean_headers = {str(k): " ".join(str(v).split()) for k, v in (headers or {}).items() if v is not None}
     with _acting_for(tenant_id):
         message = OutboundMessage(
             to_addresses=recipients,
@@ -145,7 +238,9 @@ def send_email(
             html_body=html,
             language=locale,
             template=template,
-            message_id=make_msgid(domain=message_domain()),
+            message_id=message_id or new_message_id(),
+            transport=transport,
+            headers=clean_headers,
             attachments=[
                 OutboundAttachment(filename=a.filename, content_type=a.mime_type, data=a.data)
                 for a in map(_attachment, attachments)
@@ -156,6 +251,19 @@ def send_email(
         db.session.info.setdefault(_PENDING, []).append((tenant_id, message.id))
         if commit:
             db.session.commit()
+    return message
+
+
+def record_bounce(message_id: str, reason: str) -> OutboundMessage | None:
+    """A delivery report says our message ``message_id`` (``<...>``) did not arrive: mark it failed
+    with ``reason`` (in the current tenant; None when it is not one of its messages). The caller commits."""
+    from core.mail.models import FAILED
+
+    message = db.session.scalar(select(OutboundMessage).where(OutboundMessage.message_id == message_id.strip()))
+    if message is not None:
+        message.status = FAILED
+        message.next_attempt_at = None
+        message.last_error = reason[:2000]
     return message
 
 
