@@ -148,12 +148,14 @@ def create_app(overrides: dict | None = None) -> Flask:
         host.call_one(name, "register_jobs", jobs=jobs.for_plugin(name))
     app.extensions["ventanilla_jobs"] = jobs
 
-    translation_dirs = [str(CORE_DIR / "translations")]
+    # Core's catalogue last: a later catalogue wins on a shared message, and a plugin must not
+    # change how core's own screens read.
+    translation_dirs = []
     for module in host.modules.values():
         folder = Path(module.__file__).parent / "translations"
         if folder.is_dir():
             translation_dirs.append(str(folder))
-    i18n.init_app(app, translation_dirs)
+    i18n.init_app(app, [*translation_dirs, str(CORE_DIR / "translations")])
 
     _register_core_blueprints(app)
     host.mount_blueprints(app)
