@@ -15,6 +15,7 @@ from rq import Worker
 from core.app import create_app
 from core.jobs.cron import CronLeader
 from core.jobs.registry import QUEUES
+from core.jobs.runner import use_app
 from core.jobs.services import get_queue
 from core.redis_connection import get_redis
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown queue(s): {', '.join(sorted(unknown))}")
 
     app = create_app()
+    use_app(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with app.app_context():
         connection = get_redis()

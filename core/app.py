@@ -32,10 +32,11 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 @migrate.configure
 def _plugin_version_locations(config):
     """Core's migrations and each installed plugin's own branch (``<plugin>/migrations/versions``)."""
-    from flask import current_app
 
     locations = [str(CORE_DIR / "migrations" / "versions")]
-    for module in current_app.extensions["ventanilla_plugins"].modules.values():
+    from core.plugins import host
+
+    for module in host().modules.values():
         folder = Path(module.__file__).parent / "migrations" / "versions"
         if folder.is_dir():
             locations.append(str(folder))
@@ -134,15 +135,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     Bootstrap5(app)
 
-    from core import access, i18n, templating
+    from core import access, hooks, i18n, templating
     from core.cli import register_commands
     from core.errors import register_error_pages
     from core.jobs.registry import JobRegistry
-    from core.plugins import CORE, PluginHost
+    from core.plugins import CORE, EXTENSION, PluginHost
 
     host = PluginHost()
-    host.load(app)
-    app.extensions["ventanilla_plugins"] = host
+    host.load(app, hooks.MODULES)
+    app.extensions[EXTENSION] = host
     jobs = JobRegistry()
     for name in [CORE, *host.installed]:
         host.call_one(name, "register_jobs", jobs=jobs.for_plugin(name))

@@ -7,14 +7,11 @@ With nothing set, the platform runs on SQLite and an embedded Redis server, both
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
-import stat
-from collections.abc import Callable
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from core.keyfiles import private_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
@@ -46,20 +43,6 @@ def _normalise_db_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
-
-
-def private_file(path: Path, make: Callable[[], str]) -> str:
-    """The text of a key file only its owner may read: written with ``make()`` on first use (mode
-    0600 from the start), and its mode tightened if someone loosened it since."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(make())
-    elif stat.S_IMODE(path.stat().st_mode) & 0o077:
-        log.warning("%s could be read by others (mode %o): set back to 0600", path, stat.S_IMODE(path.stat().st_mode))
-        path.chmod(0o600)
-    return path.read_text()
 
 
 def _secret_key(instance: Path) -> str:

@@ -42,14 +42,17 @@ class LicenceLimit:
 @dataclass
 class PluginInfo:
     """What ``ventanilla_plugin()`` returns: the plugin's name (its entry-point name), a translatable
-    title and description, a version, and the licence limits it understands: ``{key: LicenceLimit}``
-    (a bare label stands for a number limit)."""
+    title and description, a version, the licence limits it understands: ``{key: LicenceLimit}``
+    (a bare label stands for a number limit), and ``hookspecs``: a module of hook specifications
+    of its own (``pluggy.HookspecMarker("ventanilla")``) that other packages may implement (the
+    sedes plugin's ``sede_connectors``); call them with ``core.api.call_plugins``."""
 
     name: str
     title: object
     version: str = "0"
     description: object = ""
     limits: dict = field(default_factory=dict)
+    hookspecs: object = None
 
     def __post_init__(self) -> None:
         self.limits = {

@@ -205,7 +205,8 @@ class Factory:
 
     def tenant(self, slug: str, name: str | None = None, language: str = "es", plugins=None) -> TenantRef:
         """A tenant with ``plugins`` licensed and enabled (every installed plugin when None)."""
-        from tenants import licensing, services
+        from core import provisioning as services
+        from tenants import licensing
 
         with self.app.app_context():
             tenant = services.create_tenant(slug, name or f"Org {slug}", language)

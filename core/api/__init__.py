@@ -48,7 +48,7 @@ from core.clients.services import CLIENT_FIELDS, matching
 from core.crypto import EncryptedBytes, EncryptedText
 from core.csvstream import csv_response
 from core.errors import DomainError
-from core.extensions import UTCDateTime, db, utcnow
+from core.extensions import UTCDateTime, csrf, db, utcnow
 from core.files.downloads import send_stored_file, send_thumbnail
 from core.files.kinds import HEIC, JPEG, MB, PDF, PNG, UploadKind, register_kind
 from core.files.models import StoredFile
@@ -92,12 +92,28 @@ from core.jobs.services import enqueue, has_open_run, live_progress
 from core.mail.services import SmtpSettings, new_message_id, record_bounce, send_composed_email, send_email
 from core.pagination import Page, keyset_page
 from core.permissions import Permission, authenticated, operator_only, portal, public, requires
+from core.plugins import host
 from core.push.services import send_to_user
 from core.urls import external_url
 from tenants.context import all_tenants, current_tenant_id, tenant_context
 from tenants.isolation import TenantScoped, enable_row_level_security
 from tenants.licensing import is_enabled, licence_value, limit, plugin_settings, update_plugin_settings
 from tenants.models import Tenant
+
+# --- plugins ----------------------------------------------------------------------------------
+
+
+def call_plugins(hook: str, **kwargs) -> list:
+    """Call a hook of a plugin's own ``hookspecs`` (``PluginInfo.hookspecs``) on every installed
+    package that implements it, and flatten the lists they return (such as every sede connector)."""
+    return host().call_all(hook, **kwargs)
+
+
+def csrf_exempt(view):
+    """Take a view out of the CSRF check: only for a machine calling back with its own signature
+    (a provider's webhook), which the view must verify."""
+    return csrf.exempt(view)
+
 
 # --- tenants ----------------------------------------------------------------------------------
 
@@ -191,7 +207,7 @@ def users_with_permission(code: str, group_ids=None) -> list[User]:
 
 def user_language(user, tenant: Tenant) -> str:
     """The language to write to ``user`` in: their own choice, else the tenant's."""
-    return getattr(user, "locale", None) or tenant.language
+    return user.language_in(tenant)
 
 
 # --- audit ------------------------------------------------------------------------------------
@@ -269,9 +285,11 @@ __all__ = [
     "audit_row",
     "audit_rows",
     "authenticated",
+    "call_plugins",
     "choices",
     "client_ids_in_groups",
     "clients_matching",
+    "csrf_exempt",
     "csv_response",
     "current_tenant",
     "db",

@@ -32,7 +32,7 @@ def create_tenant(slug, name, language, timezone_name, admin_email, admin_name):
     """Create tenant SLUG called NAME, with its default roles."""
     from email_validator import EmailNotValidError, validate_email
 
-    from tenants import services
+    from core import provisioning as services
 
     if admin_email:
         try:
@@ -60,7 +60,7 @@ def list_tenants():
 
 
 def _set_status(slug: str, suspended: bool):
-    from tenants import services
+    from core import provisioning as services
 
     try:
         tenant = services.find(slug)
@@ -98,7 +98,8 @@ def activate_tenant(slug):
 )
 def license_plugin(slug, plugin, revoke, limits):
     """License PLUGIN to tenant SLUG (or revoke it)."""
-    from tenants import licensing, services
+    from core import provisioning as services
+    from tenants import licensing
 
     raw = {}
     for item in limits:

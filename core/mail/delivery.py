@@ -30,7 +30,8 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, event, or_, select, update
+from sqlalchemy.orm import Session
 
 from core.extensions import db, utcnow
 from core.mail.models import (
@@ -45,7 +46,7 @@ from core.mail.models import (
     SOURCE_TENANT,
     OutboundMessage,
 )
-from core.mail.services import SmtpSettings, message_domain, sender_for, tenant_settings
+from core.mail.services import PENDING, SmtpSettings, message_domain, sender_for, tenant_settings
 from tenants.context import current_tenant_id, tenant_context
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,20 @@ def enqueue_delivery(tenant_id: int, message_id: int, attempts: int = 0) -> bool
     return True
 
 
+@event.listens_for(Session, "after_commit")
+def _enqueue_committed_messages(session: Session) -> None:
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    for tenant_id, message_id in pending:
+        enqueue_delivery(tenant_id, message_id, attempts=0)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_messages(session: Session) -> None:
+    session.info.pop(PENDING, None)
+
+
 def _due(now):
     return or_(
         and_(
@@ -116,9 +131,9 @@ def flush_due_messages(tenant_ids: list[int]) -> dict:
 
 def deliver(tenant_id: int, message_id: int) -> str:
     """The ``mail``-queue job: deliver one message of one tenant (safe to run any number of times)."""
-    from core.jobs.runner import _application, _fresh_connections_after_fork
+    from core.jobs.runner import _fresh_connections_after_fork, job_application
 
-    app = _application()
+    app = job_application()
     with app.app_context():
         _fresh_connections_after_fork()
         with tenant_context(tenant_id):
@@ -405,10 +420,9 @@ def send_test_message(tenant, user, transport: SmtpSettings | None) -> str:
     """
     from email.utils import make_msgid
 
-    from core.auth.services import user_language
     from core.mail.services import render_bodies
 
-    locale = user_language(user, tenant)
+    locale = user.language_in(tenant)
     host = transport.host if transport else ""
     subject, text, html = render_bodies(
         _l("Test message from %(organisation)s", organisation=tenant.name),

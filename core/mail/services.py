@@ -19,8 +19,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import force_locale
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from core.extensions import db
 from core.mail.models import (
@@ -33,7 +32,9 @@ from tenants.context import current_tenant_id, tenant_context
 
 log = logging.getLogger(__name__)
 
-_PENDING = "ventanilla_mail_pending"
+# (tenant id, message id) of the messages stored in a session's transaction: core.mail.delivery
+# enqueues their delivery once it commits, and forgets them if it rolls back.
+PENDING = "ventanilla_mail_pending"
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,7 @@ def _store(
         )
         db.session.add(message)
         db.session.flush()
-        db.session.info.setdefault(_PENDING, []).append((tenant_id, message.id))
+        db.session.info.setdefault(PENDING, []).append((tenant_id, message.id))
         if commit:
             db.session.commit()
     return message
@@ -272,22 +273,6 @@ def _acting_for(tenant_id: int):
     from contextlib import nullcontext
 
     return nullcontext() if current_tenant_id() == tenant_id else tenant_context(tenant_id)
-
-
-@event.listens_for(Session, "after_commit")
-def _enqueue_committed_messages(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return
-    from core.mail.delivery import enqueue_delivery
-
-    for tenant_id, message_id in pending:
-        enqueue_delivery(tenant_id, message_id, attempts=0)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back_messages(session: Session) -> None:
-    session.info.pop(_PENDING, None)
 
 
 # --- the tenant's SMTP settings -----------------------------------------------------------

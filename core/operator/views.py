@@ -8,6 +8,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from core import provisioning as tenant_services
 from core.auth import services as auth_services
 from core.auth.models import User
 from core.errors import DomainError
@@ -21,7 +22,6 @@ from core.plugins import host
 from core.roles.models import ROLE_ADMIN, Role
 from core.templating import safe_next
 from tenants import licensing
-from tenants import services as tenant_services
 from tenants.context import all_tenants, tenant_context
 from tenants.models import Tenant
 

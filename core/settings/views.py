@@ -9,10 +9,10 @@ from core.errors import DomainError
 from core.extensions import db
 from core.permissions import authenticated, requires
 from core.plugins import host
+from core.provisioning import update_tenant
 from core.settings.forms import OrganisationForm
 from core.templating import settings_sections
 from tenants import licensing
-from tenants.services import update_tenant
 
 bp = Blueprint("settings", __name__)
 

@@ -22,8 +22,8 @@ def test_logged_out_visit_to_a_tenant_leads_to_its_login_page(factory, client):
 
 def test_unknown_and_suspended_tenants_answer_404(app, factory, client):
     from core.extensions import db
+    from core.provisioning import set_status
     from tenants.models import Tenant
-    from tenants.services import set_status
 
     tenant = factory.tenant("acme")
     assert client.get("/nobody/login").status_code == 404

@@ -27,6 +27,7 @@ from core.api import (
     has_permission,
     hookimpl,
 )
+from tests.sample_plugin import hookspecs
 
 NAME = "sample"
 REGIONS = (("north", _l("North")), ("south", _l("South")), ("islands", _l("Islands")))
@@ -44,7 +45,13 @@ def ventanilla_plugin():
             "regions": LicenceLimit(_l("Regions"), kind=LIST, choices=lambda: REGIONS),
             "motto": LicenceLimit(_l("Motto"), kind=TEXT),
         },
+        hookspecs=hookspecs,
     )
+
+
+@hookimpl
+def sample_stamps():
+    return ["approved"]
 
 
 @hookimpl
