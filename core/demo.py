@@ -131,4 +131,4 @@ def logins() -> list[str]:
             lines.append(
                 f"{spec['slug']:<17} /{spec['slug']}/{' ' * (16 - len(spec['slug']))}{email} / {password}  ({role_key})"
             )
-    return lines
+    return [*lines, *host().call_all("demo_logins")]

@@ -211,6 +211,25 @@ def portal_navigation(tenant, user, client):
 
 
 @hookspec
+def demo_services(app):
+    """Processes ``make run`` starts for the demo beside the web server and the worker (and stops
+    with them), such as a simulator of an outside system the demo tenants talk to. Called once per
+    installed plugin by ``python -m core.serve`` (after ``flask demo load``), with the ``app``.
+
+    :return: a list of ``DemoService`` (name, argv, extra environment, lines to print).
+    """
+
+
+@hookspec
+def demo_logins():
+    """Further demo logins to print with core's (a reseller's 10-digit code, say). Called once per
+    installed plugin by ``make run``.
+
+    :return: a list of one-line strings.
+    """
+
+
+@hookspec
 def demo_data(tenant):
     """Add the plugin's demonstration data to ``tenant``: ``flask demo load`` (and ``make run``)
     calls it in the tenant's context, after core's demo users, groups and clients exist.

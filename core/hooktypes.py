@@ -60,6 +60,18 @@ class PluginInfo:
         }
 
 
+@dataclass(frozen=True)
+class DemoService:
+    """A process ``make run`` starts beside the web server and the worker for the demo, and stops
+    with them: a stand-in for an outside system (a sede simulator, a mail server). ``argv`` is run
+    with the environment plus ``env``; ``lines`` are printed with the demo's logins (what to try)."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: dict = field(default_factory=dict)
+    lines: tuple[str, ...] = ()
+
+
 # --- the staff interface ----------------------------------------------------------------
 
 

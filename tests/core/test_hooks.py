@@ -399,6 +399,20 @@ def test_hook_demo_data(app):
     assert "Demo note" not in _notes(app, tenants["demo-it"]), "not called for a tenant without the plugin"
 
 
+def test_hook_demo_logins(app):
+    from core import demo
+
+    with app.app_context():
+        assert demo.logins()[-1] == "sample            a note's title is its own password"
+
+
+def test_hook_demo_services(app):
+    """What ``make run`` starts beside the web server and the worker."""
+    with app.app_context():
+        services = app.extensions["ventanilla_plugins"].call_all("demo_services", app=app)
+    assert [(s.name, s.lines) for s in services] == [("sample-clock", ("ticks for the demo",))]
+
+
 def _delete_notes(app, tenant, title: str) -> None:
     from sqlalchemy import delete
 

@@ -17,6 +17,7 @@ from core.api import (
     ClientColumn,
     ClientFilter,
     ClientTab,
+    DemoService,
     LicenceLimit,
     NavItem,
     Permission,
@@ -147,6 +148,22 @@ def demo_data(tenant):
     from tests.sample_plugin.services import add_demo_note
 
     return ["sample demo note created"] if add_demo_note() else []
+
+
+@hookimpl
+def demo_services(app):
+    import sys
+
+    return [
+        DemoService(
+            "sample-clock", (sys.executable, "-c", "import time; time.sleep(3600)"), lines=("ticks for the demo",)
+        )
+    ]
+
+
+@hookimpl
+def demo_logins():
+    return ["sample            a note's title is its own password"]
 
 
 @hookimpl
