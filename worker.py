@@ -16,7 +16,7 @@ from core.app import create_app
 from core.jobs.cron import CronLeader
 from core.jobs.registry import QUEUES
 from core.jobs.services import get_queue
-from core.redis_connection import get_redis
+from core.redis_connection import use_worker_connection
 
 # Mail first: a password-reset link should not wait behind a bulk import.
 DEFAULT_ORDER = ("mail", "default", "sync", "bulk")
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with app.app_context():
-        connection = get_redis()
+        # First: every later use of Redis in this process (queues, cron, jobs) shares this client.
+        connection = use_worker_connection(app)
         queues = [get_queue(name) for name in names]
         cron = None if args.no_cron or args.burst else CronLeader(app, connection)
         if cron is not None:
