@@ -13,6 +13,7 @@ import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,31 @@ def _count(value: str | None, name: str) -> int:
     if number < 0:
         raise ValueError(f"{name} must be 0 or more, not {number}")
     return number
+
+
+def _list(value: str | None) -> list[str]:
+    """A comma-separated setting as a list (empty items left out)."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def check_public_url(config: dict, debug: bool) -> None:
+    """Refuse to start without ``VENTANILLA_PUBLIC_URL`` outside debug and tests.
+
+    Links in e-mails (password reset, invitations, notices) are built from it; without it they
+    would have to come from the Host of the request, which whoever sends the request chooses.
+    """
+    url = config.get("PUBLIC_URL") or ""
+    if not url:
+        if debug or config.get("TESTING"):
+            return
+        raise RuntimeError(
+            "VENTANILLA_PUBLIC_URL is not set: set it to the address people use to reach the site "
+            "(such as https://ventanilla.example.com). Links in e-mails are built from it, never from "
+            "the Host header of a request."
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise RuntimeError(f"VENTANILLA_PUBLIC_URL must be http(s)://host[:port][/path], not {url!r}")
 
 
 def _normalise_db_url(url: str) -> str:
@@ -98,7 +124,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "BOOTSTRAP_SERVE_LOCAL": True,
         "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        # The address people reach the site at: every link in an e-mail starts with it, never with
+        # the Host of a request (which the sender of the request chooses). Required outside debug.
         "PUBLIC_URL": env.get("VENTANILLA_PUBLIC_URL", "").rstrip("/"),
+        # Host names the site answers to (Flask's TRUSTED_HOSTS; a leading dot allows subdomains);
+        # a request for any other host gets 400. Unset: every host is answered.
+        "TRUSTED_HOSTS": _list(env.get("VENTANILLA_ALLOWED_HOSTS")) or None,
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none,
         # the headers are ignored). Behind them the client's address (login throttling, audit
         # trail) and the scheme and host come from those headers; trust no more than are there.
