@@ -156,6 +156,10 @@ def load_config(overrides: dict | None = None) -> dict:
         # Fernet keys for secrets at rest, newest first (core.crypto); filled below when not given.
         "SECRET_KEYS": None,
         "CLIENT_IMPORT_MAX_BYTES": 20_000_000,
+        # Servers a tenant names (SMTP now; IMAP, webhooks, push) may not be on loopback, private,
+        # link-local or reserved addresses (core.netcheck) unless the operator allows it: on in
+        # tests and in `make run`'s demo, whose servers listen on loopback.
+        "ALLOW_PRIVATE_HOSTS": _bool(env.get("VENTANILLA_ALLOW_PRIVATE_HOSTS"), bool(overrides.get("TESTING"))),
         # Real push services speak HTTPS; tests run their own on plain HTTP.
         "PUSH_ALLOW_HTTP_ENDPOINTS": False,
         # E-mail addresses under the reserved .test domain (RFC 2606), which the demo's accounts
