@@ -2,7 +2,7 @@
 
 Runs RQ's scheduler (delayed retries) and, when it holds the lease, the cron scheduler of the
 periodic jobs. Start as many as needed, on as many machines: ``python worker.py``; a worker
-can be dedicated to some queues with ``--queues sync,bulk``.
+can be dedicated to some queues with ``--queues sync,bulk`` (or ``--queues push``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from core.jobs.registry import QUEUES
 from core.jobs.services import get_queue
 from core.redis_connection import use_worker_connection
 
-# Mail first: a password-reset link should not wait behind a bulk import.
-DEFAULT_ORDER = ("mail", "default", "sync", "bulk")
+# Mail first: a password-reset link should not wait behind a bulk import (or a slow push service).
+DEFAULT_ORDER = ("mail", "default", "push", "sync", "bulk")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,15 @@ DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 LANGUAGES = ("es", "it", "en")
 
+# Where browsers' push subscriptions point: Chrome, Edge and the other Chromium browsers (FCM),
+# Firefox (Mozilla autopush), Edge on Windows (WNS) and Safari (Apple).
+DEFAULT_PUSH_SERVICES = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    ".notify.windows.com",
+    ".push.apple.com",
+)
+
 
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
@@ -162,6 +171,11 @@ def load_config(overrides: dict | None = None) -> dict:
         "ALLOW_PRIVATE_HOSTS": _bool(env.get("VENTANILLA_ALLOW_PRIVATE_HOSTS"), bool(overrides.get("TESTING"))),
         # Real push services speak HTTPS; tests run their own on plain HTTP.
         "PUSH_ALLOW_HTTP_ENDPOINTS": False,
+        # The push services a browser's subscription may point at (host[:port]; a leading dot
+        # allows any host under that domain): the browsers' own, nothing else.
+        "PUSH_SERVICES": _list(env.get("VENTANILLA_PUSH_SERVICES")) or list(DEFAULT_PUSH_SERVICES),
+        # Browsers (subscriptions) kept per account; a new one beyond that replaces the oldest.
+        "PUSH_MAX_SUBSCRIPTIONS": 5,
         # E-mail addresses under the reserved .test domain (RFC 2606), which the demo's accounts
         # use: refused in production, allowed in tests and on the embedded defaults (`make run`,
         # `flask demo load`), which production does not use (it sets DATABASE_URL).
