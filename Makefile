@@ -34,6 +34,12 @@ demo: migrate
 # The demo's accounts use the reserved .test domain, which production refuses by default: the
 # demo is loaded and served with it allowed, also on a DATABASE_URL of your own.
 demo run: export VENTANILLA_ALLOW_TEST_EMAIL ?= 1
+# A tenant's SMTP server may be on this machine (a local test server) in the demo; in production
+# servers on private addresses are refused (core/netcheck.py).
+demo run: export VENTANILLA_ALLOW_PRIVATE_HOSTS ?= 1
+# Links in e-mails are built from the public URL (the application refuses to start without it):
+# here, the address `make run` serves.
+migrate demo run: export VENTANILLA_PUBLIC_URL ?= http://$(or $(HOST),127.0.0.1):$(or $(PORT),5000)
 
 run: demo
 	$(BIN)/python -m core.serve

@@ -12,7 +12,7 @@ from flask_bootstrap import Bootstrap5
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from core.config import PROJECT_ROOT, load_config
+from core.config import PROJECT_ROOT, check_public_url, load_config
 from core.extensions import csrf, db, login_manager, migrate
 
 CORE_DIR = Path(__file__).resolve().parent
@@ -109,6 +109,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         static_folder=str(CORE_DIR / "static"),
     )
     app.config.update(config)
+    check_public_url(app.config, app.debug)
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         # Behind an HTTPS proxy: request.remote_addr, scheme and host are the client's, not the proxy's.

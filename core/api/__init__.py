@@ -91,10 +91,11 @@ from core.jobs.registry import PluginJobs
 from core.jobs.runner import JobContext
 from core.jobs.services import enqueue, has_open_run, live_progress
 from core.mail.services import SmtpSettings, new_message_id, record_bounce, send_composed_email, send_email
+from core.netcheck import checked_address
 from core.pagination import Page, keyset_page
 from core.permissions import Permission, authenticated, operator_only, portal, public, requires
 from core.plugins import host
-from core.push.services import send_to_user
+from core.push.services import Push, send_later, send_to_user
 from core.urls import external_url
 from tenants.context import all_tenants, current_tenant_id, tenant_context
 from tenants.isolation import TenantScoped, enable_row_level_security
@@ -267,6 +268,7 @@ __all__ = [
     "Permission",
     "PluginInfo",
     "PluginJobs",
+    "Push",
     "SearchResult",
     "SettingsSection",
     "SmtpSettings",
@@ -288,6 +290,7 @@ __all__ = [
     "audit_rows",
     "authenticated",
     "call_plugins",
+    "checked_address",
     "choices",
     "client_ids_in_groups",
     "clients_matching",
@@ -324,6 +327,7 @@ __all__ = [
     "sees_every_client",
     "send_composed_email",
     "send_email",
+    "send_later",
     "send_stored_file",
     "send_thumbnail",
     "send_to_user",

@@ -33,6 +33,7 @@ from core.clients.services import (
     sees_every_client,
 )
 from core.clients.taxids import parse_tax_id
+from core.csvstream import unneutralise
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.groups.models import Group
@@ -180,7 +181,8 @@ def parse(data: bytes, plugin_headers: dict[str, str] | None = None) -> ParsedFi
     for number, cells in enumerate(reader, start=2):
         if not any(cell.strip() for cell in cells):
             continue
-        rows.append(Row(number, {fields[i]: cell.strip() for i, cell in enumerate(cells) if i in fields}))
+        values = {fields[i]: unneutralise(cell.strip()).strip() for i, cell in enumerate(cells) if i in fields}
+        rows.append(Row(number, values))
         if len(rows) > MAX_ROWS:
             raise DomainError(_l("The file has more than %(n)s rows: split it.", n=MAX_ROWS))
     return ParsedFile(set(fields.values()), rows)

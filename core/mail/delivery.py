@@ -47,6 +47,7 @@ from core.mail.models import (
     OutboundMessage,
 )
 from core.mail.services import PENDING, SmtpSettings, message_domain, sender_for, tenant_settings
+from core.netcheck import RefusedAddress, UnknownHost, smtp_client
 from tenants.context import current_tenant_id, tenant_context
 
 log = logging.getLogger(__name__)
@@ -320,15 +321,29 @@ def transmit(mime: EmailMessage, recipients: list[str], transport: SmtpSettings 
     return smtp_send(transport, mime, recipients)
 
 
-def smtp_send(transport: SmtpSettings, mime: EmailMessage, recipients: list[str]) -> dict:
-    config = current_app.config
-    context = ssl.create_default_context()
-    timeout = config["SMTP_TIMEOUT"]
+def _open_smtp(transport: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP:
+    """A connection to the transport's server. A tenant's server is one the tenant typed: it goes
+    to the checked public address of its name (``core.netcheck``); the platform's is the operator's."""
+    timeout = current_app.config["SMTP_TIMEOUT"]
     helo = message_domain()
-    if transport.security == SECURITY_SSL:
-        client = smtplib.SMTP_SSL(transport.host, transport.port, local_hostname=helo, timeout=timeout, context=context)
-    else:
-        client = smtplib.SMTP(transport.host, transport.port, local_hostname=helo, timeout=timeout)
+    implicit_tls = transport.security == SECURITY_SSL
+    if transport.source == SOURCE_TENANT:
+        return smtp_client(
+            transport.host,
+            transport.port,
+            implicit_tls=implicit_tls,
+            context=context,
+            timeout=timeout,
+            local_hostname=helo,
+        )
+    if implicit_tls:
+        return smtplib.SMTP_SSL(transport.host, transport.port, local_hostname=helo, timeout=timeout, context=context)
+    return smtplib.SMTP(transport.host, transport.port, local_hostname=helo, timeout=timeout)
+
+
+def smtp_send(transport: SmtpSettings, mime: EmailMessage, recipients: list[str]) -> dict:
+    context = ssl.create_default_context()
+    client = _open_smtp(transport, context)
     with client:
         if transport.security == SECURITY_STARTTLS:
             client.starttls(context=context)
@@ -355,7 +370,10 @@ _AUTH_CODES = {530, 534, 535, 538}
 
 
 def is_permanent(exc: Exception) -> bool:
-    """A refusal that waiting will not change: a 5xx answer to the sender, the recipients or the data."""
+    """A refusal that waiting will not change: a 5xx answer to the sender, the recipients or the
+    data, or a server on an address that is not allowed."""
+    if isinstance(exc, RefusedAddress):
+        return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
@@ -378,8 +396,20 @@ def describe_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def classify_error(exc: Exception) -> str:
+    """What went wrong, for the tenant's administrator: the kind of error and the SMTP codes, never
+    the text the other end sent (whatever answered on that host and port could say anything)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return f"{type(exc).__name__}: " + ", ".join(sorted({str(code) for code, _ in exc.recipients.values()}))
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__}: {exc.smtp_code}"
+    return type(exc).__name__
+
+
 def explain_error(exc: Exception):
     """A sentence for the administrator saying what to check."""
+    if isinstance(exc, UnknownHost | RefusedAddress):
+        return exc.message
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return _l("The server refused the user name or the password.")
     if isinstance(exc, smtplib.SMTPNotSupportedError):

@@ -308,14 +308,20 @@ def save_tenant_settings(
     password: str | None,
     from_address: str | None,
 ) -> TenantMailSettings:
-    """Save the tenant's SMTP server. An empty ``password`` keeps the stored one; no username drops it.
+    """Save the tenant's SMTP server. An empty ``password`` keeps the stored one, unless the host or
+    the user name changes (the stored password then goes: it was given for another server or user);
+    no username drops it.
 
-    An empty ``host`` means "no server of our own": mail then goes through the platform's.
+    An empty ``host`` means "no server of our own": mail then goes through the platform's. A host
+    that is (or resolves to) a private address is refused (``core.netcheck``).
     """
     from core.mail.validation import check_from_address, check_host, check_port
+    from core.netcheck import check_host_now
 
     host = check_host(host) if host else None
     port = check_port(port)
+    if host:
+        check_host_now(host, port)
     if security not in SECURITY_CHOICES:
         raise ValueError(f"unknown security {security!r}")
     from_address = check_from_address(from_address, required=bool(host))
@@ -324,17 +330,30 @@ def save_tenant_settings(
         if settings is None:
             settings = TenantMailSettings()
             db.session.add(settings)
+        username = (username or "").strip() or None
+        keeps_password = same_server(settings, host, username)
         settings.host = host
         settings.port = port
         settings.security = security
-        settings.username = (username or "").strip() or None
-        if settings.username is None:
-            settings.password = None
-        elif password:
+        settings.username = username
+        if password and username:
             settings.password = password
+        elif not (username and keeps_password):
+            settings.password = None
         settings.from_address = from_address
         db.session.commit()
         return settings
+
+
+def same_server(stored: TenantMailSettings | None, host: str | None, username: str | None) -> bool:
+    """Whether ``host`` and ``username`` are those the stored password was given for."""
+    return (
+        stored is not None
+        and stored.password is not None
+        and bool(host)
+        and (stored.host or "").lower() == (host or "").lower()
+        and (stored.username or "") == (username or "")
+    )
 
 
 def sender_for(name: str, address: str) -> str:

@@ -34,6 +34,7 @@ from core.api import (
     PNG,
     Client,
     DomainError,
+    Push,
     UploadKind,
     accept_upload,
     active_client_ids,
@@ -50,7 +51,7 @@ from core.api import (
     register_kind,
     sees_every_client,
     send_email,
-    send_to_user,
+    send_later,
     utcnow,
     visible_client_ids,
 )
@@ -719,10 +720,16 @@ def push_text(event: str, certificate: Certificate, organisation: str) -> str:
 
 
 def _push(pushes: list[tuple[int, int, dict]]) -> None:
-    for notice_id, user_id, payload in pushes:
-        if send_to_user(user_id, payload).delivered:
-            db.session.execute(update(CertificateNotice).where(CertificateNotice.id == notice_id).values(pushed=True))
-    db.session.commit()
+    """Send the pushes from core's push queue; each notice that reaches a browser is marked pushed."""
+    send_later(
+        [Push(user_id, payload, key=notice_id) for notice_id, user_id, payload in pushes],
+        on_delivered="plugins.center_certificates.services:mark_pushed",
+    )
+
+
+def mark_pushed(notice_ids: list[int]) -> None:
+    """Called by the push job with the notices whose push reached a browser."""
+    db.session.execute(update(CertificateNotice).where(CertificateNotice.id.in_(notice_ids)).values(pushed=True))
 
 
 def notify_soon(tenant) -> None:

@@ -52,7 +52,7 @@ def populate(app, factory, slug: str, marker: str) -> dict:
             db.session.add(
                 PushSubscription(
                     user_id=portal_user,
-                    endpoint=f"https://push.{slug}.test/{marker}",
+                    endpoint=f"https://fcm.googleapis.com/fcm/send/{slug}-{marker}",
                     p256dh=f"{marker}-key",
                     auth=f"{marker}-auth",
                 )
@@ -243,7 +243,7 @@ def test_a_portal_account_of_one_tenant_reaches_nothing_of_another(app, factory,
             assert MARKER_B not in response.get_data(as_text=True), f"{method} {route.rule} leaked tenant B's data"
 
     # B's push subscription named from A: nothing of B is removed or taken over.
-    endpoint = f"https://push.beta.test/{MARKER_B}"
+    endpoint = f"https://fcm.googleapis.com/fcm/send/beta-{MARKER_B}"
     json_post = {"without_csrf": True, "headers": {"X-CSRFToken": client.csrf_token()}}
     client.post("/alpha/portal/push/subscriptions/delete", json={"endpoint": endpoint}, **json_post)
     subscription = {"endpoint": endpoint, "keys": {"p256dh": "QUxQSEE", "auth": "QUxQSEE"}}
