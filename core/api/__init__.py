@@ -26,6 +26,21 @@ message (and the form field it concerns) for whatever the user did wrong.
 ``func(ctx, **arguments)`` where ``ctx`` is a ``JobContext`` (``ctx.tenant``, ``ctx.run``,
 ``ctx.progress(done, total, message)``); it runs in the tenant's context, only while the tenant
 holds the plugin. Raise ``TransientJobError`` (or let a connection error out) to be retried.
+
+**Names that are not functions or classes** (each function and class documents itself):
+
+- ``hookimpl``: the marker of a hook implementation (``@hookimpl``).
+- ``db``: Flask-SQLAlchemy (``db.Model``, ``db.session``).
+- ``public``, ``authenticated``, ``portal``, ``operator_only``: access of a view (anyone; any
+  signed-in user of the tenant; the client's own portal account; platform operators); with
+  ``requires(code)``, the only decorators a view may carry.
+- ``NUMBER``, ``LIST``, ``TEXT``: kinds of ``LicenceLimit``.
+- ``TEXT_FIELD``, ``TEXTAREA_FIELD``, ``BOOLEAN_FIELD``, ``CHOICE_FIELD``, ``LIST_FIELD``: kinds of
+  ``ClientField``.
+- ``CLIENT_FIELDS``: the client's own fields a ``clients_updated`` change may name.
+- ``CREATE``, ``UPDATE``, ``DELETE``: actions of an ``audit_row``.
+- ``JPEG``, ``PNG``, ``HEIC``, ``PDF``: content types an ``UploadKind`` may accept; ``MB``: a
+  megabyte, for its size limit.
 """
 
 from __future__ import annotations

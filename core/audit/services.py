@@ -24,6 +24,7 @@ def history_statement(object_type: str, object_id: int) -> Select:
 
 
 def history(object_type: str, object_id: int, limit: int = 200) -> list[AuditEvent]:
+    """The audit events of an object (and of what belongs to it), newest first: a history screen's rows."""
     return list(
         db.session.scalars(history_statement(object_type, object_id).order_by(AuditEvent.id.desc()).limit(limit))
     )

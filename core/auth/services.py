@@ -268,6 +268,7 @@ def permissions_of(user) -> frozenset[str]:
 
 
 def has_permission(user, code: str) -> bool:
+    """Whether ``user``'s roles grant permission ``code`` (of core or of a plugin the tenant has enabled)."""
     return code in permissions_of(user)
 
 

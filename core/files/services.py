@@ -161,6 +161,7 @@ def open_stored(stored: StoredFile) -> BinaryIO:
 
 
 def read_stored(stored: StoredFile) -> bytes:
+    """The bytes of a stored file (the caller has checked tenant and permission)."""
     return get_store().read(stored.tenant_id, stored.key)
 
 
