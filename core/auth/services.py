@@ -146,7 +146,7 @@ def authenticate_user(tenant, email: str, password: str, address: str) -> User:
     if user is None or not verify_password(user.password_hash, password):
         _record_failure(scope, email, address)
         raise DomainError(INVALID_LOGIN)
-    if not user.active:
+    if not user.active or (user.is_portal and not user.client.active):
         raise DomainError(_l("This account has been deactivated. Ask your administrator."))
     _clear_account_failures(scope, email)
     user.last_login_at = utcnow()
@@ -170,9 +170,11 @@ def authenticate_operator(email: str, password: str, address: str) -> Operator:
 
 
 def set_password(user: User, password: str, confirm: str) -> None:
+    """A new password: every session of the account ends and every unused one-time link dies."""
     check_new_password(password, confirm)
     user.password_hash = hash_password(password)
     user.session_nonce = new_session_nonce()
+    revoke_tokens(user)
     _clear_account_failures(f"t{user.tenant_id}", normalise_email(user.email))
 
 
@@ -198,6 +200,13 @@ def issue_token(user: User, purpose: str) -> str:
     return token
 
 
+def revoke_tokens(user: User) -> None:
+    """Spend every unused one-time link (reset, invitation) of ``user``."""
+    now = utcnow()
+    for row in db.session.scalars(select(AuthToken).where(AuthToken.user_id == user.id, AuthToken.used_at.is_(None))):
+        row.used_at = now
+
+
 def token_user(token: str, purpose: str) -> User:
     """The user a still-valid token belongs to, or a ``DomainError`` saying why not."""
     row = db.session.scalar(
@@ -207,7 +216,7 @@ def token_user(token: str, purpose: str) -> User:
         raise DomainError(_l("This link is not valid or has already been used."))
     if row.expires_at <= utcnow():
         raise DomainError(_l("This link has expired. Ask for a new one."))
-    if not row.user.active:
+    if not row.user.active or (row.user.is_portal and not row.user.client.active):
         raise DomainError(_l("This account has been deactivated. Ask your administrator."))
     return row.user
 

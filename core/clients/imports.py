@@ -21,6 +21,7 @@ from core.audit.models import CREATE, UPDATE
 from core.audit.recorder import acting_as, make_row, record_many
 from core.auth.models import User
 from core.clients.models import Client, ClientAddress, ClientImport, GroupClient
+from core.clients.portal import revoke_portals
 from core.clients.services import ClientData, announce_many, check, fold, own_group_ids, sees_every_client
 from core.clients.taxids import parse_tax_id
 from core.csvstream import unneutralise
@@ -451,9 +452,11 @@ def _update(tenant_id: int, updates: list, group_names: dict[int, str]) -> tuple
                 )
             )
         }
-        rows, audit, new_links, new_addresses = [], [], [], []
+        rows, audit, new_links, new_addresses, deactivated = [], [], [], [], []
         for client_id, checked, groups, active, address in batch:
             client = current[client_id]
+            if client.active and not active:
+                deactivated.append(client_id)
             columns = checked.columns()
             changes = {
                 k: (getattr(client, k), columns[k])
@@ -484,6 +487,8 @@ def _update(tenant_id: int, updates: list, group_names: dict[int, str]) -> tuple
             changes_by_id[client_id] = changes
         if rows:
             db.session.execute(update(Client), rows)
+        # A client the file deactivates loses its portal access, as on its page.
+        revoke_portals(deactivated)
         if new_links:
             db.session.execute(insert(GroupClient), new_links)
         record_many(db.session, audit)

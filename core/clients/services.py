@@ -314,8 +314,13 @@ def update_client(tenant, user, client: Client, data: ClientData) -> Client:
 
 
 def set_active(tenant, client: Client, active: bool) -> Client:
+    """Activate or deactivate a client; deactivating closes its portal account."""
+    from core.clients.portal import revoke_portals
+
     before = _snapshot(client)
     client.active = active
+    if not active:
+        revoke_portals([client.id])
     db.session.commit()
     _announce_changes(tenant, client, before)
     return client
