@@ -22,7 +22,15 @@ from core.audit.recorder import acting_as, make_row, record_many
 from core.auth.models import User
 from core.clients.models import Client, ClientAddress, ClientImport, GroupClient
 from core.clients.portal import revoke_portals
-from core.clients.services import ClientData, announce_many, check, fold, own_group_ids, sees_every_client
+from core.clients.services import (
+    ClientData,
+    announce_many,
+    check,
+    fold,
+    own_group_ids,
+    sees_every_client,
+    tax_id_unavailable,
+)
 from core.clients.taxids import parse_tax_id
 from core.csvstream import unneutralise
 from core.errors import DomainError
@@ -296,18 +304,7 @@ def _import(ctx, job: ClientImport, user):
         client = existing.get(tax_id)
         if client is not None:
             if visible_ids is not None and client.id not in visible_ids:
-                problems.append(
-                    [
-                        row.number,
-                        "tax_id",
-                        str(
-                            _l(
-                                "The tax id %(tax_id)s already belongs to another client of the organisation.",
-                                tax_id=tax_id,
-                            )
-                        ),
-                    ]
-                )
+                problems.append([row.number, "tax_id", str(tax_id_unavailable(tax_id))])
                 continue
             _merge(data, client, parsed.fields)
         try:
