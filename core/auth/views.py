@@ -61,13 +61,11 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         try:
-            found = services.request_password_reset(g.tenant, form.email.data, client_address())
+            # Only queues the work: the same time whether or not the account exists.
+            services.request_password_reset(g.tenant, form.email.data, client_address())
         except services.ResetThrottled as error:
             flash(str(error.message), "danger")
             return render_template("auth/forgot_password.html", form=form), 429
-        if found is not None:
-            user, token = found
-            services.email_password_reset(g.tenant, user, token)
         # The same answer whether or not the account exists: it must not reveal accounts.
         flash(_("If an account with that e-mail exists, we have sent a link to it to choose a new password."), "info")
         return redirect(url_for("auth.login"))

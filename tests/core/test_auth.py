@@ -162,6 +162,42 @@ def test_reset_for_an_unknown_address_reveals_nothing_and_sends_nothing(factory,
     assert outbox() == []
 
 
+def test_asking_for_a_reset_link_does_the_same_work_whether_or_not_the_account_exists(app, factory, client, outbox):
+    from sqlalchemy import event, func, select
+
+    from core.auth.models import AuthToken
+    from core.extensions import db
+    from core.mail.models import OutboundMessage
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    work = {}
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for email in ("boss@acme.test", "ghost@acme.test", "boss@acme.test"):
+            statements.clear()
+            response = client.post("/acme/password/forgot", data={"email": email})
+            assert response.status_code == 302
+            work.setdefault(email, []).append(list(statements))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert work["boss@acme.test"][0] == work["ghost@acme.test"][0] == work["boss@acme.test"][1], (
+        "the same SQL in the request for an account and for nobody: the account's work is done by a job"
+    )
+    with app.app_context(), tenant_context(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(AuthToken)) == 0
+        assert db.session.scalar(select(func.count()).select_from(OutboundMessage)) == 0
+    assert [mail.to for mail in outbox()] == ["boss@acme.test", "boss@acme.test"], "the job writes the links"
+
+
 def test_reset_links_to_one_account_stop_at_the_limit_with_the_same_answer(app, factory, client, outbox):
     tenant = factory.tenant("acme", language="en")
     factory.user(tenant, "boss@acme.test", role_key="admin")
