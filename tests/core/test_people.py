@@ -292,3 +292,12 @@ def test_a_role_manager_cannot_put_into_a_role_a_permission_they_do_not_hold(app
         client.post(f"/acme/roles/{own_role}", data={"name": "Mine", "permissions": ["core.roles:manage"]}).status_code
         == 302
     )
+
+
+def test_a_submitted_value_in_an_error_message_is_escaped(factory, client):
+    _admin(factory, client)
+    page = client.post(
+        "/acme/roles/new", data={"name": "Sneaky", "permissions": ["<script>alert('x')</script>"]}
+    ).get_data(as_text=True)
+    assert "<script>alert('x')</script>" not in page, "a lazy translated message is text, not markup"
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; is not a valid choice." in page
