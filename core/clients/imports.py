@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from core.audit.models import CREATE, UPDATE
 from core.audit.recorder import acting_as, make_row, record_many
@@ -36,6 +36,7 @@ from core.csvstream import unneutralise
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.groups.models import Group
+from tenants.isolation import update_by_id
 
 MAX_ROWS = 100_000
 BATCH = 1000
@@ -483,7 +484,7 @@ def _update(tenant_id: int, updates: list, group_names: dict[int, str]) -> tuple
                 audit.append(make_row(tenant_id, UPDATE, "client", client_id, client.audit_label(), logged))
             changes_by_id[client_id] = changes
         if rows:
-            db.session.execute(update(Client), rows)
+            update_by_id(db.session, Client, rows)
         # A client the file deactivates loses its portal access, as on its page.
         revoke_portals(deactivated)
         if new_links:

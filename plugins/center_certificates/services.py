@@ -50,6 +50,7 @@ from plugins.center_certificates.models import (
     CertificateNotice,
     CertificateTemplate,
 )
+from tenants.isolation import update_by_id
 
 log = logging.getLogger(__name__)
 
@@ -655,7 +656,7 @@ def notify(tenant) -> dict:
                 sent[event] += 1
             if messages:
                 # One executemany for the batch: each marker points at its e-mail.
-                db.session.execute(update(CertificateNotice), messages)
+                update_by_id(db.session, CertificateNotice, messages)
             db.session.commit()
     _push(pushes)
     return {f"notices_{event}": count for event, count in sent.items()}
