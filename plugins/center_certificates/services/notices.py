@@ -18,6 +18,7 @@ from core.api import (
     portal_accounts,
     send_email,
     send_later,
+    update_by_id,
 )
 from plugins.center_certificates.models import (
     APPROVED_EVENT,
@@ -159,7 +160,7 @@ def notify(tenant) -> dict:
                 sent[event] += 1
             if messages:
                 # One executemany for the batch: each marker points at its e-mail.
-                db.session.execute(update(CertificateNotice), messages)
+                update_by_id(CertificateNotice, messages)
             db.session.commit()
     _push(pushes)
     return {f"notices_{event}": count for event, count in sent.items()}
