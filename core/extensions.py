@@ -63,9 +63,13 @@ babel = Babel()
 def made_on(dialect_name: str):
     """Alembic's ``include_object`` for ``dialect_name``: leaves out what the models create only on
     other engines (``Index(...).ddl_if(dialect="postgresql")``), which autogenerate, unlike
-    ``create_all``, does not know to skip."""
+    ``create_all``, does not know to skip, and the same-tenant keys that the migrations create
+    and the models leave out (``tenants.isolation``, layer 3)."""
+    from tenants.isolation import is_same_tenant_constraint
 
-    def include(obj, _name, _type, _reflected, _compare_to) -> bool:
+    def include(obj, name, _type, _reflected, _compare_to) -> bool:
+        if _type in ("foreign_key_constraint", "unique_constraint") and is_same_tenant_constraint(name):
+            return False
         condition = getattr(obj, "_ddl_if", None)
         if condition is None or condition.dialect is None:
             return True
