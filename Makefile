@@ -28,8 +28,10 @@ translations: $(STAMP)
 migrate: install
 	$(BIN)/flask db upgrade heads
 
+# On a database with tenants of its own the demo is refused (it brings an operator account with a
+# published password): DEMO_FORCE=1 loads it anyway.
 demo: migrate
-	$(BIN)/flask demo load
+	$(BIN)/flask demo load $(if $(DEMO_FORCE),--force)
 
 # The demo's accounts use the reserved .test domain, which production refuses by default: the
 # demo is loaded and served with it allowed, also on a DATABASE_URL of your own.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 
 from core.auth.models import Operator, User
@@ -117,11 +118,67 @@ def _clients(rows: list[tuple], groups: dict) -> list[str]:
     return out
 
 
-def load() -> list[str]:
+DEMO_SLUGS = frozenset(spec["slug"] for spec in TENANTS)
+
+
+class DemoRefused(Exception):
+    """The demo cannot be loaded here; nothing was changed."""
+
+
+def other_tenants() -> list[str]:
+    """Slugs of the tenants that are not the demo's: a database people use."""
+    from tenants.context import all_tenants
+
+    with all_tenants():
+        return sorted(slug for slug in db.session.scalars(select(Tenant.slug)) if slug not in DEMO_SLUGS)
+
+
+def check_loadable() -> None:
+    """Check everything the demo would write before writing any of it: ``DemoRefused`` with a
+    one-line reason (most often: this installation refuses the demo's .test addresses)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from core.clients.services import ClientData, check
+    from core.errors import DomainError
+
+    addresses = [OPERATOR[0]] + [user[0] for spec in TENANTS for user in spec["users"]]
+    try:
+        for address in addresses:
+            validate_email(address, check_deliverability=False)
+        for spec in TENANTS:
+            for country, tax_id, kind, first, last, company, email, _group in spec.get("clients", []):
+                check(ClientData(tax_id, country, kind, first, last, company, email))
+    except (EmailNotValidError, DomainError) as error:
+        reason = error.message if isinstance(error, DomainError) else error
+        if not current_app.config["EMAIL_ALLOW_TEST_DOMAINS"]:
+            raise DemoRefused(
+                "the demo's accounts use the reserved .test domain, which this installation refuses "
+                "(set VENTANILLA_ALLOW_TEST_EMAIL=1 to load it); nothing was changed"
+            ) from error
+        raise DemoRefused(f"{reason}; nothing was changed") from error
+
+
+def load(force: bool = False) -> list[str]:
+    """Load the demo (idempotent). Refuses, changing nothing, on a database with tenants of its own
+    unless ``force``, and when any of its data would be refused."""
+    others = other_tenants()
+    if others and not force:
+        raise DemoRefused(
+            f"this database has tenants of its own ({', '.join(others[:5])}{'...' if len(others) > 5 else ''}): "
+            "the demo adds an operator account with a published password; use --force to load it anyway"
+        )
+    check_loadable()
     lines = _operator()
     for spec in TENANTS:
         lines += _tenant(spec)
     return lines or ["demo data already loaded"]
+
+
+def operator_warning() -> str:
+    return (
+        f"WARNING: the demo's operator account {OPERATOR[0]} has the published password {OPERATOR[1]}: "
+        "anyone can log in to /operator/ with it. Never load the demo on a database people use."
+    )
 
 
 def logins() -> list[str]:

@@ -59,19 +59,3 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-
-
-def made_on(dialect_name: str):
-    """Alembic's ``include_object`` for ``dialect_name``: leaves out what the models create only on
-    other engines (``Index(...).ddl_if(dialect="postgresql")``), which autogenerate, unlike
-    ``create_all``, does not know to skip."""
-
-    def include(obj, _name, _type, _reflected, _compare_to) -> bool:
-        condition = getattr(obj, "_ddl_if", None)
-        if condition is None or condition.dialect is None:
-            return True
-        if isinstance(condition.dialect, str):
-            return condition.dialect == dialect_name
-        return dialect_name in condition.dialect
-
-    return include

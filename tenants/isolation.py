@@ -6,7 +6,18 @@ deleted rows, and the ``tenant_id`` column default refuses to insert without a c
 
 Layer 2 (PostgreSQL): row-level security on every tenant table, keyed on the
 transaction-local setting ``app.tenant_id`` that ``after_begin`` writes. It covers what the
-ORM layer cannot see: raw SQL, Core statements and identity-map hits.
+ORM layer cannot see: raw SQL, Core statements and identity-map hits. Crossing tenants
+(``all_tenants()``) is not a setting the application's role can write itself: it calls
+``ventanilla_cross_tenants(key)``, a function owned by the migrations' role that checks a key
+derived from ``SECRET_KEY`` (kept where the application's role cannot read it) and then writes a
+value valid for this transaction of this connection only, which the policies check. SQL alone
+(an injection) cannot cross tenants.
+
+Layer 3 (both engines): a row can never point at a row of another tenant. Beside each foreign key
+from a tenant table to another, a composite key ``(tenant_id, <column>)`` →
+``(tenant_id, id)`` (deferred to the commit, so the actions of the plain key run first) is
+created by the migrations (``same_tenant_references``). It lives in the database only: in the
+models it would confuse the ORM's join inference.
 
 What the criteria cannot reach is refused on every engine (``UnscopedStatement``): the ORM's
 bulk UPDATE by primary key (a list of rows, no WHERE for the criteria to join), UPDATE and
@@ -17,6 +28,8 @@ They go through helpers that put the tenant in the statement: ``update_by_id`` a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Sequence
 
@@ -31,9 +44,9 @@ from tenants.context import TenantContextMissing, TenantMismatch, crossing_tenan
 
 TENANT_TABLE = "tenants"
 
+# ``(SELECT ...)``: the crossing check runs once per statement, not once per row.
 RLS_EXPRESSION = (
-    "current_setting('app.all_tenants', true) = 'on' "
-    "OR tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::integer"
+    "(SELECT ventanilla_crossing()) OR tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::integer"
 )
 
 
@@ -150,7 +163,8 @@ def _names_tenant_table(sql: str) -> bool:
 
 
 def _refuse_unscoped(state: ORMExecuteState) -> None:
-    if state.execution_options.get(TENANT_IN_STATEMENT):
+    if state.execution_options.get(TENANT_IN_STATEMENT) or crossing_tenants():
+        # Crossing tenants is explicit (``all_tenants()``): no criteria are wanted there.
         return
     statement = state.statement
     if isinstance(statement, TextClause):
@@ -248,21 +262,40 @@ def tenant_sql(sql: str) -> TextClause:
     return text(sql).bindparams(tenant_id=tenant_id).execution_options(**{TENANT_IN_STATEMENT: True})
 
 
-def _database_setting_values() -> dict[str, str]:
-    tenant_id = current_tenant_id()
-    return {
-        "tenant": "" if tenant_id is None else str(tenant_id),
-        "all": "on" if crossing_tenants() else "off",
-    }
+def all_tenants_key(secret_key: str) -> str:
+    """The key ``ventanilla_cross_tenants`` checks: derived from the application's ``SECRET_KEY``,
+    stored by the migrations where only their role can read it."""
+    return hmac.new(str(secret_key).encode(), b"ventanilla:all-tenants", hashlib.sha256).hexdigest()
 
 
-_SET_SETTING = text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.all_tenants', :all, true)")
+def _application_key() -> str:
+    from flask import current_app
+
+    return all_tenants_key(current_app.config["SECRET_KEY"])
+
+
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.all_tenants', '', true)")
+_SET_CROSSING = text("SELECT set_config('app.tenant_id', :tenant, true), ventanilla_cross_tenants(:key)")
 
 
 def apply_setting(connection) -> None:
-    """Write the current tenant into a PostgreSQL connection's transaction (no-op elsewhere)."""
+    """Write the current tenant (or the crossing of tenants) into a PostgreSQL connection's
+    transaction (no-op elsewhere)."""
+    if connection.dialect.name != "postgresql":
+        return
+    tenant_id = current_tenant_id()
+    tenant = "" if tenant_id is None else str(tenant_id)
+    if crossing_tenants():
+        connection.execute(_SET_CROSSING, {"tenant": tenant, "key": _application_key()})
+    else:
+        connection.execute(_SET_TENANT, {"tenant": tenant})
+
+
+def cross_tenants_for_statement(connection) -> None:
+    """Let the next statements of this transaction cross tenants, whatever the context (a trusted
+    statement that carries its own tenant, as the audit rows do); ``apply_setting`` ends it."""
     if connection.dialect.name == "postgresql":
-        connection.execute(_SET_SETTING, _database_setting_values())
+        connection.execute(_SET_CROSSING, {"tenant": "", "key": _application_key()})
 
 
 @event.listens_for(Session, "after_begin")
@@ -283,12 +316,143 @@ def sync_session_setting() -> None:
 
 
 on_change(sync_session_setting)
+# --- migration helpers ------------------------------------------------------------------------
+
+# The value of ``app.all_tenants`` that crossing writes and the policies expect: the stored key,
+# this connection and this transaction's start, hashed (so a value read once is worth nothing later).
+_CROSSING_VALUE = "md5(key || ':' || pg_backend_pid() || ':' || (extract(epoch FROM now()) * 1000000)::bigint)"
+_CROSSING_DDL = (
+    "CREATE SCHEMA IF NOT EXISTS ventanilla_private",
+    "REVOKE ALL ON SCHEMA ventanilla_private FROM PUBLIC",
+    "CREATE TABLE IF NOT EXISTS ventanilla_private.settings (name text PRIMARY KEY, value text NOT NULL)",
+    f"""CREATE OR REPLACE FUNCTION ventanilla_cross_tenants(given text) RETURNS void
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        DECLARE key text;
+        BEGIN
+            SELECT value INTO key FROM ventanilla_private.settings WHERE name = 'all_tenants_key';
+            IF key IS NULL OR given IS DISTINCT FROM key THEN
+                RAISE EXCEPTION 'ventanilla: the all-tenants key does not match; run "flask db upgrade heads" '
+                    'with this SECRET_KEY' USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            PERFORM set_config('app.all_tenants', {_CROSSING_VALUE}, true);
+        END $$""",
+    f"""CREATE OR REPLACE FUNCTION ventanilla_crossing() RETURNS boolean
+        LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        DECLARE key text;
+        BEGIN
+            SELECT value INTO key FROM ventanilla_private.settings WHERE name = 'all_tenants_key';
+            RETURN key IS NOT NULL AND coalesce(current_setting('app.all_tenants', true) = {_CROSSING_VALUE}, false);
+        END $$""",
+)
+
+
+def ensure_tenant_crossing(op) -> None:
+    """Migration helper: the functions the policies use to let the application cross tenants, and
+    the private table of their key (PostgreSQL only; idempotent). The key is written by
+    ``store_all_tenants_key`` at every upgrade."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for statement in _CROSSING_DDL:
+        op.execute(statement)
+
+
+def store_all_tenants_key(connection, secret_key: str) -> None:
+    """Write the application's all-tenants key where only the migrations' role can read it."""
+    if connection.dialect.name != "postgresql":
+        return
+    if connection.execute(text("SELECT to_regclass('ventanilla_private.settings')")).scalar() is None:
+        return
+    connection.execute(
+        text(
+            "INSERT INTO ventanilla_private.settings (name, value) VALUES ('all_tenants_key', :key) "
+            "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
+        ),
+        {"key": all_tenants_key(secret_key)},
+    )
 
 
 def enable_row_level_security(op, table: str) -> None:
     """Migration helper: force row-level security on a tenant table (PostgreSQL only)."""
     if op.get_bind().dialect.name != "postgresql":
         return
+    ensure_tenant_crossing(op)
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({RLS_EXPRESSION}) WITH CHECK ({RLS_EXPRESSION})")
+
+
+def tenant_key_name(table: str) -> str:
+    return f"uq_{table}_tenant_id_id"
+
+
+def same_tenant_reference_name(table: str, column: str) -> str:
+    name = f"fk_{table}_{column}_tenant"
+    if len(name) > 63:  # PostgreSQL's limit on names
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[: 63 - 16]}_{digest}_tenant"
+    return name
+
+
+def is_same_tenant_constraint(name: str | None) -> bool:
+    """Whether a constraint is one of layer 3's, which live in the database and not in the models."""
+    return bool(name) and (
+        (name.startswith("fk_") and name.endswith("_tenant"))
+        or (name.startswith("uq_") and name.endswith("_tenant_id_id"))
+    )
+
+
+def tenant_key(op, *tables: str) -> None:
+    """Migration helper: ``UNIQUE (tenant_id, id)`` on each table, which composite foreign keys
+    from other tenant tables refer to."""
+    for table in tables:
+        with op.batch_alter_table(table) as batch:
+            batch.create_unique_constraint(tenant_key_name(table), ["tenant_id", "id"])
+
+
+def same_tenant_references(op, table: str, references: dict[str, str]) -> None:
+    """Migration helper: for each ``column: referred table`` of ``table``, the foreign key
+    ``(tenant_id, column)`` → ``referred (tenant_id, id)``, checked at the commit (the referred table
+    needs its ``tenant_key``). A row then points at rows of its own tenant or at nothing."""
+    with op.batch_alter_table(table) as batch:
+        for column, referred in references.items():
+            batch.create_foreign_key(
+                same_tenant_reference_name(table, column),
+                referred,
+                ["tenant_id", column],
+                ["tenant_id", "id"],
+                deferrable=True,
+                initially="DEFERRED",
+            )
+
+
+def drop_same_tenant_references(op, table: str, columns) -> None:
+    """Migration helper (a downgrade): drop what ``same_tenant_references`` made for ``columns``."""
+    with op.batch_alter_table(table) as batch:
+        for column in columns:
+            batch.drop_constraint(same_tenant_reference_name(table, column), type_="foreignkey")
+
+
+def drop_tenant_key(op, *tables: str) -> None:
+    """Migration helper (a downgrade): drop what ``tenant_key`` made."""
+    for table in tables:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_constraint(tenant_key_name(table), type_="unique")
+
+
+def made_on(dialect_name: str):
+    """Alembic's ``include_object`` for ``dialect_name``: leaves out what the models create only on
+    other engines (``Index(...).ddl_if(dialect="postgresql")``), which autogenerate, unlike
+    ``create_all``, does not know to skip, and the same-tenant keys that the migrations create
+    and the models leave out (``tenants.isolation``, layer 3)."""
+
+    def include(obj, name, _type, _reflected, _compare_to) -> bool:
+        if _type in ("foreign_key_constraint", "unique_constraint") and is_same_tenant_constraint(name):
+            return False
+        condition = getattr(obj, "_ddl_if", None)
+        if condition is None or condition.dialect is None:
+            return True
+        if isinstance(condition.dialect, str):
+            return condition.dialect == dialect_name
+        return dialect_name in condition.dialect
+
+    return include

@@ -12,9 +12,13 @@ called for tenants that license and enable the plugin.
 **Models.** A table of the plugin is named ``<plugin>_<thing>``, its model subclasses
 ``TenantScoped`` (a ``tenant_id`` that isolation fills and enforces), ``Audited`` when its changes
 belong in the audit trail, and ``db.Model``. A foreign key to core names the table:
-``ForeignKey("core_clients.id")``, ``ForeignKey("core_users.id")``, ``ForeignKey("core_files.id")``;
+``ForeignKey("core_clients.id")``, ``ForeignKey("core_users.id")``, ``ForeignKey("core_stored_files.id")``;
 a relationship names the class: ``relationship("Client")``. Migrations live in the plugin's own
-Alembic branch. Time is stored in UTC (``utcnow``); show it in the tenant's zone.
+Alembic branch: each table gets ``enable_row_level_security``, a table others point at gets
+``tenant_key`` and every reference to a tenant table gets ``same_tenant_references`` (a row can
+never point at another tenant's row; tests/tenants/test_isolation.py checks every one). Set-based
+writes go through ``update_by_id`` and ``tenant_sql`` (isolation refuses what its criteria cannot
+reach). Time is stored in UTC (``utcnow``); show it in the tenant's zone.
 
 **Views.** Blueprints named after the plugin; every view declares its access with ``requires``,
 ``authenticated``, ``public``, ``portal`` or ``operator_only`` (a view without one is refused).
@@ -113,7 +117,15 @@ from core.plugins import host
 from core.push.services import Push, send_later, send_to_user
 from core.urls import external_url
 from tenants.context import all_tenants, current_tenant_id, tenant_context
-from tenants.isolation import TenantScoped, enable_row_level_security, tenant_sql
+from tenants.isolation import (
+    TenantScoped,
+    drop_same_tenant_references,
+    drop_tenant_key,
+    enable_row_level_security,
+    same_tenant_references,
+    tenant_key,
+    tenant_sql,
+)
 from tenants.isolation import update_by_id as _update_by_id
 from tenants.licensing import is_enabled, licence_value, limit, plugin_settings, update_plugin_settings
 from tenants.models import Tenant
@@ -322,6 +334,8 @@ __all__ = [
     "current_tenant",
     "db",
     "delete_stored_file",
+    "drop_same_tenant_references",
+    "drop_tenant_key",
     "enable_row_level_security",
     "enqueue",
     "external_url",
@@ -347,6 +361,7 @@ __all__ = [
     "record_bounce",
     "register_kind",
     "requires",
+    "same_tenant_references",
     "sees_every_client",
     "send_composed_email",
     "send_email",
@@ -355,6 +370,7 @@ __all__ = [
     "send_thumbnail",
     "send_to_user",
     "tenant_context",
+    "tenant_key",
     "tenant_sql",
     "tenant_today",
     "thumbnail",

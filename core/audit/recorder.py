@@ -17,13 +17,13 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask import g, has_app_context, has_request_context, request
-from sqlalchemy import event, insert, inspect, text
+from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from core.audit.models import ACTOR_OPERATOR, ACTOR_SYSTEM, ACTOR_USER, CREATE, DELETE, MASK, UPDATE, AuditEvent
 from core.crypto import EncryptedBytes, EncryptedText
 from core.extensions import utcnow
-from tenants.isolation import apply_setting
+from tenants.isolation import apply_setting, cross_tenants_for_statement
 
 
 class AuditTrailIsReadOnly(RuntimeError):
@@ -239,12 +239,9 @@ def record_many(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
     connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
-    if postgres:
-        connection.execute(text("SELECT set_config('app.all_tenants', 'on', true)"))
+    cross_tenants_for_statement(connection)
     connection.execute(insert(AuditEvent.__table__), rows)
-    if postgres:
-        apply_setting(connection)
+    apply_setting(connection)
 
 
 @event.listens_for(Session, "after_flush")

@@ -144,12 +144,22 @@ def create_operator(email, name, password):
 
 
 @demo_cli.command("load")
-def load_demo():
-    """Load the demonstration tenants and accounts (safe to run again)."""
-    from core.demo import load
+@click.option("--force", is_flag=True, help="Load it even though the database has tenants of its own.")
+def load_demo(force):
+    """Load the demonstration tenants and accounts (safe to run again).
 
-    for line in load():
+    It creates an operator account with a published password: never on a database people use.
+    """
+    from core.demo import OPERATOR, DemoRefused, load, operator_warning
+
+    try:
+        lines = load(force=force)
+    except DemoRefused as refused:
+        raise click.ClickException(f"demo not loaded: {refused}") from None
+    for line in lines:
         click.echo(line)
+    if f"operator {OPERATOR[0]} created" in lines:
+        click.secho(operator_warning(), fg="red", bold=True, err=True)
 
 
 @secrets_cli.command("rotate")

@@ -107,13 +107,24 @@ def _other(country: str, value: str) -> TaxId:
     return TaxId(compact, OTHER, None)
 
 
+# What people and spreadsheets put between the characters of a tax id (12.345.678-Z, B-12 345 674,
+# a non-breaking space): never part of it.
+_SEPARATORS = re.compile(r"[\s.\-]+")
+
+
+def compact(value: str) -> str:
+    """``value`` without spaces, dots and hyphens, in capitals: the form a tax id is stored in."""
+    return _SEPARATORS.sub("", value or "").upper()
+
+
 # An import checks each row's tax id twice (to find the client it names, then with the rest of
 # the row): the second time is a lookup. Only valid ids are kept (an error is raised anew).
 @functools.lru_cache(maxsize=32768)
 def parse_tax_id(country: str, value: str) -> TaxId:
-    """Validate ``value`` as a tax id of ``country`` (ISO 3166 alpha-2) and return it normalised."""
+    """Validate ``value`` as a tax id of ``country`` (ISO 3166 alpha-2) and return it normalised:
+    spaces, dots and hyphens anywhere are accepted and dropped, letters are capitals."""
     country = (country or "").upper()
-    value = (value or "").strip()
+    value = compact(value)
     if not value:
         raise DomainError(_l("The tax id is required."), field="tax_id")
     if country == "ES":

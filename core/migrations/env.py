@@ -9,7 +9,7 @@ from alembic import context
 from flask import current_app
 from sqlalchemy import create_engine, pool, text
 
-from core.extensions import made_on
+from tenants.isolation import made_on, store_all_tenants_key
 
 config = context.config
 if config.config_file_name and not current_app.testing:
@@ -71,6 +71,8 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
             _grant_to_application_role(connection)
+            # Every upgrade: the key follows the application's SECRET_KEY.
+            store_all_tenants_key(connection, current_app.config["SECRET_KEY"])
     engine.dispose()
 
 

@@ -335,3 +335,38 @@ def test_demo_load_creates_the_demo_tenants_and_logins_and_is_idempotent(app, fl
     assert second.exit_code == 0, second.output
     assert second.output.strip() == "demo data already loaded"
     assert _counts(app) == counts
+
+
+def test_demo_load_where_test_addresses_are_refused_changes_nothing_and_says_why_in_one_line(
+    app, flask_cli, monkeypatch
+):
+    import email_validator
+
+    monkeypatch.setattr(email_validator, "TEST_ENVIRONMENT", False)
+    monkeypatch.setitem(app.config, "EMAIL_ALLOW_TEST_DOMAINS", False)
+    before = _counts(app)
+    result = flask_cli("demo", "load")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: demo not loaded: the demo's accounts use the reserved .test domain, which this installation "
+        "refuses (set VENTANILLA_ALLOW_TEST_EMAIL=1 to load it); nothing was changed"
+    ], "one line, no traceback"
+    assert _counts(app) == before, "no operator, tenant or user was written"
+
+
+def test_demo_load_refuses_a_database_with_tenants_of_its_own_unless_forced_and_warns_of_the_operator(
+    app, factory, flask_cli
+):
+    factory.tenant("acme")
+    before = _counts(app)
+    refused = flask_cli("demo", "load")
+    assert refused.exit_code == 1
+    assert "this database has tenants of its own (acme)" in refused.output and "--force" in refused.output
+    assert _counts(app) == before
+    forced = flask_cli("demo", "load", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert tenant_row(app, "demo") is not None
+    assert (
+        "WARNING: the demo's operator account operator@ventanilla.test has the published password demo-operator"
+        in forced.output
+    )

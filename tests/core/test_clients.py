@@ -59,6 +59,25 @@ def test_tax_ids_are_validated_and_normalised(country, raw, value, kind):
 
 
 @pytest.mark.parametrize(
+    ("country", "raw", "value", "kind"),
+    [
+        ("ES", "12.345.678-Z", "12345678Z", "es_nif"),
+        ("ES", "12.345.678 z", "12345678Z", "es_nif"),
+        ("ES", "12\u00a0345\u00a0678-Z", "12345678Z", "es_nif"),
+        ("ES", "X.1234567-L", "X1234567L", "es_nie"),
+        ("ES", "B-12.345.674", "B12345674", "es_cif"),
+        ("IT", "RSSMRA.85T10.A562S", "RSSMRA85T10A562S", "it_cf"),
+        ("IT", "007.431.101.57", "00743110157", "it_piva"),
+        ("FR", "FR-40.303.265.045", "FR40303265045", "other"),
+    ],
+)
+def test_dots_spaces_and_hyphens_are_accepted_in_every_tax_id(country, raw, value, kind):
+    """As Spanish spreadsheets write DNIs: 12.345.678-Z."""
+    tax = parse_tax_id(country, raw)
+    assert (tax.value, tax.type) == (value, kind)
+
+
+@pytest.mark.parametrize(
     ("country", "raw", "message"),
     [
         ("ES", "12345678A", "The DNI 12345678A is not valid: its check character is wrong."),
@@ -693,6 +712,20 @@ def test_a_client_has_a_language_of_its_own_for_mail_and_portal(app, factory, cl
     language = export[0].index("language")
     first_name = export[0].index("first_name")
     assert {row[first_name]: row[language] for row in export[1:]} == {"Ana": "it", "Yan": "en"}
+
+
+def test_the_form_and_the_import_take_a_dni_written_with_dots_and_store_it_compact(app, factory, client, run_jobs):
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant = _admin(factory, client)
+    assert _create(client, tax_id="12.345.678-Z").status_code == 302
+    _import(client, "NIF;Nombre;Apellidos\nX.1234567-L;Li;Wei\n12.345.678-z;Ana;Álamo Ruiz\n")
+    run_jobs()
+    with app.app_context(), tenant_context(tenant.id):
+        stored = dict(db.session.execute(select(Client.tax_id, Client.name)).all())
+    assert stored == {"12345678Z": "Ana Álamo Ruiz", "X1234567L": "Li Wei"}, "the import found the same client"
 
 
 def test_an_import_without_a_tax_id_column_says_so(factory, client, run_jobs):

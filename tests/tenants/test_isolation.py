@@ -202,7 +202,8 @@ def test_migrations_match_the_models(app):
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    from core.extensions import db, made_on
+    from core.extensions import db
+    from tenants.isolation import made_on
 
     engine = create_engine(app.config["DATABASE_MIGRATION_URL"])
     with engine.connect() as connection:
@@ -306,3 +307,89 @@ def test_aggregates_and_association_rows_are_scoped_too(app, factory):
         assert db.session.scalar(select(func.count().filter(SampleNote.title != ""))) == 1
         assert db.session.scalar(select(func.count()).select_from(UserRole)) == 1
         assert db.session.scalar(select(func.count(UserRole.user_id))) == 1
+
+
+# --- layer 3: a row never points at another tenant's row ------------------------------------------
+
+
+def test_a_row_can_never_point_at_a_row_of_another_tenant(app, factory):
+    from sqlalchemy.exc import IntegrityError
+
+    from core.clients.models import ClientAddress, GroupClient
+    from core.extensions import db
+
+    acme = factory.tenant("acme")
+    beta = factory.tenant("beta")
+    own_group = factory.group(acme, "Mine")
+    foreign_client = factory.client(beta, "Beta Client")
+    with app.app_context(), tenant_context(acme.id):
+        for row in (
+            ClientAddress(client_id=foreign_client, street="Calle Robada 1"),
+            GroupClient(group_id=own_group, client_id=foreign_client),
+        ):
+            db.session.add(row)
+            with pytest.raises(IntegrityError):
+                db.session.commit()
+            db.session.rollback()
+    with app.app_context(), tenant_context(beta.id):
+        assert db.session.scalar(select(func.count()).select_from(ClientAddress)) == 1, "only its own address"
+
+
+def test_every_reference_between_tenant_tables_has_its_same_tenant_key(app, owner_engine):
+    from sqlalchemy import inspect
+
+    from core.extensions import db
+    from tenants.isolation import is_tenant_table, same_tenant_reference_name
+
+    inspector = inspect(owner_engine)
+    missing = []
+    for table in db.metadata.sorted_tables:
+        if not is_tenant_table(table):
+            continue
+        keys = {
+            (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+            for fk in inspector.get_foreign_keys(table.name)
+        }
+        for fk in table.foreign_keys:
+            referred = fk.column.table
+            if not is_tenant_table(referred):
+                continue
+            wanted = (("tenant_id", fk.parent.name), referred.name, ("tenant_id", fk.column.name))
+            if wanted not in keys:
+                missing.append(same_tenant_reference_name(table.name, fk.parent.name))
+    assert missing == [], "add them to the migrations with tenants.isolation.same_tenant_references()"
+
+
+# --- crossing tenants takes the application's key -----------------------------------------------
+
+
+def _count_notes(connection) -> int:
+    return connection.execute(text("SELECT count(*) FROM sample_notes")).scalar()
+
+
+def test_the_applications_role_cannot_switch_on_all_tenants_by_itself(app, two_tenants, postgres_only):
+    from sqlalchemy.exc import DBAPIError
+
+    from core.extensions import db
+    from tenants.isolation import all_tenants_key
+
+    with app.app_context():
+        engine = db.engine
+        with engine.connect() as connection, connection.begin():
+            connection.execute(text("SELECT set_config('app.all_tenants', 'on', true)"))
+            assert _count_notes(connection) == 0, "the setting alone opens nothing"
+        with pytest.raises(DBAPIError, match="all-tenants key does not match"), engine.connect() as connection:
+            connection.execute(text("SELECT ventanilla_cross_tenants('guessed')"))
+        with pytest.raises(DBAPIError, match="permission denied"), engine.connect() as connection:
+            connection.execute(text("SELECT value FROM ventanilla_private.settings"))
+        with engine.connect() as connection:
+            with connection.begin():
+                key = all_tenants_key(app.config["SECRET_KEY"])
+                connection.execute(text("SELECT ventanilla_cross_tenants(:key)"), {"key": key})
+                assert _count_notes(connection) == 4, "the application's own key crosses tenants"
+                captured = connection.execute(text("SELECT current_setting('app.all_tenants')")).scalar()
+            with connection.begin():
+                connection.execute(text("SELECT set_config('app.all_tenants', :v, true)"), {"v": captured})
+                assert _count_notes(connection) == 0, "a value read once is worth nothing in another transaction"
+        with all_tenants():
+            assert len(_titles()) == 4
