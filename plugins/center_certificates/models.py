@@ -171,6 +171,14 @@ class Certificate(TenantScoped, Audited, db.Model):
     def audit_parent(self) -> tuple[str, int] | None:
         return ("client", self.client_id)
 
+    @classmethod
+    def audit_label_sql(cls, c):
+        return c.name
+
+    @classmethod
+    def audit_parent_sql(cls, c):
+        return ("client", c.client_id)
+
     @hybrid_property
     def is_open(self) -> bool:
         return self.deleted_at is None and self.archived_at is None and self.status != EXPIRED

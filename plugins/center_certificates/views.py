@@ -13,7 +13,6 @@ from core.api import (
     choices,
     csv_response,
     db,
-    history,
     keyset_page,
     requires,
     sees_every_client,
@@ -146,7 +145,7 @@ def show(certificate_id: int):
         "center_certificates/show.html",
         certificate=certificate,
         reject_form=RejectForm(),
-        events=history("certificate", certificate.id),
+        events=services.history_events(certificate),
     )
 
 

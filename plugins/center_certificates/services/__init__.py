@@ -12,8 +12,9 @@ Rechazar sends a pending certificate back to Falta información with a reason.
 
 Dates are computed in the tenant's time zone. The date-driven transitions happen both on every
 write (a certificate approved late inside a window is right at once) and in a periodic sweep
-of set-based statements. An archived approved certificate also becomes Caducado when its
-validity passes (so the history shows what it is), without a notice and without a renewal.
+of set-based statements, whose events reach the audit trail as the ORM's would. An archived
+approved certificate also becomes Caducado when its validity passes (so the history shows what
+it is), without a notice and without a renewal.
 
 Each event the client is told about (created, approved, expiring, expired) is sent once per
 certificate, and a rejection once per rejection: a unique notice row is written in the same
@@ -49,6 +50,7 @@ from plugins.center_certificates.services.queries import (
     bin_statement,
     get_template,
     get_visible,
+    history_events,
     list_statement,
     of_client,
     of_portal_account,
@@ -80,6 +82,7 @@ __all__ = [
     "generation_count",
     "get_template",
     "get_visible",
+    "history_events",
     "list_statement",
     "notice_subject",
     "notify",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, insert, literal, select
+from sqlalchemy import Integer, exists, literal, select
 from sqlalchemy.orm import aliased
 
 from core.api import (
@@ -21,6 +21,7 @@ from core.api import (
     UploadKind,
     accept_upload,
     active_client_ids,
+    audited_write,
     db,
     delete_stored_file,
     register_kind,
@@ -108,22 +109,20 @@ def request_for_new_clients(tenant, client_ids: list[int]) -> int:
 
 def insert_requests(tenant_id: int, template: CertificateTemplate, candidates, issued_by_id, now) -> list[int]:
     """INSERT … SELECT a request of ``template`` (Falta información) for each client id of the
-    ``candidates`` subquery (a column ``id``); returns the client ids it was made for."""
+    ``candidates`` subquery (a column ``id``), each with its creation in the audit trail; returns
+    the client ids it was made for."""
     source = select(
-        literal(tenant_id),
-        literal(template.id),
-        candidates.c.id,
-        literal(template.name),
-        literal(template.lead_days),
-        literal(MISSING),
-        literal(issued_by_id),
-        literal(now),
-        literal(now),
+        literal(template.id).label("template_id"),
+        candidates.c.id.label("client_id"),
+        literal(template.name).label("name"),
+        literal(template.lead_days).label("lead_days"),
+        literal(MISSING).label("status"),
+        literal(issued_by_id, Integer).label("issued_by_id"),
+        literal(now, Certificate.created_at.type).label("created_at"),
+        literal(now, Certificate.updated_at.type).label("updated_at"),
     )
-    columns = ["tenant_id", "template_id", "client_id", "name", "lead_days", "status", "issued_by_id"]
-    return db.session.scalars(
-        insert(Certificate).from_select([*columns, "created_at", "updated_at"], source).returning(Certificate.client_id)
-    ).all()
+    rows = audited_write(Certificate, tenant_id, insert_from=source, returning=("client_id",))
+    return [row.client_id for row in rows]
 
 
 def _check_date_and_notes(tenant, validity_date: date | None, notes: str | None) -> str:

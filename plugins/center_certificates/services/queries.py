@@ -6,10 +6,12 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from core.api import (
+    CREATE,
     Client,
     client_ids_in_groups,
     clients_matching,
     db,
+    history,
     visible_client_ids,
 )
 from plugins.center_certificates.models import (
@@ -91,6 +93,16 @@ def of_client(client_id: int) -> tuple[list[Certificate], list[Certificate]]:
         .order_by(Certificate.id.desc())
     ).all()
     return [c for c in rows if c.is_open], [c for c in rows if c.in_history]
+
+
+def history_events(certificate: Certificate) -> list:
+    """What the certificate's page lists as its history: its own audit events, and the creation
+    of the certificate that renews it, newest first."""
+    events = list(history("certificate", certificate.id))
+    following = db.session.scalar(select(Certificate).where(Certificate.renewal_of_id == certificate.id))
+    if following is not None:
+        events += [event for event in history("certificate", following.id) if event.action == CREATE]
+    return sorted(events, key=lambda event: event.id, reverse=True)
 
 
 def all_templates() -> list[CertificateTemplate]:

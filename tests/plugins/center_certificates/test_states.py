@@ -89,7 +89,7 @@ def test_expiring_soon_starts_at_local_midnight_of_the_lead_day(app, centre):
 
 
 def test_the_sweep_moves_many_certificates_with_one_statement_per_transition(app, centre):
-    from sqlalchemy import event
+    from sqlalchemy import event, select
 
     from core.extensions import db
 
@@ -116,8 +116,16 @@ def test_the_sweep_moves_many_certificates_with_one_statement_per_transition(app
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert counts["expired"] == 30
-    updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
-    assert len(updates) == 2, updates
+    # One statement per transition on PostgreSQL (the UPDATE and its audit events); on SQLite the
+    # events are a statement of their own: never one per certificate.
+    writes = [s for s in statements if "UPDATE center_certificates_certificates" in s]
+    assert len(writes) == 2, writes
+    assert len(statements) <= 6, statements
+    from core.audit.models import AuditEvent
+
+    with acting(app, centre.tenant):
+        changes = db.session.scalars(select(AuditEvent.changes).where(AuditEvent.object_type == "certificate")).all()
+    assert sum(change.get("status") == ["approved", "expired"] for change in changes) == 30, "each one's history"
 
 
 def app_client(app, centre, n: int) -> int:
