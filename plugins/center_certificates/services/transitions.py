@@ -59,9 +59,9 @@ def _renew_expired(tenant_id: int, now) -> int:
 
     Only the newest certificate of a client and template is renewed (so a template switched to
     renewing with years of history asks once, not once per old certificate), and never when an
-    open one exists, nor when one follows it already. Every subquery names the tenant: the ORM's
-    tenant criteria do not reach into an INSERT, and without the key the indexes (which start with
-    tenant_id) cannot be used.
+    open one exists, nor when one follows it already (the next document, handed in while it
+    expired soon). Every subquery names the tenant: the ORM's tenant criteria do not reach into
+    an INSERT, and without the key the indexes (which start with tenant_id) cannot be used.
     """
     old = aliased(Certificate)
     other = aliased(Certificate)

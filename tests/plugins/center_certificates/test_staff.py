@@ -58,6 +58,72 @@ def test_a_manager_creates_edits_and_clones_a_template(app, centre):
     assert "There is already a template called seguro de responsabilidad." in duplicate.get_data(as_text=True)
 
 
+def test_the_centre_hands_in_the_next_document_of_an_expiring_certificate(app, centre):
+    template = make_template(app, centre.tenant, lead_days=10)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 4, 15))
+        approve(app, centre.tenant, certificate)
+    with time_machine.travel(datetime(2026, 4, 1, 12, tzinfo=UTC), tick=False):
+        browser = staff_client(app, "staff@acme.test")
+        assert 'id="hand-in-next"' not in browser.get(f"/acme/certificates/{certificate}").get_data(as_text=True)
+        refused = browser.get(f"/acme/certificates/{certificate}/next")
+        assert refused.status_code == 302, "only while it expires soon"
+    with time_machine.travel(datetime(2026, 4, 6, 12, tzinfo=UTC), tick=False):
+        browser = staff_client(app, "staff@acme.test")
+        assert sweep(app, centre.tenant)["expiring"] == 1
+        page = browser.get(f"/acme/certificates/{certificate}").get_data(as_text=True)
+        assert 'id="hand-in-next"' in page and f"/acme/certificates/{certificate}/next" in page
+        assert 'id="next-form"' in browser.get(f"/acme/certificates/{certificate}/next").get_data(as_text=True)
+        too_early = browser.post(
+            f"/acme/certificates/{certificate}/next",
+            data={"file": (io.BytesIO(pdf_bytes()), "next.pdf"), "validity_date": "2026-04-10"},
+            content_type="multipart/form-data",
+        )
+        assert too_early.status_code == 200 and "must be valid after the current one" in too_early.get_data(
+            as_text=True
+        )
+        response = browser.post(
+            f"/acme/certificates/{certificate}/next",
+            data={"file": (io.BytesIO(pdf_bytes()), "next.pdf"), "validity_date": "2027-04-15", "notes": "Seen"},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 302
+        following = int(response.location.rsplit("/", 1)[1])
+        page = browser.get(response.location).get_data(as_text=True)
+        assert "Pending approval" in page and "by the centre" in page and 'id="previous-document"' in page
+        current = browser.get(f"/acme/certificates/{certificate}").get_data(as_text=True)
+        assert 'id="hand-in-next"' not in current and f'href="/acme/certificates/{following}"' in current
+        assert browser.get(f"/acme/certificates/{certificate}/next").location.endswith(f"/{following}")
+        tab = browser.get(f"/acme/clients/{centre.client}?tab=certificates").get_data(as_text=True)
+        assert f'data-certificate="{certificate}"' in tab and f'data-certificate="{following}"' in tab
+        browser.post(f"/acme/certificates/{following}/approve")
+    assert state(app, centre.tenant, certificate)["archived_at"] is not None, "the expiring one went to the history"
+    browser = staff_client(app, "staff@acme.test")
+    tab = browser.get(f"/acme/clients/{centre.client}?tab=certificates").get_data(as_text=True)
+    current_list = tab.split('class="client-tab"')[1].split("</table>")[0]
+    assert f'data-certificate="{certificate}"' not in current_list and f'data-certificate="{following}"' in current_list
+    history = browser.get(f"/acme/certificates/clients/{centre.client}/history").get_data(as_text=True)
+    assert f'data-certificate="{certificate}"' in history
+
+
+def test_an_expired_certificate_not_renewed_stays_in_the_client_tab_and_can_be_asked_again(app, centre):
+    template = make_template(app, centre.tenant, lead_days=10)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 4, 15))
+        approve(app, centre.tenant, certificate)
+    with time_machine.travel(datetime(2026, 4, 16, 12, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant) == {"expired": 1, "expiring": 0, "renewed": 0}
+    browser = staff_client(app, "staff@acme.test")
+    tab = browser.get(f"/acme/clients/{centre.client}?tab=certificates").get_data(as_text=True)
+    current_list = tab.split('class="client-tab"')[1].split("</table>")[0]
+    row = current_list.split(f'data-certificate="{certificate}"')[1].split("</tr>")[0]
+    assert 'data-status="expired"' in row, "Caducado, among the current ones"
+    assert 'id="request-certificate"' in tab and f'<option value="{template}">' in tab, "it can be asked again"
+    assert "(0)" in tab.split("See history")[1][:20], "nothing in the history"
+
+
 def test_a_template_may_start_expiring_soon_0_days_before_but_not_without_a_number(app, centre):
     from core.extensions import db
     from plugins.center_certificates.models import CertificateTemplate
