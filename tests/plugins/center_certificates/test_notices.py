@@ -322,3 +322,33 @@ def test_a_rejection_already_answered_is_not_told(app, centre, outbox):
         upload(app, centre.tenant, certificate, date(2026, 12, 31))  # sent again before the notices ran
         _notify(app, centre.tenant)
     assert "Your Medical certificate has been sent back" not in [m.subject for m in outbox()]
+
+
+def test_the_expiring_and_expired_notices_reach_the_phone_as_pushes(app, centre, factory, push_service, run_jobs):
+    phone = _phone(app, centre, factory, push_service, "phone-dates")
+    template = make_template(app, centre.tenant, lead_days=10)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 4, 15))
+        approve(app, centre.tenant, certificate)
+        _notify(app, centre.tenant)
+    run_jobs()
+    told = len(push_service.received)
+    with time_machine.travel(datetime(2026, 4, 6, 12, tzinfo=UTC), tick=False):
+        _transitions(app, centre.tenant)
+        _transitions(app, centre.tenant)
+    run_jobs()
+    (expiring,) = [phone.decrypt(r["body"]) for r in push_service.received[told:]]
+    assert expiring["event"] == "expiring" and expiring["certificate"] == certificate
+    assert expiring["title"] == "Medical certificate"
+    assert expiring["body"] == "Expires soon: valid until April 15, 2026."
+    assert expiring["url"].endswith(f"/acme/portal/certificates/{certificate}")
+    told = len(push_service.received)
+    with time_machine.travel(datetime(2026, 4, 16, 12, tzinfo=UTC), tick=False):
+        _transitions(app, centre.tenant)
+        _transitions(app, centre.tenant)
+    run_jobs()
+    (expired,) = [phone.decrypt(r["body"]) for r in push_service.received[told:]]
+    assert expired["event"] == "expired" and expired["certificate"] == certificate
+    assert expired["body"] == "It has expired (valid until April 15, 2026)."
+    assert expired["tag"] == f"certificate-{certificate}", "it replaces the expiring one on the phone"

@@ -84,6 +84,25 @@ def test_the_client_uploads_a_pdf_with_its_date_and_notes(app, centre, portal):
     assert download.mimetype == "application/pdf"
 
 
+@pytest.mark.parametrize(
+    ("data", "filename", "content_type"),
+    [(samples.jpeg(), "FOTO.JPG", "image/jpeg"), (samples.png(), "escaneo.png", "image/png")],
+    ids=["jpg", "png"],
+)
+def test_a_plain_photo_is_accepted_and_shown_as_a_thumbnail(app, centre, portal, data, filename, content_type):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    assert _send(portal, certificate, data, filename).status_code == 302
+    assert state(app, centre.tenant, certificate)["status"] == "pending_approval"
+    assert portal.get(f"/acme/portal/certificates/{certificate}/file").mimetype == content_type
+    thumb = portal.get(f"/acme/portal/certificates/{certificate}/thumbnail")
+    assert thumb.status_code == 200 and thumb.mimetype.startswith("image/")
+    staff = app.test_client()
+    login(staff, "acme", "staff@acme.test")
+    page = staff.get(f"/acme/certificates/{certificate}").get_data(as_text=True)
+    assert f"({content_type})" in page and f"/acme/certificates/{certificate}/thumbnail" in page
+
+
 def test_the_client_corrects_an_upload_until_it_is_approved(app, centre, portal):
     template = make_template(app, centre.tenant)
     certificate = make_request(app, centre.tenant, centre.client, template)

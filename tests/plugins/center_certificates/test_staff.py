@@ -58,6 +58,55 @@ def test_a_manager_creates_edits_and_clones_a_template(app, centre):
     assert "There is already a template called seguro de responsabilidad." in duplicate.get_data(as_text=True)
 
 
+def test_a_manager_edits_a_template_and_what_was_asked_keeps_its_own_terms(app, centre):
+    from core.api import history
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate, CertificateTemplate
+
+    template = make_template(app, centre.tenant, "Seguro", lead_days=15)
+    make_template(app, centre.tenant, "Medical")
+    asked = make_request(app, centre.tenant, centre.client, template)
+    browser = staff_client(app, "manager@acme.test")
+    url = f"/acme/certificates/templates/{template}"
+    form = browser.get(url).get_data(as_text=True)
+    assert 'value="Seguro"' in form and 'value="15"' in form and "does not change the certificates already" in form
+    saved = browser.post(
+        url,
+        data={
+            "name": "Seguro de responsabilidad",
+            "description": "Póliza en vigor",
+            "lead_days": "30",
+            "renew_on_expiry": "y",
+            "active": "y",
+        },
+    )
+    assert saved.status_code == 302 and saved.location.endswith(url)
+    with acting(app, centre.tenant):
+        row = db.session.get(CertificateTemplate, template)
+        assert (row.name, row.description, row.lead_days, row.renew_on_expiry, row.auto_for_new_clients) == (
+            "Seguro de responsabilidad",
+            "Póliza en vigor",
+            30,
+            True,
+            False,
+        )
+        old = db.session.get(Certificate, asked)
+        assert (old.name, old.lead_days) == ("Seguro", 15), "what was asked keeps the terms it was asked with"
+        (edited,) = [e for e in history("certificate_template", template) if e.action == "update"]
+        assert edited.changes["name"] == ["Seguro", "Seguro de responsabilidad"]
+        assert edited.changes["lead_days"] == [15, 30] and edited.actor_name == "Maria Manager"
+    listing = browser.get("/acme/certificates/templates/").get_data(as_text=True)
+    assert "Seguro de responsabilidad" in listing and "30 days before" in listing and "again when it expires" in listing
+    taken = browser.post(url, data={"name": "medical", "lead_days": "30", "active": "y"})
+    assert taken.status_code == 200 and "There is already a template called medical." in taken.get_data(as_text=True)
+    kept = browser.post(url, data={"name": "Seguro de responsabilidad", "lead_days": "30"})
+    assert kept.status_code == 302, "its own name is not taken by itself"
+    with acting(app, centre.tenant):
+        assert db.session.get(CertificateTemplate, template).active is False, "unticked: no longer in use"
+    tab = browser.get(f"/acme/clients/{centre.other_client}?tab=certificates").get_data(as_text=True)
+    assert "Seguro de responsabilidad" not in tab.split('id="request-certificate"')[1], "not offered once out of use"
+
+
 def test_the_centre_hands_in_the_next_document_of_an_expiring_certificate(app, centre):
     template = make_template(app, centre.tenant, lead_days=10)
     certificate = make_request(app, centre.tenant, centre.client, template)
