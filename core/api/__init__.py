@@ -32,6 +32,9 @@ SELECT`` of an audited model goes through ``audited_write``: it writes only the 
 it is given (the condition is in its statements) and records in the same transaction, set-based,
 the events the ORM would record for those rows, naming each object with the model's
 ``audit_label_sql``/``audit_parent_sql`` (override them with ``audit_label``/``audit_parent``).
+Its statements bypass the ORM's tenant criteria, so every other tenant table that its conditions
+or its SELECT read must compare its ``tenant_id`` there (as ``active_client_ids`` does); it refuses
+them otherwise (``TenantNotNamed``).
 ``audit_row``/``audit_rows`` remain for events that are not a write of a model's rows.
 
 **Names that are not functions or classes** (each function and class documents itself):

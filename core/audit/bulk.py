@@ -13,9 +13,12 @@ statements per call whatever the number of rows, no object per row, in the calle
 
 The tenant condition is always written into the statements here (never left to the ORM's
 criteria, which do not reach Core statements): an update touches only rows of ``tenant_id``, an
-insert's rows and events carry it. On PostgreSQL the write, its events and the lock on the old
-rows are one statement (data-modifying CTEs); on SQLite two statements, which the database's
-single writer keeps consistent.
+insert's rows and events carry it. Other tenant tables the caller's conditions or SELECT read
+must compare their ``tenant_id`` there, or the write is refused (``TenantNotNamed``).
+
+On PostgreSQL the write, its events and the lock on the old rows are one statement
+(data-modifying CTEs); on SQLite two statements, which the database's single writer keeps
+consistent.
 """
 
 from __future__ import annotations
@@ -49,13 +52,18 @@ from sqlalchemy import (
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BinaryExpression, ClauseElement, ColumnClause
 from sqlalchemy.sql.expression import ColumnElement, Select
+from sqlalchemy.sql.schema import Table
+from sqlalchemy.sql.selectable import FromClause
 
 from core.audit.models import CREATE, MASK, UPDATE, AuditEvent
 from core.audit.recorder import Audited, _address, _masked, _plain, current_actor
 from core.crypto import EncryptedBytes, EncryptedText
 from core.extensions import UTCDateTime, db, utcnow
 from tenants.context import TenantMismatch, crossing_tenants, current_tenant_id
+from tenants.isolation import is_tenant_table
 
 EVENT_COLUMNS = (
     "tenant_id",
@@ -107,6 +115,7 @@ def audited_write(
     _check_sql_description(model)
     if not crossing_tenants() and current_tenant_id() != tenant_id:
         raise TenantMismatch(f"audited write of tenant {tenant_id} rows while acting for {current_tenant_id()}")
+    _check_tenant_named(model.__table__, [*(values or {}).values(), *where, insert_from])
     session = db.session
     session.flush()
     connection = session.connection()
@@ -127,6 +136,33 @@ def audited_write(
         conditions = [table.c.id == rows_source.c.id]
         return writer.update(connection, new_values, conditions, also, returning)
     return writer.update(connection, dict(values), list(where), also, returning)
+
+
+class TenantNotNamed(ValueError):
+    """A table the write reads is not restricted to a tenant in the statement."""
+
+
+def _check_tenant_named(target, clauses) -> None:
+    """Every tenant table the caller's clauses read (other than the target table itself, which the
+    statement restricts) must compare its ``tenant_id`` in them: these statements do not go through
+    the ORM's tenant criteria, and on SQLite no row-level security stands behind them."""
+    read, named = {}, set()
+    for clause in clauses:
+        if not isinstance(clause, ClauseElement):
+            continue
+        for element in visitors.iterate(clause):
+            if isinstance(element, ColumnClause) and isinstance(element.table, FromClause):
+                source = element.table._deannotate()
+                base = getattr(source, "element", source)
+                if isinstance(base, Table) and is_tenant_table(base) and source is not target:
+                    read[id(source)] = source
+            elif isinstance(element, BinaryExpression) and element.operator is operators.eq:
+                for side in (element.left, element.right):
+                    if isinstance(side, ColumnClause) and side.name == "tenant_id" and side.table is not None:
+                        named.add(id(side.table._deannotate()))
+    missing = sorted(str(getattr(source, "name", source)) for key, source in read.items() if key not in named)
+    if missing:
+        raise TenantNotNamed(f"audited_write: compare the tenant_id of {', '.join(missing)} in the statement")
 
 
 def _owner(model: type, name: str) -> type:

@@ -396,10 +396,14 @@ def test_a_set_based_write_takes_the_same_statements_for_3_rows_as_for_30(app, f
     assert len(_events(app, tenant, type="client", action="update")) == 3 * 2 + 30 * 2
 
 
-def test_a_set_based_write_refuses_another_tenant_and_an_undescribed_label(app, factory):
-    from core.audit.bulk import audited_write
-    from core.audit.recorder import Audited
-    from core.clients.models import Client
+def test_a_set_based_write_refuses_another_tenant_an_unscoped_read_and_an_undescribed_label(app, factory):
+    import gc
+
+    from sqlalchemy.orm import aliased
+
+    from core.audit.bulk import TenantNotNamed, audited_write
+    from core.audit.recorder import Audited, audited_types
+    from core.clients.models import Client, ClientAddress
     from tenants.context import TenantMismatch
 
     tenant = factory.tenant("acme")
@@ -407,14 +411,42 @@ def test_a_set_based_write_refuses_another_tenant_and_an_undescribed_label(app, 
     with _acting(app, tenant):
         with pytest.raises(TenantMismatch):
             audited_write(Client, other.id, values={"notes": "x"})
+        # Tables the statement reads must name the tenant too (nothing else restricts them on SQLite).
+        other_client = aliased(Client)
+        with pytest.raises(TenantNotNamed, match="core_clients"):
+            audited_write(
+                Client,
+                tenant.id,
+                values={"notes": "x"},
+                where=[Client.tax_id.in_(select(other_client.tax_id).where(other_client.active))],
+            )
+        with pytest.raises(TenantNotNamed, match="core_clients"):
+            audited_write(ClientAddress, tenant.id, insert_from=select(Client.id.label("client_id")))
+        audited_write(
+            Client,
+            tenant.id,
+            values={"notes": "x"},
+            where=[
+                Client.tax_id.in_(
+                    select(other_client.tax_id).where(other_client.tenant_id == tenant.id, other_client.active)
+                )
+            ],
+        )
 
-        class Labelled(Client):
-            def audit_label(self) -> str:
-                return "something else"
+    # A model that names its objects in Python only (a plain class: a mapped one would stay registered).
+    class Unnamed(Audited):
+        __audit_type__ = "unnamed"
 
-        with pytest.raises(TypeError, match="audit_label_sql"):
-            audited_write(Labelled, tenant.id, values={"notes": "x"})
-    assert issubclass(Labelled, Audited)
+        def audit_label(self) -> str:
+            return "something else"
+
+    try:
+        with _acting(app, tenant), pytest.raises(TypeError, match="audit_label_sql"):
+            audited_write(Unnamed, tenant.id, values={"notes": "x"})
+    finally:
+        del Unnamed
+        gc.collect()
+    assert "unnamed" not in audited_types()
 
 
 def test_every_audited_model_names_its_objects_in_sql_as_in_python(app, factory):
