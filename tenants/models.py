@@ -90,3 +90,7 @@ class TenantPlugin(TenantScoped, Audited, db.Model):
 
     def audit_label(self) -> str:
         return self.plugin
+
+    @classmethod
+    def audit_label_sql(cls, c):
+        return c.plugin

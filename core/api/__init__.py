@@ -31,6 +31,16 @@ message (and the form field it concerns) for whatever the user did wrong.
 ``ctx.progress(done, total, message)``); it runs in the tenant's context, only while the tenant
 holds the plugin. Raise ``TransientJobError`` (or let a connection error out) to be retried.
 
+**Set-based writes.** A bulk ``UPDATE … WHERE``, an update of many rows by id, or an ``INSERT …
+SELECT`` of an audited model goes through ``audited_write``: it writes only the rows of the tenant
+it is given (the condition is in its statements) and records in the same transaction, set-based,
+the events the ORM would record for those rows, naming each object with the model's
+``audit_label_sql``/``audit_parent_sql`` (override them with ``audit_label``/``audit_parent``).
+Its statements bypass the ORM's tenant criteria, so every other tenant table that its conditions
+or its SELECT read must compare its ``tenant_id`` there (as ``active_client_ids`` does); it refuses
+them otherwise (``TenantNotNamed``).
+``audit_row``/``audit_rows`` remain for events that are not a write of a model's rows.
+
 **Names that are not functions or classes** (each function and class documents itself):
 
 - ``hookimpl``: the marker of a hook implementation (``@hookimpl``).
@@ -55,6 +65,7 @@ from zoneinfo import ZoneInfo
 from flask import g, has_request_context
 from sqlalchemy import Select, select
 
+from core.audit.bulk import audited_write
 from core.audit.models import CREATE, DELETE, UPDATE
 from core.audit.recorder import Audited, acting_as, make_row, record_many
 from core.audit.services import history
@@ -244,8 +255,9 @@ def user_language(user, tenant: Tenant) -> str:
 
 
 def audit_rows(rows: list[dict]) -> None:
-    """Write audit events prepared with ``audit_row`` in one statement (for set-based writes that
-    the ORM does not see); in the caller's transaction."""
+    """Write audit events prepared with ``audit_row`` in one statement, in the caller's
+    transaction: for events that are not a write of a model's rows (those go through
+    ``audited_write``, which records them itself)."""
     record_many(db.session, rows)
 
 
@@ -323,6 +335,7 @@ __all__ = [
     "assignable_groups",
     "audit_row",
     "audit_rows",
+    "audited_write",
     "authenticated",
     "call_plugins",
     "checked_address",

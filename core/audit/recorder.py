@@ -2,9 +2,9 @@
 
 Models opt in with the ``Audited`` mixin. Each flush turns the new, changed and deleted audited
 objects into ``AuditEvent`` rows in the same transaction (a change and its record commit or roll
-back together). Set-based statements bypass the flush, so services that use them call
-``record_many`` themselves. Secrets are masked: encrypted columns and fields listed in
-``__audit_mask__`` show only that they changed.
+back together). Set-based statements bypass the flush: they go through
+``core.audit.bulk.audited_write``, which records the same events in SQL. Secrets are masked:
+encrypted columns and fields listed in ``__audit_mask__`` show only that they changed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask import g, has_app_context, has_request_context, request
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import String, cast, event, func, insert, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from core.audit.models import ACTOR_OPERATOR, ACTOR_SYSTEM, ACTOR_USER, CREATE, DELETE, MASK, UPDATE, AuditEvent
@@ -49,6 +49,22 @@ class Audited:
         return str(getattr(self, "name", "") or getattr(self, "id", ""))
 
     def audit_parent(self) -> tuple[str, int] | None:
+        return None
+
+    # The same two in SQL, for set-based writes (``audited_write``): expressions over the columns
+    # ``c`` of one row (a table's ``.c``, or a CTE's with the same column names). A model that
+    # overrides ``audit_label`` or ``audit_parent`` overrides these too (``audited_write`` checks).
+
+    @classmethod
+    def audit_label_sql(cls, c):
+        """``audit_label()`` as a SQL expression over the row's columns ``c``."""
+        if "name" in c:
+            return func.coalesce(func.nullif(c.name, ""), cast(c.id, String))
+        return cast(c.id, String)
+
+    @classmethod
+    def audit_parent_sql(cls, c):
+        """``audit_parent()`` in SQL: ``(parent type, expression of its id)``, or None."""
         return None
 
     def audit_tenant_id(self) -> int | None:

@@ -17,7 +17,8 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 
-from core.audit.models import CREATE, UPDATE
+from core.audit.bulk import audited_write
+from core.audit.models import CREATE
 from core.audit.recorder import acting_as, make_row, record_many
 from core.auth.models import User
 from core.clients import fields as client_fields
@@ -39,7 +40,6 @@ from core.csvstream import unneutralise
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.groups.models import Group
-from tenants.isolation import update_by_id
 
 MAX_ROWS = 100_000
 BATCH = 1000
@@ -398,26 +398,9 @@ def _visible_client_ids(user) -> set[int]:
 
 
 def _add_addresses(tenant_id: int, addresses: list[dict]) -> None:
-    """Insert the rows' addresses with an audit event each, under its client's history."""
-    if not addresses:
-        return
-    values = [{"label": "", **address, "tenant_id": tenant_id} for address in addresses]
-    ids = db.session.scalars(insert(ClientAddress).returning(ClientAddress.id, sort_by_parameter_order=True), values)
-    record_many(
-        db.session,
-        [
-            make_row(
-                tenant_id,
-                CREATE,
-                "client_address",
-                address_id,
-                ", ".join(part for part in (row["street"], row["postal_code"], row["city"]) if part),
-                {k: [None, v] for k, v in row.items() if v and k in ADDRESS_FIELDS},
-                parent=("client", row["client_id"]),
-            )
-            for address_id, row in zip(ids, values, strict=True)
-        ],
-    )
+    """Insert the rows' addresses, each with its creation under its client's history."""
+    if addresses:
+        audited_write(ClientAddress, tenant_id, insert_from=[{"label": "", **address} for address in addresses])
 
 
 ADDRESS_FIELDS = ("street", "postal_code", "city", "province", "country")
@@ -488,7 +471,8 @@ def _update(tenant, updates: list, group_names: dict[int, str], sets) -> tuple[i
         ):
             addresses.setdefault(address.client_id, []).append(address)
         plugin_before = client_fields.load(sets, list(current)) if sets else {}
-        rows, audit, new_links, new_addresses, plugin_saves, changes_by_id, deactivated = [], [], [], [], {}, {}, []
+        rows, relations, new_links, new_addresses, plugin_saves, changes_by_id = [], {}, [], [], {}, {}
+        deactivated = []
         for client_id, checked, groups, active, address, plugin_values in batch:
             client = current[client_id]
             if client.active and not active:
@@ -501,14 +485,14 @@ def _update(tenant, updates: list, group_names: dict[int, str], sets) -> tuple[i
             }
             if client.active != active:
                 changes["active"] = (client.active, active)
-            logged = {k: list(v) for k, v in changes.items()}
             before_groups = links.get(client_id, set())
             added = sorted(groups - before_groups)
             if added:
-                logged["groups"] = ["+", added]
                 changes["groups"] = tuple(
                     sorted(group_names[g] for g in ids) for ids in (before_groups, before_groups | set(added))
                 )
+                # Recorded as the ORM records the collection: the names before and after.
+                relations[client_id] = {"groups": [list(names) for names in changes["groups"]]}
                 new_links += [{"group_id": g, "client_id": client_id, "tenant_id": tenant_id} for g in added]
             known = addresses.get(client_id, [])
             if address and not any(
@@ -528,17 +512,16 @@ def _update(tenant, updates: list, group_names: dict[int, str], sets) -> tuple[i
             if not changes:
                 unchanged += 1
                 continue
-            if logged:
+            if added or any(k in COLUMN_FIELDS or k == "active" for k in changes):
                 rows.append({"id": client_id, **columns, "active": active})
-                audit.append(make_row(tenant_id, UPDATE, "client", client_id, client.audit_label(), logged))
             changes_by_id[client_id] = changes
+        # One statement (two on SQLite) for the batch: by id and tenant, with each client's event.
         if rows:
-            update_by_id(db.session, Client, rows)
+            audited_write(Client, tenant_id, by_id=rows, also=relations)
         # A client the file deactivates loses its portal access, as on its page.
         revoke_portals(deactivated)
         if new_links:
             db.session.execute(insert(GroupClient), new_links)
-        record_many(db.session, audit)
         _add_addresses(tenant_id, new_addresses)
         client_fields.save(sets, plugin_saves)
         db.session.commit()

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    case,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit.recorder import Audited
@@ -104,6 +116,10 @@ class Client(TenantScoped, Audited, db.Model):
     def audit_label(self) -> str:
         return f"{self.name} ({self.tax_id})"
 
+    @classmethod
+    def audit_label_sql(cls, c):
+        return c.name + " (" + c.tax_id + ")"
+
 
 class ClientAddress(TenantScoped, Audited, db.Model):
     __tablename__ = "core_client_addresses"
@@ -137,6 +153,18 @@ class ClientAddress(TenantScoped, Audited, db.Model):
 
     def audit_parent(self) -> tuple[str, int] | None:
         return ("client", self.client_id)
+
+    @classmethod
+    def audit_label_sql(cls, c):
+        # ", " before each non-empty part, then the first one taken off.
+        parts = [
+            case((func.coalesce(part, "") != "", ", " + part), else_="") for part in (c.street, c.postal_code, c.city)
+        ]
+        return func.substr(parts[0] + parts[1] + parts[2], 3)
+
+    @classmethod
+    def audit_parent_sql(cls, c):
+        return ("client", c.client_id)
 
     @property
     def one_line(self) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit.recorder import Audited
@@ -107,6 +107,10 @@ class TenantMailSettings(TenantScoped, Audited, db.Model):
 
     def audit_label(self) -> str:
         return self.host or ""
+
+    @classmethod
+    def audit_label_sql(cls, c):
+        return func.coalesce(c.host, "")
 
     __table_args__ = (UniqueConstraint("tenant_id"),)
 

@@ -41,30 +41,31 @@ class DocumentForm(FlaskForm):
     validity_date = DateField(_l("Valid until (as written on the document)"), validators=[Optional()])
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=NOTE_MAX)])
 
-    def hand_in(self, tenant, certificate: Certificate, *, by_client: bool, actor) -> bool:
-        """Gives what was filled in to the services; a refusal is shown on the field it is about (the
-        file's when it names none) and nothing of it is kept."""
+    def hand_in(self, tenant, certificate: Certificate, *, by_client: bool, actor, following: bool = False):
+        """Gives what was filled in to the services: the certificate's own document, or with
+        ``following`` the next document of one that expires soon. Returns the certificate written,
+        or None: a refusal is shown on the field it is about (the file's when it names none) and
+        nothing of it is kept."""
         upload = self.file.data if self.file.data and self.file.data.filename else None
+        document = {
+            "validity_date": self.validity_date.data,
+            "notes": self.notes.data,
+            "upload": upload,
+            "filename": upload.filename if upload else None,
+            "by_client": by_client,
+            "actor": actor,
+        }
         try:
+            if following:
+                return services.hand_in_next(tenant, certificate, **document)
             if not by_client and upload is None and certificate.file_id is None and not self.validity_date.data:
                 # Staff may write notes on a certificate before the client has sent anything.
-                services.update_notes(certificate, self.notes.data)
-            else:
-                services.submit(
-                    tenant,
-                    certificate,
-                    validity_date=self.validity_date.data,
-                    notes=self.notes.data,
-                    upload=upload,
-                    filename=upload.filename if upload else None,
-                    by_client=by_client,
-                    actor=actor,
-                )
+                return services.update_notes(certificate, self.notes.data)
+            return services.submit(tenant, certificate, **document)
         except DomainError as error:
             db.session.rollback()
             getattr(self, error.field or "file").errors.append(str(error.message))
-            return False
-        return True
+            return None
 
 
 class RejectForm(FlaskForm):

@@ -72,9 +72,11 @@ class CertificateTemplate(TenantScoped, Audited, db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-# A certificate is "open" until it expires, is archived or goes to the bin: a client has at
-# most one open certificate of a template (the partial unique index makes it a fact).
-OPEN_CONDITION = "deleted_at IS NULL AND archived_at IS NULL AND status <> 'expired'"
+# A certificate is "open" until it expires, is archived or goes to the bin. A client has at most
+# one open certificate of a template in the running, but one that expires soon leaves room for the
+# next document (handed in while it is still valid, a new certificate linked by renewal_of_id):
+# the partial unique index makes both facts.
+SLOT_CONDITION = "deleted_at IS NULL AND archived_at IS NULL AND status NOT IN ('expiring', 'expired')"
 
 
 class Certificate(TenantScoped, Audited, db.Model):
@@ -88,8 +90,8 @@ class Certificate(TenantScoped, Audited, db.Model):
             "template_id",
             "client_id",
             unique=True,
-            sqlite_where=text(OPEN_CONDITION),
-            postgresql_where=text(OPEN_CONDITION),
+            sqlite_where=text(SLOT_CONDITION),
+            postgresql_where=text(SLOT_CONDITION),
         ),
         UniqueConstraint("renewal_of_id"),
     )
@@ -164,12 +166,24 @@ class Certificate(TenantScoped, Audited, db.Model):
     template = relationship("CertificateTemplate")
     client = relationship("Client")
     file = relationship("StoredFile")
+    # The certificate this one follows (renewed on expiry, or handed in while it expired soon), and
+    # the one that follows it.
+    previous = relationship("Certificate", remote_side=[id], back_populates="renewal")
+    renewal = relationship("Certificate", back_populates="previous", uselist=False)
 
     def audit_label(self) -> str:
         return self.name
 
     def audit_parent(self) -> tuple[str, int] | None:
         return ("client", self.client_id)
+
+    @classmethod
+    def audit_label_sql(cls, c):
+        return c.name
+
+    @classmethod
+    def audit_parent_sql(cls, c):
+        return ("client", c.client_id)
 
     @hybrid_property
     def is_open(self) -> bool:
@@ -201,11 +215,28 @@ class Certificate(TenantScoped, Audited, db.Model):
         """Only an approved certificate (also one expiring soon) leaves the running by hand."""
         return self.deleted_at is None and self.archived_at is None and self.status in (APPROVED, EXPIRING)
 
-    def accepts_upload(self, by_client: bool) -> bool:
-        """Whether a document can be handed in now: the client while information is missing; the
-        centre also while it waits for approval (to correct what the client sent)."""
-        allowed = (MISSING,) if by_client else (MISSING, PENDING)
-        return self.deleted_at is None and self.archived_at is None and self.status in allowed
+    @property
+    def accepts_upload(self) -> bool:
+        """Whether its document can be handed in (or corrected) now, by the client or the centre:
+        while information is missing and while it waits for approval; approval freezes it."""
+        return self.deleted_at is None and self.archived_at is None and self.status in (MISSING, PENDING)
+
+    @property
+    def next_document(self) -> Certificate | None:
+        """The certificate that follows this one, unless it went to the bin."""
+        renewal = self.renewal
+        return renewal if renewal is not None and renewal.deleted_at is None else None
+
+    @property
+    def accepts_next(self) -> bool:
+        """Whether the next document can be handed in now, without archiving this one: while it
+        expires soon (it stays valid until its date) and nothing follows it yet."""
+        return (
+            self.deleted_at is None
+            and self.archived_at is None
+            and self.status == EXPIRING
+            and self.next_document is None
+        )
 
     @property
     def sent_back(self) -> bool:

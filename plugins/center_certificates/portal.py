@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -33,9 +33,17 @@ def index():
 @bp.route("/<int:certificate_id>", methods=["GET", "POST"])
 @portal
 def show(certificate_id: int):
+    """The certificate, and the form it takes now: its document (also to correct it until it is
+    approved), or the next document while it expires soon."""
     certificate = _own_or_404(certificate_id)
-    form = DocumentForm(obj=certificate)
-    if form.validate_on_submit() and form.hand_in(g.tenant, certificate, by_client=True, actor=current_user):
+    following = certificate.accepts_next
+    if request.method == "POST" and not (following or certificate.accepts_upload):
+        flash(_("This certificate can no longer be changed."), "danger")
+        return redirect(url_for("center_certificates_portal.show", certificate_id=certificate.id))
+    form = DocumentForm() if following else DocumentForm(obj=certificate)
+    if form.validate_on_submit() and form.hand_in(
+        g.tenant, certificate, by_client=True, actor=current_user, following=following
+    ):
         flash(_("Thank you: the centre will review your document."), "success")
         return redirect(url_for("center_certificates_portal.index"))
     return render_template("center_certificates/portal/show.html", certificate=certificate, form=form)

@@ -13,7 +13,6 @@ from core.api import (
     choices,
     csv_response,
     db,
-    history,
     keyset_page,
     requires,
     sees_every_client,
@@ -67,8 +66,9 @@ def widget_counts(user) -> dict[str, int]:
 def client_tab_context(client: Client) -> dict:
     current, history = services.of_client(client.id)
     in_use = services.templates_in_use()
-    # Only what can be asked for: not a template the client already has an open certificate of.
-    asked = {c.template_id for c in current}
+    # Only what can be asked for: not a template the client already has an open certificate of
+    # (one that expired stays among the current ones, and can be asked for again).
+    asked = {c.template_id for c in current if c.is_open}
     form = RequestForm()
     form.template.choices = choices((t.id, t.name) for t in in_use if t.id not in asked)
     return {
@@ -146,7 +146,7 @@ def show(certificate_id: int):
         "center_certificates/show.html",
         certificate=certificate,
         reject_form=RejectForm(),
-        events=history("certificate", certificate.id),
+        events=services.history_events(certificate),
     )
 
 
@@ -162,6 +162,27 @@ def edit(certificate_id: int):
         flash(_("The certificate has been updated."), "success")
         return redirect(url_for("center_certificates.show", certificate_id=certificate.id))
     return render_template("center_certificates/edit.html", certificate=certificate, form=form)
+
+
+@bp.route("/<int:certificate_id>/next", methods=["GET", "POST"])
+@requires(MANAGE)
+def next_document(certificate_id: int):
+    """The next document of a certificate that expires soon, handed in by the centre: a new
+    certificate pending approval, while this one stays valid until its date."""
+    certificate = _certificate_or_404(certificate_id)
+    if not certificate.accepts_next:
+        following = certificate.next_document
+        if following is not None:
+            return redirect(url_for("center_certificates.show", certificate_id=following.id))
+        flash(_("The next document can only be handed in while the certificate expires soon."), "danger")
+        return redirect(url_for("center_certificates.show", certificate_id=certificate.id))
+    form = DocumentForm()
+    if form.validate_on_submit():
+        following = form.hand_in(g.tenant, certificate, by_client=False, actor=current_user, following=True)
+        if following is not None:
+            flash(_("The next document has been handed in: it waits for approval."), "success")
+            return redirect(url_for("center_certificates.show", certificate_id=following.id))
+    return render_template("center_certificates/next.html", certificate=certificate, form=form)
 
 
 def _act(certificate_id: int, action, done: str, back_to_client: bool = False):

@@ -758,3 +758,86 @@ def test_the_search_box_finds_only_visible_clients(app, factory, client):
     login(client, "acme", "north@acme.test")
     page = client.get("/acme/search?q=client").get_data(as_text=True)
     assert "Northern Client" in page and "Southern Client" not in page
+
+
+def test_an_imports_changes_are_in_each_clients_history_as_the_form_records_them(app, factory, client, run_jobs):
+    """The import writes set-based (audited_write): each changed client gets one event with its
+    fields before and after and its groups by name, as an edit on the form records them."""
+    from core.audit.models import AuditEvent
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant = _admin(factory, client)
+    factory.group(tenant, "Centro")
+    _import(client, "NIF,Nombre,Apellidos,Email\n12345678Z,Ana,García,ana@x.test\nX1234567L,Li,Wei,li@x.test\n")
+    run_jobs()
+    _import(
+        client,
+        "NIF,Nombre,Apellidos,Email,Grupos,Dirección,CP,Ciudad\n"
+        "12345678Z,Ana,García,ana@new.test,Centro,Calle Mayor 1,46001,Valencia\n"
+        "X1234567L,Li,Wei,li@x.test,,,,\n",
+    )
+    run_jobs()
+    with app.app_context(), tenant_context(tenant.id):
+        ana = db.session.scalar(select(Client.id).where(Client.tax_id == "12345678Z"))
+        events = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "update").order_by(AuditEvent.id)
+        ).all()
+        address = db.session.scalar(select(AuditEvent).where(AuditEvent.object_type == "client_address"))
+        updates = [(e.object_type, e.object_id, e.object_label, e.actor_name, e.changes) for e in events]
+        address_event = (address.object_label, address.parent_type, address.parent_id, address.changes)
+    assert updates == [
+        (
+            "client",
+            ana,
+            "Ana García (12345678Z)",
+            "Ada Admin",
+            {"email": ["ana@x.test", "ana@new.test"], "groups": [[], ["Centro"]]},
+        )
+    ], "one event for Ana; Li, unchanged, has none"
+    assert address_event == (
+        "Calle Mayor 1, 46001, Valencia",
+        "client",
+        ana,
+        {
+            "street": [None, "Calle Mayor 1"],
+            "postal_code": [None, "46001"],
+            "city": [None, "Valencia"],
+            "country": [None, "ES"],
+        },
+    )
+    history = client.get(f"/acme/clients/{ana}?tab=history").get_data(as_text=True)
+    assert "ana@new.test" in history and "Centro" in history
+
+
+def test_an_import_updates_only_the_clients_of_its_own_organisation(app, factory, client, run_jobs):
+    from sqlalchemy import event
+
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    _admin(factory, client)
+    _import(client, "NIF,Nombre,Apellidos,Email\n12345678Z,Ana,García,ana@x.test\n")
+    run_jobs()
+    other = factory.tenant("other")
+    theirs = factory.client(other, "Ana García", "12345678Z", email="ana@other.test")
+    statements = []
+
+    def seen(connection, cursor, statement, *args):
+        if "UPDATE core_clients" in statement:
+            statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        _import(client, "NIF,Nombre,Apellidos,Email\n12345678Z,Ana,García,ana@new.test\n")
+        run_jobs()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    (update,) = statements
+    assert re.search(r"core_clients\.tenant_id = ", update), "the statement names the tenant itself"
+    with app.app_context(), tenant_context(other.id):
+        assert db.session.get(Client, theirs).email == "ana@other.test"

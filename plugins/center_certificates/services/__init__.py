@@ -8,12 +8,17 @@ what views, jobs, the demo and tests use.
 States: Falta información (``missing_info``, initial) → Pendiente de aprobación (a file was
 uploaded) → Aprobado → Caduca pronto (approved, validity date within the template's lead time)
 → Caducado (24 h after the validity date: from midnight after it, in the tenant's time zone).
-Rechazar sends a pending certificate back to Falta información with a reason.
+Rechazar sends a pending certificate back to Falta información with a reason. The client and the
+centre may correct a document until it is approved. While a certificate expires soon, its next
+document can be handed in (a new certificate linked to it by ``renewal_of_id``); once that one is
+approved, the expiring one goes to the history by itself.
 
 Dates are computed in the tenant's time zone. The date-driven transitions happen both on every
 write (a certificate approved late inside a window is right at once) and in a periodic sweep
-of set-based statements. An archived approved certificate also becomes Caducado when its
-validity passes (so the history shows what it is), without a notice and without a renewal.
+of set-based statements, whose events reach the audit trail as the ORM's would. An archived
+approved certificate also becomes Caducado when its validity passes (so the history shows what
+it is), without a notice and without a renewal. A certificate that expired and was not renewed
+stays among the client's current ones, as Caducado.
 
 Each event the client is told about (created, approved, expiring, expired) is sent once per
 certificate, and a rejection once per rejection: a unique notice row is written in the same
@@ -37,6 +42,7 @@ from plugins.center_certificates.services.lifecycle import (
     approve,
     archive,
     delete,
+    hand_in_next,
     reject,
     request_certificate,
     request_for_new_clients,
@@ -49,6 +55,7 @@ from plugins.center_certificates.services.queries import (
     bin_statement,
     get_template,
     get_visible,
+    history_events,
     list_statement,
     of_client,
     of_portal_account,
@@ -80,6 +87,8 @@ __all__ = [
     "generation_count",
     "get_template",
     "get_visible",
+    "hand_in_next",
+    "history_events",
     "list_statement",
     "notice_subject",
     "notify",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, insert, literal, select
+from sqlalchemy import Integer, exists, literal, select
 from sqlalchemy.orm import aliased
 
 from core.api import (
@@ -21,16 +21,19 @@ from core.api import (
     UploadKind,
     accept_upload,
     active_client_ids,
+    audited_write,
     db,
     delete_stored_file,
     register_kind,
     utcnow,
 )
 from plugins.center_certificates.models import (
+    CREATED,
     MISSING,
     NOTE_MAX,
     PENDING,
     Certificate,
+    CertificateNotice,
     CertificateTemplate,
 )
 from plugins.center_certificates.services.dates import dated_status, today_for
@@ -108,22 +111,20 @@ def request_for_new_clients(tenant, client_ids: list[int]) -> int:
 
 def insert_requests(tenant_id: int, template: CertificateTemplate, candidates, issued_by_id, now) -> list[int]:
     """INSERT … SELECT a request of ``template`` (Falta información) for each client id of the
-    ``candidates`` subquery (a column ``id``); returns the client ids it was made for."""
+    ``candidates`` subquery (a column ``id``), each with its creation in the audit trail; returns
+    the client ids it was made for."""
     source = select(
-        literal(tenant_id),
-        literal(template.id),
-        candidates.c.id,
-        literal(template.name),
-        literal(template.lead_days),
-        literal(MISSING),
-        literal(issued_by_id),
-        literal(now),
-        literal(now),
+        literal(template.id).label("template_id"),
+        candidates.c.id.label("client_id"),
+        literal(template.name).label("name"),
+        literal(template.lead_days).label("lead_days"),
+        literal(MISSING).label("status"),
+        literal(issued_by_id, Integer).label("issued_by_id"),
+        literal(now, Certificate.created_at.type).label("created_at"),
+        literal(now, Certificate.updated_at.type).label("updated_at"),
     )
-    columns = ["tenant_id", "template_id", "client_id", "name", "lead_days", "status", "issued_by_id"]
-    return db.session.scalars(
-        insert(Certificate).from_select([*columns, "created_at", "updated_at"], source).returning(Certificate.client_id)
-    ).all()
+    rows = audited_write(Certificate, tenant_id, insert_from=source, returning=("client_id",))
+    return [row.client_id for row in rows]
 
 
 def _check_date_and_notes(tenant, validity_date: date | None, notes: str | None) -> str:
@@ -156,10 +157,10 @@ def submit(
 ) -> Certificate:
     """Upload the document with its validity date and notes (the client, or the staff for them).
 
-    The client may only do it while information is missing; the staff also while it waits for
-    approval (to correct what the client sent). A first upload makes it Pendiente de aprobación.
+    Either may do it while information is missing and, to correct what was sent, while it waits
+    for approval; approval freezes it. An upload makes it Pendiente de aprobación.
     """
-    if not certificate.accepts_upload(by_client):
+    if not certificate.accepts_upload:
         raise DomainError(_l("This certificate can no longer be changed."))
     notes = _check_date_and_notes(tenant, validity_date, notes)
     if upload is None and certificate.file_id is None:
@@ -184,6 +185,57 @@ def submit(
     return certificate
 
 
+def hand_in_next(
+    tenant,
+    certificate: Certificate,
+    *,
+    validity_date: date | None,
+    notes: str | None,
+    upload=None,
+    filename: str | None = None,
+    by_client: bool,
+    actor,
+) -> Certificate:
+    """The next document of a certificate that expires soon, handed in before it expires (by the
+    client or the centre): a new certificate of the same template, linked to this one
+    (``renewal_of_id``) and pending approval, while this one stays valid until its date. When the
+    new one is approved, this one goes to the history by itself (see ``approve``).
+
+    Nothing is asked of the client (the document came with the request), so the "created" notice
+    is marked as told; the sweep asks for no renewal of a certificate that has one.
+    """
+    if not certificate.accepts_next:
+        raise DomainError(_l("The next document can only be handed in while the certificate expires soon."))
+    template = certificate.template
+    if template is None or not template.active:
+        raise DomainError(_l("This template is not in use."))
+    _check_date_and_notes(tenant, validity_date, notes)
+    if validity_date <= certificate.validity_date:
+        raise DomainError(
+            _l(
+                "The new document must be valid after the current one (until %(date)s).", date=certificate.validity_date
+            ),
+            field="validity_date",
+        )
+    if upload is None:
+        raise DomainError(_l("Choose the file of the document."), field="file")
+    following = _new_request(template, certificate.client_id, issued_by_id=getattr(actor, "id", None))
+    following.previous = certificate
+    db.session.add(following)
+    db.session.flush()
+    db.session.add(CertificateNotice(certificate_id=following.id, event=CREATED))
+    return submit(
+        tenant,
+        following,
+        validity_date=validity_date,
+        notes=notes,
+        upload=upload,
+        filename=filename,
+        by_client=by_client,
+        actor=actor,
+    )
+
+
 def update_notes(certificate: Certificate, notes: str | None) -> Certificate:
     """Notes can be edited while the certificate is not approved."""
     if not certificate.editable:
@@ -202,6 +254,10 @@ def approve(tenant, certificate: Certificate, actor) -> Certificate:
     certificate.approved_at = utcnow()
     certificate.approved_by_id = getattr(actor, "id", None)
     certificate.status = dated_status(certificate.validity_date, certificate.expiring_from, today)
+    previous = certificate.previous
+    if previous is not None and previous.can_be_archived:
+        # The document it follows (still valid, expiring soon) goes to the history by itself.
+        previous.archived_at = certificate.approved_at
     db.session.commit()
     notify_soon(tenant)
     return certificate
@@ -241,6 +297,8 @@ def delete(certificate: Certificate, actor) -> None:
     certificate.deleted_at = utcnow()
     certificate.deleted_by_id = getattr(actor, "id", None)
     certificate.file_id = None
+    # A certificate in the bin follows nothing: the one it followed may be handed in again.
+    certificate.renewal_of_id = None
     if stored is not None:
         delete_stored_file(stored)
     db.session.commit()

@@ -86,10 +86,11 @@ def _due_notices(event: str, limit: int):
     ).all()
 
 
-def renews_on_expiry(certificate: Certificate) -> bool:
-    """Whether a new request follows when this certificate expires (what the client can be told)."""
+def next_can_be_handed_in(certificate: Certificate) -> bool:
+    """Whether the client can already upload the next document (while it expires soon): its
+    template is still in use."""
     template = certificate.template
-    return bool(template is not None and template.active and template.renew_on_expiry)
+    return bool(template is not None and template.active)
 
 
 def _claim_notice(certificate: Certificate, event: str) -> int | None:
@@ -150,7 +151,7 @@ def notify(tenant) -> dict:
                         certificate=certificate,
                         client=client,
                         link=link,
-                        renews=renews_on_expiry(certificate),
+                        next_now=next_can_be_handed_in(certificate),
                     )
                     messages.append({"id": notice_id, "message_id": message.id})
                 if account is not None:

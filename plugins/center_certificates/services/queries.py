@@ -6,10 +6,12 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from core.api import (
+    CREATE,
     Client,
     client_ids_in_groups,
     clients_matching,
     db,
+    history,
     visible_client_ids,
 )
 from plugins.center_certificates.models import (
@@ -84,13 +86,32 @@ def get_visible(user, certificate_id: int) -> Certificate | None:
 
 
 def of_client(client_id: int) -> tuple[list[Certificate], list[Certificate]]:
-    """A client's current certificates and their history (expired or archived), newest first."""
-    rows = db.session.scalars(
-        select(Certificate)
+    """A client's current certificates and their history, newest first (one query).
+
+    Current: the open ones, and one that expired and was not renewed (nothing newer of its
+    template), which stays there as Caducado: the client still lacks it. History: the archived
+    ones and the expired ones something newer follows.
+    """
+    rows = db.session.execute(
+        select(Certificate, superseded().label("superseded"))
         .where(Certificate.client_id == client_id, Certificate.deleted_at.is_(None))
         .order_by(Certificate.id.desc())
     ).all()
-    return [c for c in rows if c.is_open], [c for c in rows if c.in_history]
+    current, past = [], []
+    for certificate, newer in rows:
+        lapsed = certificate.status == EXPIRED and certificate.archived_at is None and not newer
+        (current if certificate.is_open or lapsed else past).append(certificate)
+    return current, past
+
+
+def history_events(certificate: Certificate) -> list:
+    """What the certificate's page lists as its history: its own audit events, and the creation
+    of the certificate that follows it (renewed on expiry, or its next document), newest first."""
+    events = list(history("certificate", certificate.id))
+    following = certificate.renewal
+    if following is not None:
+        events += [event for event in history("certificate", following.id) if event.action == CREATE]
+    return sorted(events, key=lambda event: event.id, reverse=True)
 
 
 def all_templates() -> list[CertificateTemplate]:

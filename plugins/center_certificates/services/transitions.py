@@ -1,12 +1,14 @@
-"""The periodic sweep: set-based transitions (expiring, expired) and the renewal requests."""
+"""The periodic sweep: set-based transitions (expiring, expired) and the renewal requests, each
+with its events in the audit trail (written set-based too, by ``audited_write``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, insert, literal, select, update
+from sqlalchemy import and_, exists, literal, select
 from sqlalchemy.orm import aliased
 
 from core.api import (
     active_client_ids,
+    audited_write,
     db,
     utcnow,
 )
@@ -22,33 +24,34 @@ from plugins.center_certificates.services.dates import today_for
 
 
 def sweep(tenant) -> dict:
-    """Set-based transitions for one tenant: expired, expiring, and the renewal requests."""
+    """Set-based transitions for one tenant: expired, expiring, and the renewal requests; each
+    certificate's history tells when it became expiring or expired, or was asked for again."""
     today = today_for(tenant)
     now = utcnow()
     live = and_(Certificate.deleted_at.is_(None), Certificate.archived_at.is_(None))
     # Archived ones too: an approved certificate is Caducado once its validity has passed, also in
     # the history (no notice is owed for them, and they are not renewed).
-    expired = db.session.execute(
-        update(Certificate)
-        .where(
+    expired = audited_write(
+        Certificate,
+        tenant.id,
+        values={"status": EXPIRED, "expired_at": now, "updated_at": now},
+        where=[
             Certificate.deleted_at.is_(None),
             Certificate.status.in_((APPROVED, EXPIRING)),
             Certificate.validity_date < today,
             # Implied (expiring_from <= validity_date), but it turns the scan into a range on the due index.
             Certificate.expiring_from < today,
-        )
-        .values(status=EXPIRED, expired_at=now, updated_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount
-    expiring = db.session.execute(
-        update(Certificate)
-        .where(live, Certificate.status == APPROVED, Certificate.expiring_from <= today)
-        .values(status=EXPIRING, updated_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount
+        ],
+    )
+    expiring = audited_write(
+        Certificate,
+        tenant.id,
+        values={"status": EXPIRING, "updated_at": now},
+        where=[live, Certificate.status == APPROVED, Certificate.expiring_from <= today],
+    )
     renewed = _renew_expired(tenant.id, now)
     db.session.commit()
-    return {"expired": expired, "expiring": expiring, "renewed": renewed}
+    return {"expired": len(expired), "expiring": len(expiring), "renewed": renewed}
 
 
 def _renew_expired(tenant_id: int, now) -> int:
@@ -56,7 +59,8 @@ def _renew_expired(tenant_id: int, now) -> int:
 
     Only the newest certificate of a client and template is renewed (so a template switched to
     renewing with years of history asks once, not once per old certificate), and never when an
-    open one exists. Every subquery names the tenant: the ORM's tenant criteria do not reach into
+    open one exists, nor when one follows it already (the next document, handed in while it
+    expired soon). Every subquery names the tenant: the ORM's tenant criteria do not reach into
     an INSERT, and without the key the indexes (which start with tenant_id) cannot be used.
     """
     old = aliased(Certificate)
@@ -65,15 +69,14 @@ def _renew_expired(tenant_id: int, now) -> int:
     renewal = aliased(Certificate)
     source = (
         select(
-            old.tenant_id,
-            old.template_id,
-            old.client_id,
-            CertificateTemplate.name,
-            CertificateTemplate.lead_days,
-            literal(MISSING),
-            old.id,
-            literal(now),
-            literal(now),
+            old.template_id.label("template_id"),
+            old.client_id.label("client_id"),
+            CertificateTemplate.name.label("name"),
+            CertificateTemplate.lead_days.label("lead_days"),
+            literal(MISSING).label("status"),
+            old.id.label("renewal_of_id"),
+            literal(now, Certificate.created_at.type).label("created_at"),
+            literal(now, Certificate.updated_at.type).label("updated_at"),
         )
         .join(CertificateTemplate, CertificateTemplate.id == old.template_id)
         .where(
@@ -101,23 +104,4 @@ def _renew_expired(tenant_id: int, now) -> int:
             ),
         )
     )
-    result = db.session.execute(
-        insert(Certificate)
-        .from_select(
-            [
-                "tenant_id",
-                "template_id",
-                "client_id",
-                "name",
-                "lead_days",
-                "status",
-                "renewal_of_id",
-                "created_at",
-                "updated_at",
-            ],
-            source,
-        )
-        .returning(Certificate.id)
-    )
-    # Counted from RETURNING: the driver's rowcount of an INSERT … SELECT is not reliable everywhere.
-    return len(result.all())
+    return len(audited_write(Certificate, tenant_id, insert_from=source))

@@ -71,21 +71,29 @@ def test_a_notice_arrives_on_a_real_smtp_server(app, centre, smtp_server, run_jo
 
 
 def test_the_expiring_notice_says_truthfully_how_the_new_one_is_handed_in(app, centre, outbox):
-    renewing = make_template(app, centre.tenant, "Renewing", lead_days=10, renew_on_expiry=True)
-    plain = make_template(app, centre.tenant, "Plain", lead_days=10)
-    for client, template in ((centre.client, renewing), (centre.other_client, plain)):
+    from core.extensions import db
+    from plugins.center_certificates.models import CertificateTemplate
+
+    in_use = make_template(app, centre.tenant, "Renewing", lead_days=10, renew_on_expiry=True)
+    retired = make_template(app, centre.tenant, "Plain", lead_days=10)
+    for client, template in ((centre.client, in_use), (centre.other_client, retired)):
         certificate = make_request(app, centre.tenant, client, template)
         with time_machine.travel(SPRING, tick=False):
             upload(app, centre.tenant, certificate, date(2026, 4, 15))
             approve(app, centre.tenant, certificate)
+    with acting(app, centre.tenant):
+        db.session.get(CertificateTemplate, retired).active = False
+        db.session.commit()
     with time_machine.travel(datetime(2026, 4, 6, 12, tzinfo=UTC), tick=False):
         _transitions(app, centre.tenant)
     expiring = {m.to: m.text for m in outbox() if "expires soon" in m.subject}
     assert set(expiring) == {"north@client.test", "south@client.test"}
-    for text in expiring.values():
-        assert "upload the new one before then" not in text, "the client cannot upload before a request exists"
-    assert "When it expires, a new request will appear in your client area" in expiring["north@client.test"]
-    assert "contact Org acme so that they can ask you for it" in expiring["south@client.test"]
+    assert "You can already upload the next one from your client area" in expiring["north@client.test"], (
+        "the next document can be handed in while this one expires soon"
+    )
+    assert "contact Org acme so that they can ask you for it" in expiring["south@client.test"], (
+        "not for a template no longer in use"
+    )
 
 
 def test_the_notice_links_to_the_certificate_in_the_portal(app, centre, outbox):
@@ -314,3 +322,33 @@ def test_a_rejection_already_answered_is_not_told(app, centre, outbox):
         upload(app, centre.tenant, certificate, date(2026, 12, 31))  # sent again before the notices ran
         _notify(app, centre.tenant)
     assert "Your Medical certificate has been sent back" not in [m.subject for m in outbox()]
+
+
+def test_the_expiring_and_expired_notices_reach_the_phone_as_pushes(app, centre, factory, push_service, run_jobs):
+    phone = _phone(app, centre, factory, push_service, "phone-dates")
+    template = make_template(app, centre.tenant, lead_days=10)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 4, 15))
+        approve(app, centre.tenant, certificate)
+        _notify(app, centre.tenant)
+    run_jobs()
+    told = len(push_service.received)
+    with time_machine.travel(datetime(2026, 4, 6, 12, tzinfo=UTC), tick=False):
+        _transitions(app, centre.tenant)
+        _transitions(app, centre.tenant)
+    run_jobs()
+    (expiring,) = [phone.decrypt(r["body"]) for r in push_service.received[told:]]
+    assert expiring["event"] == "expiring" and expiring["certificate"] == certificate
+    assert expiring["title"] == "Medical certificate"
+    assert expiring["body"] == "Expires soon: valid until April 15, 2026."
+    assert expiring["url"].endswith(f"/acme/portal/certificates/{certificate}")
+    told = len(push_service.received)
+    with time_machine.travel(datetime(2026, 4, 16, 12, tzinfo=UTC), tick=False):
+        _transitions(app, centre.tenant)
+        _transitions(app, centre.tenant)
+    run_jobs()
+    (expired,) = [phone.decrypt(r["body"]) for r in push_service.received[told:]]
+    assert expired["event"] == "expired" and expired["certificate"] == certificate
+    assert expired["body"] == "It has expired (valid until April 15, 2026)."
+    assert expired["tag"] == f"certificate-{certificate}", "it replaces the expiring one on the phone"

@@ -79,9 +79,100 @@ def test_the_client_uploads_a_pdf_with_its_date_and_notes(app, centre, portal):
     after = state(app, centre.tenant, certificate)
     assert after["status"] == "pending_approval" and after["validity_date"].isoformat() == FUTURE
     page = portal.get(f"/acme/portal/certificates/{certificate}").get_data(as_text=True)
-    assert "Pending approval" in page and 'id="upload-form"' not in page, "no more uploads while it waits"
+    assert "Pending approval" in page and "Correct the document" in page, "it can be corrected until approved"
     download = portal.get(f"/acme/portal/certificates/{certificate}/file")
     assert download.mimetype == "application/pdf"
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "content_type"),
+    [(samples.jpeg(), "FOTO.JPG", "image/jpeg"), (samples.png(), "escaneo.png", "image/png")],
+    ids=["jpg", "png"],
+)
+def test_a_plain_photo_is_accepted_and_shown_as_a_thumbnail(app, centre, portal, data, filename, content_type):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    assert _send(portal, certificate, data, filename).status_code == 302
+    assert state(app, centre.tenant, certificate)["status"] == "pending_approval"
+    assert portal.get(f"/acme/portal/certificates/{certificate}/file").mimetype == content_type
+    thumb = portal.get(f"/acme/portal/certificates/{certificate}/thumbnail")
+    assert thumb.status_code == 200 and thumb.mimetype.startswith("image/")
+    staff = app.test_client()
+    login(staff, "acme", "staff@acme.test")
+    page = staff.get(f"/acme/certificates/{certificate}").get_data(as_text=True)
+    assert f"({content_type})" in page and f"/acme/certificates/{certificate}/thumbnail" in page
+
+
+def test_the_client_corrects_an_upload_until_it_is_approved(app, centre, portal):
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    assert _send(portal, certificate, samples.pdf(), "wrong.pdf", notes="First try").status_code == 302
+    first = state(app, centre.tenant, certificate)
+    later = (date.today() + timedelta(days=300)).isoformat()
+    assert (
+        _send(portal, certificate, samples.jpeg(), "right.jpg", validity=later, notes="The right one").status_code
+        == 302
+    )
+    corrected = state(app, centre.tenant, certificate)
+    assert corrected["status"] == "pending_approval" and corrected["validity_date"].isoformat() == later
+    assert corrected["file_id"] != first["file_id"]
+    assert portal.get(f"/acme/portal/certificates/{certificate}/file").mimetype == "image/jpeg"
+    approve(app, centre.tenant, certificate)
+    page = portal.get(f"/acme/portal/certificates/{certificate}").get_data(as_text=True)
+    assert 'id="upload-form"' not in page, "approval freezes it"
+    refused = _send(portal, certificate, samples.pdf(), "late.pdf")
+    assert "can no longer be changed" in portal.get(refused.location).get_data(as_text=True)
+    assert state(app, centre.tenant, certificate)["file_id"] == corrected["file_id"]
+
+
+def test_an_expired_certificate_stays_among_the_current_ones(app, centre, portal):
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    from tests.plugins.center_certificates.conftest import sweep
+
+    template = make_template(app, centre.tenant)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    upload(app, centre.tenant, certificate, date.today() + timedelta(days=20))
+    approve(app, centre.tenant, certificate)
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=22), tick=False):
+        assert sweep(app, centre.tenant)["expired"] == 1
+    page = portal.get("/acme/portal/certificates/").get_data(as_text=True)
+    current_block, history_block = page.split('id="current-certificates"')[1].split('id="certificate-history"')
+    assert f"/acme/portal/certificates/{certificate}" in current_block and 'data-status="expired"' in current_block
+    assert f"/acme/portal/certificates/{certificate}" not in history_block
+
+
+def test_the_client_hands_in_the_next_document_while_it_expires_soon(app, centre, portal, outbox):
+    from plugins.center_certificates.services import notify
+
+    template = make_template(app, centre.tenant, lead_days=15)
+    certificate = make_request(app, centre.tenant, centre.client, template)
+    upload(app, centre.tenant, certificate, date.today() + timedelta(days=5))
+    approve(app, centre.tenant, certificate)
+    assert state(app, centre.tenant, certificate)["status"] == "expiring"
+    index = portal.get("/acme/portal/certificates/").get_data(as_text=True)
+    assert "You can hand in the next one now." in index
+    page = portal.get(f"/acme/portal/certificates/{certificate}").get_data(as_text=True)
+    assert "Hand in the next document" in page and 'id="upload-form"' in page
+    response = _send(portal, certificate, samples.png(), "next.png", notes="Renewed")
+    assert response.status_code == 302
+    assert state(app, centre.tenant, certificate)["status"] == "expiring", "the current one stays as it was"
+    page = portal.get(f"/acme/portal/certificates/{certificate}").get_data(as_text=True)
+    assert 'id="next-document"' in page and 'id="upload-form"' not in page, "one next document, not two"
+    following = int(page.split('id="next-document"><a href="/acme/portal/certificates/')[1].split('"')[0])
+    after = state(app, centre.tenant, following)
+    assert after["status"] == "pending_approval" and after["validity_date"].isoformat() == FUTURE
+    current_block = (
+        portal.get("/acme/portal/certificates/").get_data(as_text=True).split('id="current-certificates"')[1]
+    )
+    assert f"/acme/portal/certificates/{following}" in current_block
+    assert f"/acme/portal/certificates/{certificate}" in current_block.split('id="certificate-history"')[0]
+    with acting(app, centre.tenant) as tenant:
+        notify(tenant)
+    subjects = [m.subject for m in outbox()]
+    assert subjects.count("Org acme asks you for: Medical certificate") == 1, "the next one asks for nothing"
 
 
 def test_a_real_heic_photo_is_accepted_and_shown_as_a_thumbnail(app, centre, portal):

@@ -89,7 +89,7 @@ def test_expiring_soon_starts_at_local_midnight_of_the_lead_day(app, centre):
 
 
 def test_the_sweep_moves_many_certificates_with_one_statement_per_transition(app, centre):
-    from sqlalchemy import event
+    from sqlalchemy import event, select
 
     from core.extensions import db
 
@@ -116,8 +116,16 @@ def test_the_sweep_moves_many_certificates_with_one_statement_per_transition(app
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert counts["expired"] == 30
-    updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
-    assert len(updates) == 2, updates
+    # One statement per transition on PostgreSQL (the UPDATE and its audit events); on SQLite the
+    # events are a statement of their own: never one per certificate.
+    writes = [s for s in statements if "UPDATE center_certificates_certificates" in s]
+    assert len(writes) == 2, writes
+    assert len(statements) <= 6, statements
+    from core.audit.models import AuditEvent
+
+    with acting(app, centre.tenant):
+        changes = db.session.scalars(select(AuditEvent.changes).where(AuditEvent.object_type == "certificate")).all()
+    assert sum(change.get("status") == ["approved", "expired"] for change in changes) == 30, "each one's history"
 
 
 def app_client(app, centre, n: int) -> int:
@@ -172,15 +180,22 @@ def test_an_approved_certificate_is_not_editable_by_anyone(app, centre):
                 upload(app, centre.tenant, certificate, date(2027, 1, 31), by_client=by_client)
 
 
-def test_the_client_cannot_change_what_waits_for_approval_but_the_centre_can(app, centre):
+def test_the_client_and_the_centre_correct_a_document_until_it_is_approved(app, centre):
     template = make_template(app, centre.tenant)
     certificate = make_request(app, centre.tenant, centre.client, template)
     with time_machine.travel(SPRING, tick=False):
         upload(app, centre.tenant, certificate, date(2026, 12, 31))
-        with pytest.raises(DomainError):
-            upload(app, centre.tenant, certificate, date(2027, 1, 31), by_client=True)
-        upload(app, centre.tenant, certificate, date(2027, 1, 31), by_client=False)
-    assert state(app, centre.tenant, certificate)["validity_date"] == date(2027, 1, 31)
+        first_file = state(app, centre.tenant, certificate)["file_id"]
+        upload(app, centre.tenant, certificate, date(2027, 1, 31), by_client=True)
+        corrected = state(app, centre.tenant, certificate)
+        assert corrected["status"] == "pending_approval" and corrected["validity_date"] == date(2027, 1, 31)
+        assert corrected["file_id"] != first_file, "the client's corrected file replaces the first"
+        upload(app, centre.tenant, certificate, date(2027, 2, 28), by_client=False)
+        assert state(app, centre.tenant, certificate)["validity_date"] == date(2027, 2, 28)
+        approve(app, centre.tenant, certificate)
+        for by_client in (True, False):
+            with pytest.raises(DomainError, match="can no longer be changed"):
+                upload(app, centre.tenant, certificate, date(2027, 3, 31), by_client=by_client)
 
 
 def test_a_past_validity_date_is_refused(app, centre):
@@ -292,3 +307,154 @@ def test_switching_renewal_on_for_a_template_with_history_asks_once(app, centre)
     with acting(app, centre.tenant):
         statuses = db.session.scalars(select(Certificate.status).order_by(Certificate.id)).all()
     assert statuses == ["expired", "expired", "missing_info"]
+
+
+# --- the next document, handed in while a certificate expires soon ----------------------------
+
+
+def _expiring(app, centre, template: int, client: int | None = None) -> int:
+    """A certificate approved at SPRING, valid until 15 April 2026, moved to expiring soon on 6 April."""
+    certificate = make_request(app, centre.tenant, client or centre.client, template)
+    with time_machine.travel(SPRING, tick=False):
+        upload(app, centre.tenant, certificate, date(2026, 4, 15))
+        approve(app, centre.tenant, certificate)
+    with time_machine.travel(datetime(2026, 4, 6, 12, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant)["expiring"] == 1
+    return certificate
+
+
+def hand_in_next(app, tenant, certificate_id: int, validity: date, *, by_client=True) -> int:
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+    from plugins.center_certificates.services import hand_in_next as service
+    from tests.plugins.center_certificates.conftest import pdf_bytes
+
+    with acting(app, tenant) as row:
+        following = service(
+            row,
+            db.session.get(Certificate, certificate_id),
+            validity_date=validity,
+            notes="",
+            upload=pdf_bytes(),
+            filename="next.pdf",
+            by_client=by_client,
+            actor=None,
+        )
+        return following.id
+
+
+NEXT_DAY = datetime(2026, 4, 8, 9, 0, tzinfo=UTC)
+
+
+def test_an_expiring_certificate_leaves_room_for_exactly_one_more(app, centre):
+    """The partial unique index: one certificate of a template per client in the running, one
+    that expires soon not counted."""
+    from sqlalchemy.exc import IntegrityError
+
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+
+    template = make_template(app, centre.tenant, lead_days=10)
+    current = _expiring(app, centre, template)
+
+    def another() -> bool:
+        with acting(app, centre.tenant):
+            db.session.add(Certificate(template_id=template, client_id=centre.client, name="Again"))
+            try:
+                db.session.commit()
+            except IntegrityError:
+                db.session.rollback()
+                return False
+            return True
+
+    assert another(), "the expiring one does not count"
+    assert not another(), "but the new one does"
+    assert state(app, centre.tenant, current)["status"] == "expiring"
+
+
+def test_the_next_document_is_handed_in_while_the_current_one_expires_soon(app, centre):
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+    from plugins.center_certificates.services import of_client
+
+    template = make_template(app, centre.tenant, lead_days=10)
+    current = _expiring(app, centre, template)
+    approved = make_request(app, centre.tenant, centre.other_client, template)
+    with time_machine.travel(NEXT_DAY, tick=False):
+        upload(app, centre.tenant, approved, date(2026, 12, 31))
+        approve(app, centre.tenant, approved)
+        with pytest.raises(DomainError, match="only be handed in while the certificate expires soon"):
+            hand_in_next(app, centre.tenant, approved, date(2027, 12, 31))
+        with pytest.raises(DomainError, match="must be valid after the current one"):
+            hand_in_next(app, centre.tenant, current, date(2026, 4, 15))
+        following = hand_in_next(app, centre.tenant, current, date(2027, 4, 15))
+        with pytest.raises(DomainError, match="only be handed in while the certificate expires soon"):
+            hand_in_next(app, centre.tenant, current, date(2027, 5, 15))
+    with acting(app, centre.tenant):
+        row = db.session.get(Certificate, following)
+        assert (row.status, row.renewal_of_id, row.template_id, row.uploaded_by_client) == (
+            "pending_approval",
+            current,
+            template,
+            True,
+        )
+        now, past = of_client(centre.client)
+        assert [c.id for c in now] == [following, current] and past == [], "the current one is still valid"
+    assert state(app, centre.tenant, current)["archived_at"] is None
+
+
+def test_approving_the_next_document_sends_the_expiring_one_to_the_history_audited(app, centre):
+    from core.api import history
+    from plugins.center_certificates.services import of_client
+
+    template = make_template(app, centre.tenant, lead_days=10)
+    current = _expiring(app, centre, template)
+    with time_machine.travel(NEXT_DAY, tick=False):
+        following = hand_in_next(app, centre.tenant, current, date(2027, 4, 15), by_client=False)
+        approve(app, centre.tenant, following)
+    assert state(app, centre.tenant, following)["status"] == "approved"
+    before = state(app, centre.tenant, current)
+    assert before["status"] == "expiring" and before["archived_at"] is not None
+    with acting(app, centre.tenant):
+        now, past = of_client(centre.client)
+        assert [c.id for c in now] == [following] and [c.id for c in past] == [current]
+        (archived,) = [e for e in history("certificate", current) if "archived_at" in (e.changes or {})]
+        assert archived.action == "update" and archived.changes["archived_at"][0] is None
+    with time_machine.travel(datetime(2026, 4, 16, 12, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant) == {"expired": 1, "expiring": 0, "renewed": 0}
+    assert state(app, centre.tenant, current)["status"] == "expired", "it expires in the history, quietly"
+
+
+def test_the_sweep_asks_for_no_renewal_when_the_next_document_is_there(app, centre):
+    from sqlalchemy import func, select
+
+    from core.extensions import db
+    from plugins.center_certificates.models import Certificate
+    from plugins.center_certificates.services import of_client
+
+    template = make_template(app, centre.tenant, lead_days=10, renew_on_expiry=True)
+    current = _expiring(app, centre, template)
+    with time_machine.travel(NEXT_DAY, tick=False):
+        following = hand_in_next(app, centre.tenant, current, date(2027, 4, 15))
+    with time_machine.travel(datetime(2026, 4, 16, 12, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant) == {"expired": 1, "expiring": 0, "renewed": 0}
+    with acting(app, centre.tenant):
+        assert db.session.scalar(select(func.count()).select_from(Certificate)) == 2
+        now, past = of_client(centre.client)
+    assert [c.id for c in now] == [following] and [c.id for c in past] == [current]
+
+
+def test_a_certificate_that_expired_without_renewal_stays_among_the_current_ones(app, centre):
+    from plugins.center_certificates.services import of_client
+
+    template = make_template(app, centre.tenant, lead_days=10)
+    lapsed = _expiring(app, centre, template)
+    with time_machine.travel(datetime(2026, 4, 16, 12, tzinfo=UTC), tick=False):
+        assert sweep(app, centre.tenant)["renewed"] == 0
+    with acting(app, centre.tenant):
+        now, past = of_client(centre.client)
+    assert [(c.id, c.status) for c in now] == [(lapsed, "expired")] and past == []
+    again = make_request(app, centre.tenant, centre.client, template)
+    with acting(app, centre.tenant):
+        now, past = of_client(centre.client)
+    assert [c.id for c in now] == [again] and [c.id for c in past] == [lapsed], "asked again: now it is history"
