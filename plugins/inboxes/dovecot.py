@@ -493,22 +493,20 @@ service anvil {{
                     text += handle.read().decode("utf-8", "replace")
         return "\n".join(text.splitlines()[-30:])
 
-    def _terminate(self, timeout: float = 3.0) -> None:
+    def _terminate(self, timeout: float = 5.0) -> None:
         process = self.process
         if process is None:
             return
-        if process.poll() is None:
-            # The master alone waits a second or more for its log process; the whole group (ours only:
-            # it was started in a session of its own) stops at once, clients disconnected.
+        # The whole group (ours only: the master was started in a session of its own) at once: the master
+        # alone waits a second or more for its log process. A child forked while the signal went out
+        # missed it and the master waits for it, so the signal is repeated until the master is gone.
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            sig = signal.SIGTERM if time.monotonic() < deadline else signal.SIGKILL
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                # Only our own master's process group (start_new_session): its children go with it.
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(0.2)
         self.process = None
 
     def stop(self) -> None:

@@ -138,7 +138,8 @@ def classify(exc: BaseException, stage: Stage) -> MailError:
         return MailError(ErrorKind.CONNECTION_LOST if stage != Stage.CONNECT else ErrorKind.PROTOCOL, detail)
     if isinstance(exc, poplib.error_proto):
         # RFC 2449/3206 response codes say what kind of -ERR it is; "-ERR EOF" is poplib's closed socket.
-        reply = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b""
+        reply = exc.args[0] if exc.args else b""
+        reply = reply.encode("ascii", "replace") if isinstance(reply, str) else bytes(reply)
         if b"[IN-USE]" in reply:
             return MailError(ErrorKind.IN_USE, "POP3 [IN-USE]")
         if b"[SYS/TEMP]" in reply or reply.startswith(b"-ERR EOF"):

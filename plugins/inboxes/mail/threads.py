@@ -78,7 +78,7 @@ def message_ids(value: str | None) -> list[str]:
     if not value:
         return []
     found: list[str] = []
-    for raw in _ID.findall(" ".join(str(value).split())) or str(value).split():
+    for raw in _ID.findall(" ".join(str(value).split())) or re.split(r"[\s,;]+", str(value)):
         normalised = normalise_message_id(raw)
         if normalised and normalised not in found:
             found.append(normalised)
