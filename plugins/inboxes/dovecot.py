@@ -198,6 +198,7 @@ class DovecotServer:
         binary: str | None = None,
         tls: bool = True,
         plaintext_auth: bool = True,
+        inbox_prefix: bool = False,
     ) -> None:
         self.binary = binary or find_dovecot()
         if not self.binary:
@@ -211,6 +212,8 @@ class DovecotServer:
         self.tls = tls  # False: no IMAPS/POP3S ports and no STARTTLS (an old or badly set-up server)
         self.plaintext_auth = plaintext_auth  # False: passwords only over TLS (Dovecot's default)
         self.port_names = PORT_NAMES if tls else ("imap", "pop3")
+        # True: every folder lives under "INBOX." (separator "."), as on Courier, Cyrus and cPanel.
+        self.inbox_prefix = inbox_prefix
         self.users: dict[str, MailUser] = {}
         self.process: subprocess.Popen | None = None
         self._run_dir: Path | None = None
@@ -276,6 +279,11 @@ class DovecotServer:
             + "  }\n"
         )
 
+    def _namespace(self) -> str:
+        if self.inbox_prefix:
+            return "  separator = .\n  prefix = INBOX.\n"
+        return "  separator = /\n"
+
     def _config(self) -> str:
         chroot = "" if os.geteuid() == 0 else "  chroot =\n"
         return f"""# Written by plugins/inboxes/dovecot.py: a throwaway server on loopback. Do not edit.
@@ -306,8 +314,7 @@ userdb {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
-}}
+{self._namespace()}}}
 protocol imap {{
   mail_max_userip_connections = 200
 }}
@@ -354,6 +361,8 @@ service anvil {{
         user = self._user(user)
         if folder.upper() == "INBOX":
             return user.maildir
+        if self.inbox_prefix and folder.upper().startswith("INBOX."):
+            folder = folder[len("INBOX.") :]
         return user.maildir / ("." + folder.replace("/", "."))
 
     _counter = 0
@@ -422,11 +431,11 @@ service anvil {{
         doveadm = find_doveadm()
         if not doveadm:
             raise DovecotMissing()
-        subprocess.run(
-            [doveadm, "-c", str(self.config_file), "kick", self._user(user).name],
-            check=True,
-            capture_output=True,
+        done = subprocess.run(
+            [doveadm, "-c", str(self.config_file), "kick", self._user(user).name], capture_output=True, text=True
         )
+        if done.returncode not in (0, 68):  # 68 (EX_NOUSER): nobody was connected, nothing to drop
+            raise DovecotFailed(f"doveadm kick failed: {done.stderr.strip() or done.stdout.strip()}")
 
     # --- process ---
 
@@ -667,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        server.cleanup()  # stops it and removes its runtime folder; the mail stays in the instance
     return 0
 
 

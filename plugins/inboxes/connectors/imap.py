@@ -119,14 +119,14 @@ class ImapFetcher:
         self.endpoint = endpoint
         self.credentials = credentials
         self.policy = policy or FetchPolicy()
-        self._folders_seen: set[str] = set()
+        self._folders_seen: dict[str, str] = {}  # folder asked for -> the server's name, per session
 
     # --- connection -----------------------------------------------------------------------
 
     @contextlib.contextmanager
     def session(self) -> Iterator[IMAPClient]:
         """A logged-in client; failures to connect, secure or log in raise a classified ``MailError``."""
-        self._folders_seen = set()
+        self._folders_seen = {}
         try:
             client = _Client(self.endpoint)
         except Exception as exc:
@@ -336,24 +336,46 @@ class ImapFetcher:
             raise classify(exc, Stage.SESSION) from exc
         return done
 
-    def _ensure_folder(self, client, folder: str) -> None:
-        if folder in self._folders_seen or client.folder_exists(folder):
-            self._folders_seen.add(folder)
-            return
-        if not self.policy.create_folders:
-            raise MailError(ErrorKind.FOLDER_MISSING, "target folder", folder=folder)
+    def _target_folder(self, client, folder: str) -> str:
+        """The server's name for ``folder``, created when missing.
+
+        Servers with a personal namespace prefix (``INBOX.`` on Courier, Cyrus and many hosting
+        panels) refuse folders outside it: "Processed" becomes "INBOX.Processed" there.
+        """
+        if folder in self._folders_seen:
+            return self._folders_seen[folder]
+        candidates = [folder]
         try:
-            client.create_folder(folder)
+            personal = client.namespace().personal or ()
         except IMAPClientError as exc:
             if isinstance(exc, IMAPClient.AbortError):
                 raise
-            # Created meanwhile by someone else, or refused: either way, check again.
-            if not client.folder_exists(folder):
-                raise MailError(ErrorKind.FOLDER_MISSING, type(exc).__name__, folder=folder) from exc
-        self._folders_seen.add(folder)
+            personal = ()
+        for prefix, delimiter in personal:
+            prefix = _text(prefix)
+            if prefix and not folder.startswith(prefix):
+                delimiter = _text(delimiter) if delimiter else ""
+                candidates.append(prefix + (folder.replace("/", delimiter) if delimiter else folder))
+        for candidate in candidates:
+            if client.folder_exists(candidate):
+                self._folders_seen[folder] = candidate
+                return candidate
+        if not self.policy.create_folders:
+            raise MailError(ErrorKind.FOLDER_MISSING, "target folder", folder=folder)
+        for candidate in candidates:
+            try:
+                client.create_folder(candidate)
+            except IMAPClientError as exc:
+                if isinstance(exc, IMAPClient.AbortError):
+                    raise
+                if not client.folder_exists(candidate):  # refused, not created meanwhile by someone else
+                    continue
+            self._folders_seen[folder] = candidate
+            return candidate
+        raise MailError(ErrorKind.FOLDER_MISSING, "target folder could not be created", folder=folder)
 
     def _move(self, client, uids: list[int], folder: str) -> None:
-        self._ensure_folder(client, folder)
+        folder = self._target_folder(client, folder)
         if client.has_capability("MOVE"):
             client.move(uids, folder)
             return

@@ -415,3 +415,21 @@ def test_a_server_refusing_plaintext_passwords_asks_for_encryption(plain_only_do
         ImapFetcher(plain_only_dovecot.endpoint("imap"), Credentials(user.name, "pw")).test()
     assert error.value.kind == ErrorKind.ENCRYPTION_REQUIRED
     assert "SSL or STARTTLS" in str(error.value.message)
+
+
+def test_folders_go_under_the_servers_namespace_prefix_when_it_has_one():
+    """Courier, Cyrus and many hosting panels keep every folder under "INBOX." and refuse others."""
+    with DovecotServer(inbox_prefix=True) as server:
+        user = server.add_user("hosting@example.test", "pw")
+        for name in ("uno", "dos"):
+            server.deliver(user, simple_message(name))
+        policy = FetchPolicy(processed_folder="Procesados", quarantine_folder="Cuarentena")
+        store = Store(quarantine_if=lambda m: b"dos" in m.raw)
+
+        result = ImapFetcher(server.endpoint("imaps"), Credentials(user.name, "pw"), policy).fetch(ImapState(), store)
+
+        assert result.ok and (result.accepted, result.quarantined) == (1, 1)
+        names = {f.name for f in ImapFetcher(server.endpoint("imaps"), Credentials(user.name, "pw")).list_folders()}
+        assert names == {"INBOX", "INBOX.Procesados", "INBOX.Cuarentena"}
+        assert subjects(server, user, "INBOX.Procesados") == ["uno"]
+        assert subjects(server, user, "INBOX.Cuarentena") == ["dos"]
