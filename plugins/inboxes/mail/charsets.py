@@ -102,11 +102,3 @@ def decode_text(data: bytes, declared: str | None) -> Decoded:
     except UnicodeDecodeError:
         # cp1252 leaves five bytes undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D): latin-1 maps them.
         return Decoded(data.decode("latin-1"), "latin-1", label, True)
-
-
-def fix_header_text(value: str) -> str:
-    """A header value with raw 8-bit bytes (kept by the email package as surrogates) made readable."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
-        return value
-    data = value.encode("utf-8", "surrogateescape")
-    return decode_text(data, None).text
