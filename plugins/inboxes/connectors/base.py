@@ -71,8 +71,9 @@ class Endpoint:
     ``address`` is the already-checked ``(ip, port)`` to open the socket to (core's
     ``checked_address(host, port)``, which refuses private and loopback addresses unless the
     operator allows them); the TLS certificate is still verified against ``host``. Without it the
-    socket goes to ``(host, port)``. ``ca_file`` adds trust anchors to the system's (a company CA,
-    the tests' throwaway CA); ``verify_tls=False`` is the explicit, per-mailbox opt-out.
+    socket goes to ``(host, port)``. ``ca_file`` (a path) or ``ca_data`` (PEM text) add trust anchors
+    to the system's (a company CA, the tests' throwaway CA); ``verify_tls=False`` is the explicit,
+    per-mailbox opt-out.
     """
 
     host: str
@@ -82,6 +83,7 @@ class Endpoint:
     ca_file: str | None = None
     address: tuple[str, int] | None = None
     timeout: float = 30.0
+    ca_data: str | None = field(default=None, repr=False)
 
     @property
     def connect_to(self) -> tuple[str, int]:

@@ -17,6 +17,8 @@ import ssl
 
 from flask_babel import lazy_gettext as _l
 
+from core.api import DomainError
+
 
 class ErrorKind(enum.StrEnum):
     HOST_NOT_FOUND = "host_not_found"
@@ -33,6 +35,14 @@ class ErrorKind(enum.StrEnum):
     IN_USE = "in_use"
     PROTOCOL = "protocol"
     UNSUPPORTED = "unsupported"
+    # SMTP (the outbound mailbox's test message)
+    SENDER_REFUSED = "sender_refused"
+    RECIPIENT_REFUSED = "recipient_refused"
+    MESSAGE_REFUSED = "message_refused"
+    AUTH_UNSUPPORTED = "auth_unsupported"
+    # Before connecting
+    ADDRESS_REFUSED = "address_refused"
+    NO_PASSWORD = "no_password"
 
 
 MESSAGES = {
@@ -54,6 +64,18 @@ MESSAGES = {
     ErrorKind.IN_USE: _l("The mailbox is in use by another connection. It will be tried again."),
     ErrorKind.PROTOCOL: _l("The server answered in an unexpected way. Check the port and the protocol."),
     ErrorKind.UNSUPPORTED: _l("The server does not support what these settings ask for."),
+    ErrorKind.SENDER_REFUSED: _l("The server refused the sender. Check the sender address and the user."),
+    ErrorKind.RECIPIENT_REFUSED: _l("The server refused the recipient."),
+    ErrorKind.MESSAGE_REFUSED: _l("The server refused the message."),
+    ErrorKind.AUTH_UNSUPPORTED: _l(
+        "The server does not accept a login on this connection. Check the security, or turn authentication off."
+    ),
+    ErrorKind.ADDRESS_REFUSED: _l(
+        "The server is not on the internet (a private or local address): enter its public name or address."
+    ),
+    ErrorKind.NO_PASSWORD: _l(
+        "No password is saved for this mailbox (it is forgotten when the server or the user changes): enter it again."
+    ),
 }
 
 # Waiting may fix these; the others need someone to change the settings.
@@ -64,22 +86,29 @@ TRANSIENT = frozenset(
         ErrorKind.CONNECTION_LOST,
         ErrorKind.CONNECTION_REFUSED,
         ErrorKind.IN_USE,
+        ErrorKind.HOST_NOT_FOUND,
     }
 )
 
 
-class MailError(Exception):
-    """A mail server operation failed; ``message`` (translatable) says why in words."""
+class MailError(DomainError):
+    """A mail server operation failed; ``message`` (translatable) says why in words.
 
-    def __init__(self, kind: ErrorKind, detail: str = "", *, folder: str | None = None) -> None:
+    A ``DomainError``: a view shows ``message`` on the form (on ``field`` when given), never a 500.
+    ``str()`` is the kind and the technical detail, for the log.
+    """
+
+    def __init__(
+        self, kind: ErrorKind, detail: str = "", *, folder: str | None = None, field: str | None = None
+    ) -> None:
         self.kind = ErrorKind(kind)
         self.detail = detail
         self.folder = folder
-        super().__init__(f"{self.kind.value}: {detail}" if detail else self.kind.value)
+        super().__init__(MESSAGES[self.kind], field)
+        self.args = (f"{self.kind.value}: {detail}" if detail else self.kind.value,)
 
-    @property
-    def message(self):
-        return MESSAGES[self.kind]
+    def __str__(self) -> str:
+        return self.args[0]
 
     @property
     def transient(self) -> bool:

@@ -18,11 +18,13 @@ import ssl
 from plugins.inboxes.connectors.base import Endpoint
 
 
-def client_context(verify: bool = True, ca_file: str | None = None) -> ssl.SSLContext:
-    """A client TLS context: the system's trust store (plus ``ca_file``), or no verification at all."""
+def client_context(verify: bool = True, ca_file: str | None = None, ca_data: str | None = None) -> ssl.SSLContext:
+    """A client TLS context: the system's trust store (plus ``ca_file``/``ca_data``), or no verification."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if ca_file:
         context.load_verify_locations(cafile=ca_file)
+    if ca_data:
+        context.load_verify_locations(cadata=ca_data)
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -30,7 +32,7 @@ def client_context(verify: bool = True, ca_file: str | None = None) -> ssl.SSLCo
 
 
 def endpoint_context(endpoint: Endpoint) -> ssl.SSLContext:
-    return client_context(endpoint.verify_tls, endpoint.ca_file)
+    return client_context(endpoint.verify_tls, endpoint.ca_file, endpoint.ca_data)
 
 
 def open_socket(address: tuple[str, int], timeout: float | None) -> socket.socket:

@@ -114,3 +114,121 @@ def simple_message(subject: str, body: str = "body", *, message_id: str | None =
     if extra:
         lines.append(extra)
     return ("\r\n".join(lines) + "\r\n\r\n" + body + "\r\n").encode()
+
+
+# --- the plugin in an app: a tenant's mailboxes, contract and flow on the real servers -------------
+
+
+def in_tenant(app, tenant_id: int):
+    """An app context acting for the tenant (``with in_tenant(app, t.id): ...``)."""
+    import contextlib
+
+    from tenants.context import tenant_context
+
+    @contextlib.contextmanager
+    def block():
+        with app.app_context(), tenant_context(tenant_id):
+            yield
+
+    return block()
+
+
+def make_inbound(app, tenant, dovecot, user: MailUser, **overrides) -> int:
+    """An IMAPS inbound mailbox on the test Dovecot, trusting its CA (verification on)."""
+    from plugins.inboxes import mailboxes
+
+    values = {
+        "name": f"Entrada {user.name}",
+        "host": "localhost",
+        "port": dovecot.ports["imaps"],
+        "security": "ssl",
+        "username": user.name,
+        "password": user.password,
+        "email_address": user.name,
+        "protocol": "imap",
+        "ca_certificate": dovecot.ca_file.read_text(),
+        "after_fetch": "move",
+        "processed_folder": "Procesados",
+        "quarantine_folder": "Cuarentena",
+        "poll_minutes": 5,
+    }
+    values.update(overrides)
+    with in_tenant(app, tenant.id):
+        return mailboxes.save_mailbox(None, "inbound", mailboxes.MailboxData(**values)).id
+
+
+def make_outbound(app, tenant, smtp_server, **overrides) -> int:
+    """An outbound mailbox on the test SMTP server (plain connection, with login)."""
+    from plugins.inboxes import mailboxes
+    from tests.core.mail.conftest import SMTP_PASSWORD, SMTP_USER
+
+    values = {
+        "name": "Salida",
+        "host": smtp_server.host,
+        "port": smtp_server.port,
+        "security": "none",
+        "username": SMTP_USER,
+        "password": SMTP_PASSWORD,
+        "sender_address": "soporte@asesoria.test",
+        "sender_name": "Soporte",
+    }
+    values.update(overrides)
+    with in_tenant(app, tenant.id):
+        return mailboxes.save_mailbox(None, "outbound", mailboxes.MailboxData(**values)).id
+
+
+ACK_SUBJECT = "Recibida {number}: {subject}"
+ACK_BODY = "Hola {requester}, registramos {number}."
+
+
+def make_flow(app, tenant, *, mode: str = "specific", steps=None, name: str = "Atención") -> int:
+    """A flow with an acknowledgement step on creation (or ``steps``: StepData keyword dicts)."""
+    from plugins.inboxes import flows
+
+    steps = steps if steps is not None else [{"name": "Acuse", "trigger": "new", "mailbox_mode": mode}]
+    with in_tenant(app, tenant.id):
+        flow = flows.save_flow(None, flows.FlowData(name, reply_mode=mode))
+        for step in steps:
+            values = {"subject": ACK_SUBJECT, "body": ACK_BODY, **step}
+            flows.save_step(flow, None, flows.StepData(**values))
+        return flow.id
+
+
+def make_contract(app, tenant, client_id: int, *, inbound=(), outbound=None, flow=None, name="Contrato") -> int:
+    from core.extensions import db
+    from plugins.inboxes.models import Contract, ContractInbox
+
+    with in_tenant(app, tenant.id):
+        contract = Contract(client_id=client_id, name=name, outbound_mailbox_id=outbound, flow_id=flow)
+        db.session.add(contract)
+        db.session.flush()
+        for mailbox_id in inbound:
+            db.session.add(ContractInbox(contract_id=contract.id, mailbox_id=mailbox_id))
+        db.session.commit()
+        return contract.id
+
+
+def sync_now(app, tenant, mailbox_id: int, **options) -> dict:
+    """One reading of the mailbox, as the job does it (lease taken and released)."""
+    from core.extensions import db
+    from plugins.inboxes.models import Mailbox
+    from plugins.inboxes.sync import Lease, sync_mailbox
+
+    with in_tenant(app, tenant.id):
+        lease = Lease.acquire(mailbox_id)
+        assert lease is not None, "the mailbox is leased by someone else"
+        try:
+            return sync_mailbox(db.session.get(Mailbox, mailbox_id), lease, **options)
+        finally:
+            lease.release()
+
+
+def rows(app, tenant, model, *columns, order=None) -> list[tuple]:
+    """Plain tuples of ``columns`` of the tenant's ``model`` rows, by id."""
+    from sqlalchemy import select
+
+    from core.extensions import db
+
+    with in_tenant(app, tenant.id):
+        stmt = select(*(getattr(model, c) for c in columns)).order_by(order if order is not None else model.id)
+        return [tuple(r) for r in db.session.execute(stmt).all()]
