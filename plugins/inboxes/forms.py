@@ -148,6 +148,14 @@ class OutboundForm(_MailboxForm):
         return data
 
 
+class _MailboxChoices(CheckboxListField):
+    """Checkboxes whose choice the service checks, saying why a mailbox cannot be chosen (it feeds
+    another contract) rather than "not a valid choice"."""
+
+    def pre_validate(self, form) -> None:
+        return None
+
+
 class ContractForm(FlaskForm):
     name = StringField(_l("Name"), validators=[InputRequired(), Length(max=200)])
     reference = StringField(_l("Reference"), validators=[Optional(), Length(max=60)])
@@ -155,7 +163,7 @@ class ContractForm(FlaskForm):
     outbound_mailbox_id = SelectField(
         _l("Outbound e-mail mailbox (Bandeja de Salida)"), coerce=_optional_int, validators=[Optional()]
     )
-    inbound_mailbox_ids = CheckboxListField(
+    inbound_mailbox_ids = _MailboxChoices(
         _l("Inbound mailboxes: their mail becomes this contract's requests"), coerce=int
     )
     flow_id = SelectField(_l("Flow"), coerce=_optional_int, validators=[Optional()])

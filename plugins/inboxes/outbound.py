@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 from collections.abc import Sequence
 
 from flask import current_app
@@ -98,6 +99,13 @@ def resolve_mailbox(contract: Contract | None, mode: str) -> Mailbox | None:
     return default_outbound()
 
 
+def html_of(text: str) -> str:
+    """The HTML alternative of a plain text: the same words, paragraphs and line breaks kept."""
+    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    body = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+    return f'<div style="font-family:sans-serif;font-size:14px;line-height:1.5">{body}</div>'
+
+
 def replying_to(request: Request) -> ThreadContext | None:
     """The message a new message of the request answers: the last one that came in."""
     last = db.session.scalar(
@@ -155,7 +163,7 @@ def send_request_message(
         list(to),
         subject_line,
         text,
-        None,
+        html_of(text),
         attachments,
         locale=locale,
         cc=list(cc),

@@ -54,7 +54,7 @@ def index():
     stmt = requests.list_statement(
         current_user, contract_id=contract.id if contract else None, status=status, q=q, mailbox_id=inbox_id
     )
-    page = keyset_page(db.session, stmt, [Request.last_message_at, Request.id], request.args.get("after"), 50, True)
+    page = keyset_page(db.session, stmt, [Request.id], request.args.get("after"), per_page=50, descending=True)
     return render_template(
         "inboxes/requests.html",
         page=page,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -176,17 +177,19 @@ def test_mailbox(inbox_id: int):
     report, box = _button(inbox_id, INBOUND, mailboxes.test_connection)
     if report is not None:
         if report.unseen is not None:
-            message = _(
-                "Connected: the folder %(folder)s holds %(count)s messages (%(unseen)s unread).",
+            message = ngettext(
+                "Connected: the folder %(folder)s holds %(num)d message (%(unseen)s unread).",
+                "Connected: the folder %(folder)s holds %(num)d messages (%(unseen)s unread).",
+                report.messages,
                 folder=report.folder,
-                count=report.messages,
                 unseen=report.unseen,
             )
         else:
-            message = _(
-                "Connected: the folder %(folder)s holds %(count)s messages.",
+            message = ngettext(
+                "Connected: the folder %(folder)s holds %(num)d message.",
+                "Connected: the folder %(folder)s holds %(num)d messages.",
+                report.messages,
                 folder=report.folder,
-                count=report.messages,
             )
         if report.tls is None:
             message += " " + _("The connection is not encrypted.")

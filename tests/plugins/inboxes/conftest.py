@@ -17,6 +17,7 @@ import pytest
 from plugins.inboxes.connectors import Credentials, FetchedMessage, Outcome
 from plugins.inboxes.dovecot import INSTALL_HINT, DovecotServer, MailUser, find_dovecot
 from tests.conftest import require
+from tests.core.mail.conftest import smtp_server  # noqa: F401  (aiosmtpd on loopback, for the outbound mailboxes)
 
 CORPUS = Path(__file__).parent / "corpus"
 # The test server's certificate names: "localhost", and one that resolves nowhere, to prove that the
@@ -157,15 +158,15 @@ def make_inbound(app, tenant, dovecot, user: MailUser, **overrides) -> int:
         return mailboxes.save_mailbox(None, "inbound", mailboxes.MailboxData(**values)).id
 
 
-def make_outbound(app, tenant, smtp_server, **overrides) -> int:
+def make_outbound(app, tenant, server, **overrides) -> int:
     """An outbound mailbox on the test SMTP server (plain connection, with login)."""
     from plugins.inboxes import mailboxes
     from tests.core.mail.conftest import SMTP_PASSWORD, SMTP_USER
 
     values = {
         "name": "Salida",
-        "host": smtp_server.host,
-        "port": smtp_server.port,
+        "host": server.host,
+        "port": server.port,
         "security": "none",
         "username": SMTP_USER,
         "password": SMTP_PASSWORD,
