@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from core.api import Client, DemoService, db
 from plugins.inboxes import flows, mailboxes
-from plugins.inboxes.dovecot import DEMO_PASSWORD, DEMO_PORTS, DEMO_USER, INSTALL_HINT, demo_root, find_dovecot
+from plugins.inboxes.dovecot import DEMO_PASSWORD, DEMO_USER, INSTALL_HINT, demo_ports, demo_root, find_dovecot
 from plugins.inboxes.models import INBOUND, NEW, OUTBOUND, SPECIFIC, Contract, ContractInbox, Flow, Mailbox
 
 DEMO_TENANT = "demo"
@@ -57,7 +57,7 @@ def load(tenant) -> list[str]:
             mailboxes.MailboxData(
                 name=INBOUND_NAME,
                 host="127.0.0.1",
-                port=DEMO_PORTS["imaps"],
+                port=demo_ports()["imaps"],
                 security="ssl",
                 username=DEMO_USER,
                 password=DEMO_PASSWORD,
@@ -146,7 +146,7 @@ def services(app) -> list[DemoService]:
             "inboxes",
             (sys.executable, "-m", "plugins.inboxes.demo_server", "--instance", str(instance)),
             lines=(
-                f"Dovecot on 127.0.0.1: IMAPS {DEMO_PORTS['imaps']} (inbound mailbox {DEMO_USER} / {DEMO_PASSWORD});"
+                f"Dovecot on 127.0.0.1: IMAPS {demo_ports()['imaps']} (inbound mailbox {DEMO_USER} / {DEMO_PASSWORD});"
                 f" SMTP relay on 127.0.0.1:{smtp_port()} (the outbound mailbox)",
                 "requests appear in /demo/requests/ within a minute; write another: "
                 '.venv/bin/python -m plugins.inboxes.demo_server send "Asunto" "Texto"',

@@ -579,6 +579,17 @@ DEMO_USER = "entrada@demo.test"
 DEMO_PASSWORD = "demo-entrada"
 
 
+def demo_ports() -> dict[str, int]:
+    """The demo server's ports: ``VENTANILLA_DEMO_IMAP_PORT`` (and ``_IMAPS_``, ``_POP3_``, ``_POP3S_``) or
+    10143, 10993, 10110, 10995. The demo data's mailbox uses the same."""
+    chosen = dict(DEMO_PORTS)
+    for name in PORT_NAMES:
+        value = os.environ.get(f"VENTANILLA_DEMO_{name.upper()}_PORT")
+        if value:
+            chosen[name] = int(value)
+    return chosen
+
+
 def demo_messages() -> list[bytes]:
     """A few messages for the demo's inbound mailbox, as customers would write them."""
     from email.message import EmailMessage
@@ -638,11 +649,7 @@ def start_demo(instance: Path | str, ports: dict[str, int] | None = None) -> Dov
     if not find_dovecot():
         log.warning("%s (the demo's inbound mailbox needs it)", INSTALL_HINT)
         return None
-    chosen = dict(DEMO_PORTS)
-    for name in PORT_NAMES:
-        value = os.environ.get(f"VENTANILLA_DEMO_{name.upper()}_PORT")
-        if value:
-            chosen[name] = int(value)
+    chosen = demo_ports()
     chosen.update(ports or {})
     server = DovecotServer(demo_root(Path(instance)), ports=chosen)
     if DEMO_USER not in server.users:
