@@ -19,11 +19,16 @@ from playwright.sync_api import Page, expect
 
 from plugins.inboxes.dovecot import find_dovecot
 from tests.conftest import require
-from tests.core.mail.conftest import SMTP_PASSWORD, SMTP_USER, smtp_server  # noqa: F401  (fixture)
+from tests.core.mail import conftest as mail_fixtures
+from tests.core.mail.conftest import SMTP_PASSWORD, SMTP_USER
 from tests.e2e.test_journey import log_in, menu_link, ui
-from tests.plugins.inboxes.conftest import dovecot  # noqa: F401  (fixture)
+from tests.plugins.inboxes import conftest as inboxes_fixtures
 
 pytestmark = pytest.mark.browser
+
+# The real servers of the plugin's tests: Dovecot and aiosmtpd on loopback.
+dovecot = inboxes_fixtures.dovecot
+smtp_server = mail_fixtures.smtp_server
 
 ADMIN = ("admin@demo.test", "demo-admin")
 ENTRADA = "soporte-talleres@journey.test"
@@ -53,7 +58,7 @@ def test_mailboxes_contract_and_flow_turn_a_mail_into_a_request_answered_through
     browser_page,
     dovecot,
     smtp_server,
-    run_jobs,  # noqa: F811
+    run_jobs,
 ):
     import core.demo
 
