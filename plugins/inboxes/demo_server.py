@@ -56,6 +56,7 @@ class Relay:
 
 def run(instance: str, port: int | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's line per SMTP command
     if not find_dovecot():
         print(f"inboxes demo: {INSTALL_HINT}", file=sys.stderr)
         return 0
