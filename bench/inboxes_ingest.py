@@ -104,7 +104,12 @@ def main() -> None:
             from core.clients.models import Client
 
             client = Client(
-                kind="company", tax_id="BENCH1", tax_id_type="other", country="ES", company_name="Cliente", name="Cliente"
+                kind="company",
+                tax_id="BENCH1",
+                tax_id_type="other",
+                country="ES",
+                company_name="Cliente",
+                name="Cliente",
             )
             db.session.add(client)
             db.session.flush()
@@ -152,7 +157,7 @@ def main() -> None:
             f"{requests:,} requests, {entries - requests:,} follow-ups; "
             f"{statements.count / args.messages:.1f} SQL statements a message"
         )
-        print(f"ratio: the sync takes {ours / bare:.1f}× the bare fetch")
+        print(f"ratio: the sync takes {ours / bare:.1f} times the bare fetch")
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ def _alert(mailbox: Mailbox, *, recovered: bool) -> None:
 
     tenant = current_tenant()
     link = external_url("inboxes.mailbox", tenant=tenant.slug, inbox_id=mailbox.id)
-    problem = str(error_message(mailbox.last_error)) if not recovered else ""
+    problem = error_message(mailbox.last_error) if not recovered else ""  # lazy: in each reader's language
     for user in _managers(tenant, MAILBOXES):
         language = user_language(user, tenant)
         subject = (

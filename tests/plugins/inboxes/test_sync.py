@@ -40,7 +40,7 @@ QUARANTINED = {
 @pytest.fixture
 def desk(app, factory, dovecot, mailbox):
     """A tenant with an inbound mailbox on Dovecot, linked to a contract with an acknowledging flow."""
-    tenant = factory.tenant("acme")
+    tenant = factory.tenant("acme", language="en")
     client_id = factory.client(tenant, "Talleres Ruiz SL", email="taller@ruiz.test")
     inbound = make_inbound(app, tenant, dovecot, mailbox, max_message_mb=1)
     flow = make_flow(app, tenant)
@@ -188,6 +188,13 @@ def test_failures_back_off_alert_once_and_recovery_is_told(app, factory, dovecot
 
     tenant = desk["tenant"]
     factory.user(tenant, "jefa@acme.test", role_key="manager", name="Jefa")
+    factory.user(tenant, "jefe@acme.test", role_key="manager", name="Jefe")
+    with in_tenant(app, tenant.id):
+        from core.auth.models import User
+        from core.extensions import db
+
+        db.session.scalar(select(User).where(User.email == "jefe@acme.test")).locale = "es"
+        db.session.commit()
     with in_tenant(app, tenant.id):
         from core.extensions import db
 
@@ -216,6 +223,10 @@ def test_failures_back_off_alert_once_and_recovery_is_told(app, factory, dovecot
     alerts = [m for m in outbox() if m.to == "jefa@acme.test"]
     assert len(alerts) == 1 and "Entrada" in alerts[0].subject
     assert "user name or the password" in alerts[0].text and "wrong-password" not in alerts[0].text
+    # Each manager reads it in their own language.
+    [spanish] = [m for m in outbox() if m.to == "jefe@acme.test"]
+    assert spanish.subject.startswith("No se puede leer el buzón"), spanish.subject
+    assert "El servidor ha rechazado" in spanish.text, spanish.text
 
     with in_tenant(app, tenant.id):
         from core.extensions import db
@@ -239,3 +250,31 @@ def test_a_mailbox_not_linked_to_a_contract_is_not_read(app, factory, dovecot, m
         from core.extensions import db
 
         assert db.session.scalar(select(func.count()).select_from(Request)) == 0
+
+
+def test_a_pop3_mailbox_becomes_requests_and_its_messages_are_deleted_once_stored(app, factory, dovecot, mailbox):
+    tenant = factory.tenant("acme", language="en")
+    inbound = make_inbound(
+        app,
+        tenant,
+        dovecot,
+        mailbox,
+        protocol="pop3",
+        port=dovecot.ports["pop3"],
+        security="starttls",
+        after_fetch="delete",
+        quarantine_folder="",
+    )
+    make_contract(app, tenant, factory.client(tenant, "Cliente"), inbound=[inbound])
+    for name in ("plain_utf8.eml", "malformed_no_boundary.eml", "windows1252.eml"):
+        dovecot.deliver(mailbox, corpus(name))
+
+    summary = sync_now(app, tenant, inbound)
+
+    assert (summary["created"], summary["quarantined"]) == (2, 1)
+    assert dovecot.messages(mailbox) == {}
+    assert sorted(s for (s,) in rows(app, tenant, Request, "subject")) == [
+        "No puedo acceder al portal de señales",
+        "Preventivo € 1.200 “urgente”",
+    ]
+    assert sync_now(app, tenant, inbound)["fetched"] == 0
