@@ -74,7 +74,7 @@ def register_jobs(jobs):
         sync.poll_due_mailboxes,
         queue="sync",
         title=_l("Start the reading of due mailboxes"),
-        interval=60,
+        cron="* * * * *",
         per_tenant=False,
     )
 
