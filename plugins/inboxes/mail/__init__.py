@@ -1,0 +1,1 @@
+"""Reading and writing messages: parsing, charsets, HTML, threading keys, automation rules, bounces."""
