@@ -292,15 +292,20 @@ def permissions_of(user) -> frozenset[str]:
     if user.id in cache:
         return cache[user.id]
     from core.plugins import host
-    from tenants.licensing import enabled_for_current_tenant
+    from tenants.licensing import enabled_for
+    from tenants.models import Tenant
 
+    # The user's own tenant: the request's (memoised), or in a job the one the user belongs to.
+    tenant = g.get("tenant")
+    if tenant is None or tenant.id != user.tenant_id:
+        tenant = db.session.get(Tenant, user.tenant_id)
     rows = db.session.execute(
         select(Role.all_permissions, RolePermission.code)
         .join(UserRole, UserRole.role_id == Role.id)
         .outerjoin(RolePermission, RolePermission.role_id == Role.id)
         .where(UserRole.user_id == user.id)
     ).all()
-    usable = {p.code for p in host().permissions.for_plugins({"core"} | enabled_for_current_tenant())}
+    usable = {p.code for p in host().permissions.for_plugins({"core"} | enabled_for(tenant))}
     granted = usable if any(all_perms for all_perms, _ in rows) else {code for _, code in rows if code}
     cache[user.id] = frozenset(granted & usable)
     return cache[user.id]

@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import g
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
@@ -238,7 +237,7 @@ def _alert(mailbox: Mailbox, *, recovered: bool) -> None:
     tenant = current_tenant()
     link = external_url("inboxes.mailbox", tenant=tenant.slug, inbox_id=mailbox.id)
     problem = error_message(mailbox.last_error) if not recovered else ""  # lazy: in each reader's language
-    for user in _managers(tenant, MAILBOXES):
+    for user in users_with_permission(MAILBOXES):
         language = user_language(user, tenant)
         subject = (
             _l("The mailbox %(name)s works again", name=mailbox.name)
@@ -260,32 +259,6 @@ def _alert(mailbox: Mailbox, *, recovered: bool) -> None:
             link=link,
             problem=problem,
         )
-
-
-def _managers(tenant, code: str) -> list:
-    """``users_with_permission(code)``, also in a job.
-
-    Workaround: core.api's ``users_with_permission`` (through ``has_permission``) reads the tenant's
-    enabled plugins from ``g.tenant``, which only a request sets, so in a job it grants no plugin's
-    permission and finds nobody. The tenant is put there for the call (and the per-request caches it
-    feeds are dropped before and after). core should read the tenant of ``tenant_context`` instead.
-    """
-    if g.get("tenant") is tenant:
-        return users_with_permission(code)
-    missing = object()
-    previous = g.get("tenant", missing)
-    g.tenant = tenant
-    g.pop("permission_cache", None)
-    g.pop("enabled_plugins", None)
-    try:
-        return users_with_permission(code)
-    finally:
-        g.pop("permission_cache", None)
-        g.pop("enabled_plugins", None)
-        if previous is missing:
-            g.pop("tenant", None)
-        else:
-            g.tenant = previous
 
 
 # --- starting runs -------------------------------------------------------------------------------

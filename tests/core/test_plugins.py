@@ -183,3 +183,16 @@ def test_a_plugin_declares_hooks_of_its_own_that_packages_implement(app):
 
     with app.app_context():
         assert call_plugins("sample_stamps") == ["approved"]
+
+
+def test_a_job_finds_the_holders_of_a_plugin_permission(app, factory):
+    """Outside a request (a job, tenant_context only) the user's tenant decides which plugin
+    permissions count, as it does in a request."""
+    from core.api import users_with_permission
+    from tenants.context import tenant_context
+
+    acme = factory.tenant("acme")
+    reader = factory.user(acme, "reader@acme.test", permissions=["sample.notes:view"])
+    factory.user(acme, "other@acme.test", permissions=["core.clients:view"])
+    with app.app_context(), tenant_context(acme.id):
+        assert [user.id for user in users_with_permission("sample.notes:view")] == [reader]
