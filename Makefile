@@ -34,6 +34,12 @@ demo: migrate
 # The demo's accounts use the reserved .test domain, which production refuses by default: the
 # demo is loaded and served with it allowed, also on a DATABASE_URL of your own.
 demo run: export VENTANILLA_ALLOW_TEST_EMAIL ?= 1
+# A tenant's SMTP server may be on this machine (a local test server) in the demo; in production
+# servers on private addresses are refused (core/netcheck.py).
+demo run: export VENTANILLA_ALLOW_PRIVATE_HOSTS ?= 1
+# Links in e-mails are built from the public URL (the application refuses to start without it):
+# here, the address `make run` serves.
+migrate demo run: export VENTANILLA_PUBLIC_URL ?= http://$(or $(HOST),127.0.0.1):$(or $(PORT),5000)
 
 run: demo
 	$(BIN)/python -m core.serve
@@ -44,13 +50,15 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
 
 # After adding or changing translatable strings: extract them into core/translations/messages.pot
-# and merge that into each language's messages.po (created if missing). Then fill the new, empty
-# entries, review those marked fuzzy (and drop the flag), and run `make translations`.
+# (core) and plugins/<name>/translations/messages.pot (each plugin: its own catalogue), and merge
+# those into each language's messages.po (created if missing). Then fill the new, empty entries,
+# review those marked fuzzy (and drop the flag), and run `make translations`.
 # tests/core/test_translations.py reads BABEL_KEYWORDS and fails while an entry is missing, empty or fuzzy.
 BABEL_KEYWORDS := _ _l gettext lazy_gettext ngettext:1,2 lazy_ngettext:1,2 pgettext:1c,2 lazy_pgettext:1c,2
 CATALOGUE_LANGUAGES := es it en
@@ -60,7 +68,18 @@ translations-update: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg $(addprefix -k ,$(BABEL_KEYWORDS)) -c TRANSLATORS: \
 		--project=Ventanilla --copyright-holder="the Ventanilla authors" -o core/translations/messages.pot .
 	@for lang in $(CATALOGUE_LANGUAGES); do \
-		$(BIN)/pybabel -q update --init-missing --previous --ignore-pot-creation-date -l $$lang \
+		$(BIN)/pybabel -q update --init-missing --previous --ignore-obsolete --ignore-pot-creation-date -l $$lang \
 			-i core/translations/messages.pot -d core/translations -D messages || exit 1; \
 	done
 	$(BIN)/python -m core.i18n.catalogues fill-english core/translations/en/LC_MESSAGES/messages.po
+	@for plugin in plugins/*/; do \
+		[ -f "$$plugin/__init__.py" ] || continue; \
+		(cd "$$plugin" && ../../$(BIN)/pybabel -q extract -F ../../babel-plugin.cfg $(addprefix -k ,$(BABEL_KEYWORDS)) \
+			-c TRANSLATORS: --project=Ventanilla --copyright-holder="the Ventanilla authors" \
+			-o translations/messages.pot .) || exit 1; \
+		for lang in $(CATALOGUE_LANGUAGES); do \
+			$(BIN)/pybabel -q update --init-missing --previous --ignore-obsolete --ignore-pot-creation-date -l $$lang \
+				-i "$$plugin/translations/messages.pot" -d "$$plugin/translations" -D messages || exit 1; \
+		done; \
+		$(BIN)/python -m core.i18n.catalogues fill-english "$$plugin/translations/en/LC_MESSAGES/messages.po"; \
+	done

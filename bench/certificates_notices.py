@@ -30,11 +30,11 @@ def _build(count: int) -> int:
     from core.auth.models import User
     from core.clients.models import Client
     from core.extensions import db
+    from core.provisioning import create_tenant
     from plugins.center_certificates import services
     from plugins.center_certificates.models import MISSING, Certificate
     from tenants.context import tenant_context
     from tenants.licensing import set_licence
-    from tenants.services import create_tenant
 
     tenant = create_tenant("bench", "Asesoría Bench", "es")
     set_licence(tenant, "center_certificates", True)

@@ -150,10 +150,10 @@ def _build_tenant(app, slug: str, size: int, last_sweep, generation_clients: int
     """A tenant with the plugin, its templates, centres, clients and ``size`` certificates."""
     from core.extensions import db, utcnow
     from core.groups.models import Group
+    from core.provisioning import create_tenant
     from plugins.center_certificates.models import CertificateTemplate
     from tenants.context import tenant_context
     from tenants.licensing import set_licence
-    from tenants.services import create_tenant
 
     tenant = create_tenant(slug, f"Bench {slug}", "es")
     set_licence(tenant, "center_certificates", True)

@@ -57,11 +57,11 @@ def main() -> None:
     from core.extensions import db
     from core.groups.models import Group
     from core.jobs.services import all_queues
+    from core.provisioning import create_tenant
     from core.redis_connection import get_redis
     from core.roles.models import Role
     from tenants.context import tenant_context
     from tenants.models import Tenant
-    from tenants.services import create_tenant
 
     data, bad = make_file(args.rows, args.bad_every)
     with bench_app([]) as app, app.app_context():

@@ -33,9 +33,9 @@ def _populate(app, count: int) -> dict:
     from core.clients.models import Client, GroupClient
     from core.extensions import db
     from core.groups.models import Group, GroupUser
+    from core.provisioning import create_tenant
     from core.roles.models import Role
     from tenants.context import tenant_context
-    from tenants.services import create_tenant
 
     refs = {}
     for slug in ("bench-a", "bench-b"):

@@ -60,6 +60,7 @@ def bench_app(plugins: list[str], **config) -> Iterator:
             "DATABASE_MIGRATION_URL": url,
             "REDIS_URL": f"unix://{redis_server.socket_file}",
             "SECRET_KEY": "bench",
+            "PUBLIC_URL": "http://127.0.0.1:5000",
             "PLUGIN_ALLOWLIST": plugins,
             **config,
         }

@@ -1,5 +1,1 @@
-"""Ventanilla's platform core. Plugins import ``hookimpl`` from here."""
-
-from core.hookspecs import hookimpl
-
-__all__ = ["hookimpl"]
+"""Ventanilla's platform core. Plugins import from ``core.api`` only (see its docstring)."""

@@ -16,8 +16,9 @@ from core.auth.models import User
 from core.auth.services import has_permission, load_operator
 from core.extensions import db, login_manager
 from core.permissions import AUTHENTICATED, OPERATOR, PERMISSION, PORTAL, PUBLIC, access_of
-from core.plugins import enabled_for_current_tenant, host
+from core.plugins import host
 from tenants.context import enter_tenant, leave_tenant
+from tenants.licensing import enabled_for_current_tenant
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from flask_bootstrap import Bootstrap5
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from core.config import PROJECT_ROOT, load_config
+from core.config import PROJECT_ROOT, check_public_url, load_config
 from core.extensions import csrf, db, login_manager, migrate
 
 CORE_DIR = Path(__file__).resolve().parent
@@ -32,10 +32,11 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 @migrate.configure
 def _plugin_version_locations(config):
     """Core's migrations and each installed plugin's own branch (``<plugin>/migrations/versions``)."""
-    from flask import current_app
 
     locations = [str(CORE_DIR / "migrations" / "versions")]
-    for module in current_app.extensions["ventanilla_plugins"].modules.values():
+    from core.plugins import host
+
+    for module in host().modules.values():
         folder = Path(module.__file__).parent / "migrations" / "versions"
         if folder.is_dir():
             locations.append(str(folder))
@@ -108,6 +109,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         static_folder=str(CORE_DIR / "static"),
     )
     app.config.update(config)
+    check_public_url(app.config, app.debug)
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         # Behind an HTTPS proxy: request.remote_addr, scheme and host are the client's, not the proxy's.
@@ -134,26 +136,28 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     Bootstrap5(app)
 
-    from core import access, i18n, templating
+    from core import access, hooks, i18n, templating
     from core.cli import register_commands
     from core.errors import register_error_pages
     from core.jobs.registry import JobRegistry
-    from core.plugins import CORE, PluginHost
+    from core.plugins import CORE, EXTENSION, PluginHost
 
     host = PluginHost()
-    host.load(app)
-    app.extensions["ventanilla_plugins"] = host
+    host.load(app, hooks.MODULES)
+    app.extensions[EXTENSION] = host
     jobs = JobRegistry()
     for name in [CORE, *host.installed]:
         host.call_one(name, "register_jobs", jobs=jobs.for_plugin(name))
     app.extensions["ventanilla_jobs"] = jobs
 
-    translation_dirs = [str(CORE_DIR / "translations")]
+    # Core's catalogue last: a later catalogue wins on a shared message, and a plugin must not
+    # change how core's own screens read.
+    translation_dirs = []
     for module in host.modules.values():
         folder = Path(module.__file__).parent / "translations"
         if folder.is_dir():
             translation_dirs.append(str(folder))
-    i18n.init_app(app, translation_dirs)
+    i18n.init_app(app, [*translation_dirs, str(CORE_DIR / "translations")])
 
     _register_core_blueprints(app)
     host.mount_blueprints(app)

@@ -7,19 +7,26 @@ With nothing set, the platform runs on SQLite and an embedded Redis server, both
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
-import stat
-from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
-log = logging.getLogger(__name__)
+from core.keyfiles import private_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 LANGUAGES = ("es", "it", "en")
+
+# Where browsers' push subscriptions point: Chrome, Edge and the other Chromium browsers (FCM),
+# Firefox (Mozilla autopush), Edge on Windows (WNS) and Safari (Apple).
+DEFAULT_PUSH_SERVICES = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    ".notify.windows.com",
+    ".push.apple.com",
+)
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -39,6 +46,31 @@ def _count(value: str | None, name: str) -> int:
     return number
 
 
+def _list(value: str | None) -> list[str]:
+    """A comma-separated setting as a list (empty items left out)."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def check_public_url(config: dict, debug: bool) -> None:
+    """Refuse to start without ``VENTANILLA_PUBLIC_URL`` outside debug and tests.
+
+    Links in e-mails (password reset, invitations, notices) are built from it; without it they
+    would have to come from the Host of the request, which whoever sends the request chooses.
+    """
+    url = config.get("PUBLIC_URL") or ""
+    if not url:
+        if debug or config.get("TESTING"):
+            return
+        raise RuntimeError(
+            "VENTANILLA_PUBLIC_URL is not set: set it to the address people use to reach the site "
+            "(such as https://ventanilla.example.com). Links in e-mails are built from it, never from "
+            "the Host header of a request."
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise RuntimeError(f"VENTANILLA_PUBLIC_URL must be http(s)://host[:port][/path], not {url!r}")
+
+
 def _normalise_db_url(url: str) -> str:
     # psycopg 3 is the driver; plain postgres URLs would pick psycopg2.
     if url.startswith("postgres://"):
@@ -46,20 +78,6 @@ def _normalise_db_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
-
-
-def private_file(path: Path, make: Callable[[], str]) -> str:
-    """The text of a key file only its owner may read: written with ``make()`` on first use (mode
-    0600 from the start), and its mode tightened if someone loosened it since."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(make())
-    elif stat.S_IMODE(path.stat().st_mode) & 0o077:
-        log.warning("%s could be read by others (mode %o): set back to 0600", path, stat.S_IMODE(path.stat().st_mode))
-        path.chmod(0o600)
-    return path.read_text()
 
 
 def _secret_key(instance: Path) -> str:
@@ -98,7 +116,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "BOOTSTRAP_SERVE_LOCAL": True,
         "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        # The address people reach the site at: every link in an e-mail starts with it, never with
+        # the Host of a request (which the sender of the request chooses). Required outside debug.
         "PUBLIC_URL": env.get("VENTANILLA_PUBLIC_URL", "").rstrip("/"),
+        # Host names the site answers to (Flask's TRUSTED_HOSTS; a leading dot allows subdomains);
+        # a request for any other host gets 400. Unset: every host is answered.
+        "TRUSTED_HOSTS": _list(env.get("VENTANILLA_ALLOWED_HOSTS")) or None,
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none,
         # the headers are ignored). Behind them the client's address (login throttling, audit
         # trail) and the scheme and host come from those headers; trust no more than are there.
@@ -125,8 +148,17 @@ def load_config(overrides: dict | None = None) -> dict:
         # Fernet keys for secrets at rest, newest first (core.crypto); filled below when not given.
         "SECRET_KEYS": None,
         "CLIENT_IMPORT_MAX_BYTES": 20_000_000,
+        # Servers a tenant names (SMTP now; IMAP, webhooks, push) may not be on loopback, private,
+        # link-local or reserved addresses (core.netcheck) unless the operator allows it: on in
+        # tests and in `make run`'s demo, whose servers listen on loopback.
+        "ALLOW_PRIVATE_HOSTS": _bool(env.get("VENTANILLA_ALLOW_PRIVATE_HOSTS"), bool(overrides.get("TESTING"))),
         # Real push services speak HTTPS; tests run their own on plain HTTP.
         "PUSH_ALLOW_HTTP_ENDPOINTS": False,
+        # The push services a browser's subscription may point at (host[:port]; a leading dot
+        # allows any host under that domain): the browsers' own, nothing else.
+        "PUSH_SERVICES": _list(env.get("VENTANILLA_PUSH_SERVICES")) or list(DEFAULT_PUSH_SERVICES),
+        # Browsers (subscriptions) kept per account; a new one beyond that replaces the oldest.
+        "PUSH_MAX_SUBSCRIPTIONS": 5,
         # E-mail addresses under the reserved .test domain (RFC 2606), which the demo's accounts
         # use: refused in production, allowed in tests and on the embedded defaults (`make run`,
         # `flask demo load`), which production does not use (it sets DATABASE_URL).

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import select
 
 from core.auth.models import Operator, User
 from core.auth.services import hash_password
 from core.extensions import db
 from core.groups.models import Group
+from core.plugins import host
+from core.provisioning import create_tenant
 from core.roles.models import ROLE_ADMIN, ROLE_MANAGER, ROLE_OPERATOR, Role
 from tenants import licensing
 from tenants.context import tenant_context
 from tenants.models import Tenant
-from tenants.services import create_tenant
 
 OPERATOR = ("operator@ventanilla.test", "demo-operator")
 TENANTS = [
@@ -69,7 +69,7 @@ def _tenant(spec: dict) -> list[str]:
     if tenant is None:
         tenant = create_tenant(spec["slug"], spec["name"], spec["language"], spec["timezone"])
         out.append(f"tenant {tenant.slug} created")
-    for plugin in current_app.extensions["ventanilla_plugins"].installed:
+    for plugin in host().installed:
         row = licensing.licences(tenant).get(plugin)
         if row is None or not row.licensed:
             licensing.set_licence(tenant, plugin, True)
@@ -97,10 +97,8 @@ def _tenant(spec: dict) -> list[str]:
             out.append(f"  user {email} created")
         db.session.commit()
         out += _clients(spec.get("clients", []), groups)
-        host = current_app.extensions["ventanilla_plugins"]
-        out += [
-            f"  {line}" for line in host.call_for_tenant("demo_data", licensing.enabled_plugins(tenant), tenant=tenant)
-        ]
+        lines = host().call_for_tenant("demo_data", licensing.enabled_plugins(tenant), tenant=tenant)
+        out += [f"  {line}" for line in lines]
     return out
 
 
@@ -133,4 +131,4 @@ def logins() -> list[str]:
             lines.append(
                 f"{spec['slug']:<17} /{spec['slug']}/{' ' * (16 - len(spec['slug']))}{email} / {password}  ({role_key})"
             )
-    return lines
+    return [*lines, *host().call_all("demo_logins")]

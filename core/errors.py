@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, g, render_template, request
+from werkzeug.exceptions import HTTPException, SecurityError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ ERROR_PAGES = (400, 403, 404, 405, 413, 429, 500)
 def register_error_pages(app: Flask) -> None:
     def render(error: HTTPException):
         code = error.code or 500
+        if isinstance(error, SecurityError):
+            # A Host outside VENTANILLA_ALLOWED_HOSTS: no URL can be built for it, so no page.
+            return Response(f"{code} Bad Request", code, mimetype="text/plain")
         template = f"errors/{code}.html" if code in ERROR_PAGES else "errors/generic.html"
         return render_template(template, error=error, code=code), code
 

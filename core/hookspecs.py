@@ -1,8 +1,9 @@
 """Every hook a Ventanilla plugin may implement.
 
-Plugins write ``from core import hookimpl`` and implement any of these functions in their
-package's ``__init__.py``; an implementation may accept only some of the arguments. Specs
-gain arguments over time but never rename or drop one.
+Plugins write ``from core.api import hookimpl`` and implement any of these functions in their
+package's ``__init__.py``; an implementation may accept only some of the arguments. The types
+they return are in ``core.api`` too. From plugin API v1 on, specs gain arguments over time but
+never rename or drop one.
 
 Hooks marked *per tenant* are dispatched only to the plugins the tenant has licensed and
 enabled (core always answers); the others are called once per installed plugin.
@@ -23,8 +24,9 @@ hookimpl = pluggy.HookimplMarker("ventanilla")
 def ventanilla_plugin():
     """Describe the plugin. Called at start-up, once per plugin.
 
-    :return: a ``core.plugins.PluginInfo`` (name, translatable title, version, description,
-        licence limits it understands). The name must match the entry-point name.
+    :return: a ``PluginInfo`` (name, translatable title, version, description, and the licence
+        limits it understands as ``{key: LicenceLimit}``: numbers, lists of codes or text). The
+        name must match the entry-point name.
     """
 
 
@@ -44,7 +46,7 @@ def register_blueprints(app):
 def register_permissions():
     """Declare the plugin's permissions. Called at start-up.
 
-    :return: a list of ``core.permissions.Permission`` with codes namespaced
+    :return: a list of ``core.api.Permission`` with codes namespaced
         ``<plugin>.<area>:<verb>``, a translatable title and the keys of the default roles
         (``manager``, ``operator``, ``assistant``, ``client``) that receive it in new tenants.
     """
@@ -52,7 +54,7 @@ def register_permissions():
 
 @hookspec
 def register_jobs(jobs):
-    """Register background jobs and their schedules. Called at start-up with a ``core.jobs.PluginJobs``.
+    """Register background jobs and their schedules. Called at start-up with a ``PluginJobs``.
 
     Call ``jobs.add(name, func, queue=..., cron=... | interval=...)``. Names are namespaced
     ``<plugin>.<job>``; a scheduled job is run once per tenant that has the plugin enabled, and
@@ -81,7 +83,7 @@ def navigation(tenant, user):
 
     Entries whose ``permission`` the user lacks are dropped by core.
 
-    :return: a list of ``core.plugins.NavItem``.
+    :return: a list of ``NavItem``.
     """
 
 
@@ -89,7 +91,7 @@ def navigation(tenant, user):
 def dashboard_widgets(tenant, user):
     """Cards for the home page. Called when ``user`` opens the dashboard of ``tenant``.
 
-    :return: a list of ``core.plugins.Widget`` (title, template, context, permission, order).
+    :return: a list of ``Widget`` (title, template, context, permission, order).
     """
 
 
@@ -97,23 +99,63 @@ def dashboard_widgets(tenant, user):
 def client_tabs(client, user):
     """Tabs for the client page. Called when ``user`` opens ``client`` (its tenant is the current one).
 
-    :return: a list of ``core.plugins.ClientTab`` (key, title, template, context, permission).
+    :return: a list of ``ClientTab`` (key, title, template, context, permission).
     """
 
 
 @hookspec
-def client_created(client):
-    """React to a new client. Called after the transaction that created ``client`` committed.
+def clients_created(tenant, client_ids):
+    """React to new clients. Called after the transaction that created them committed, with the
+    ``tenant`` and the list of their ids: one id for a client made on the form, up to a thousand
+    for each batch of an import, so that a plugin can react set-based (one INSERT … SELECT, not a
+    query per client). Runs in the tenant's context; a failure is logged and rolled back, and
+    cannot undo the clients nor keep other plugins from hearing of them.
 
     :return: nothing.
     """
 
 
 @hookspec
-def client_updated(client, changes):
-    """React to a changed client. Called after commit with ``changes``: ``{field: (before, after)}``.
+def clients_updated(tenant, changes):
+    """React to changed clients. Called after commit with ``changes``: ``{client_id: {field:
+    (before, after)}}``, the same shape wherever the change came from (the form, an address, a
+    group, the import). Fields are ``core.api.CLIENT_FIELDS`` (``addresses`` as lists of one-line
+    addresses, ``groups`` as sorted lists of names) and plugin fields as ``<plugin>.<key>``.
+    Per tenant; as ``clients_created``.
 
     :return: nothing.
+    """
+
+
+@hookspec
+def client_fields(tenant):
+    """Values the plugin keeps about every client, edited with the client. Called whenever the
+    client form, the data tab, the import or the export of ``tenant`` is drawn or read.
+
+    :return: a list of ``ClientFieldSet`` (usually one ``ModelClientFields``): a titled section of
+        ``ClientField`` s with ``load``, ``validate`` and ``save``. Core puts the section on the
+        create and edit form, a panel on the data tab, its columns in the CSV import (with the
+        same per-row report) and in the export, and saves it in the client's transaction.
+    """
+
+
+@hookspec
+def client_list(tenant, user):
+    """Columns and filters the plugin adds to the client list of ``user``. Called when the list,
+    its JSON API or its export is drawn.
+
+    :return: a list of ``ClientColumn`` (a SQL expression selected in the list's single query)
+        and ``ClientFilter`` (a select whose value becomes a WHERE condition).
+    """
+
+
+@hookspec
+def settings_sections(tenant, user):
+    """Sections of the organisation's settings page (such as sedes' "Servicios y buzones").
+    Called when the settings page's menu is drawn for ``user``.
+
+    :return: a list of ``SettingsSection`` (key, title, endpoint of a plugin view whose template
+        extends ``settings/layout.html``, permission, order).
     """
 
 
@@ -128,10 +170,32 @@ def plugin_enabled(tenant):
 
 
 @hookspec
+def plugin_disabled(tenant):
+    """Stop the plugin's work for ``tenant``. Called on the one plugin a tenant administrator has
+    just switched off, or whose licence the operator revoked, in the tenant's context and inside
+    that transaction. Data stays (switching the plugin on again brings it back); this is where a
+    plugin cancels what it had scheduled or pending for the tenant.
+
+    :return: nothing.
+    """
+
+
+@hookspec
+def mail_transport(tenant, key):
+    """The SMTP server that carries a message the plugin stored with ``transport="<plugin>:<key>"``
+    (``core.api.send_email`` / ``send_composed_email``), such as the outbound mailbox of a contract.
+    Called by the delivery job of each such message, in ``tenant``'s context, on this plugin only.
+
+    :return: a ``SmtpSettings`` (or None when there is none any more: the delivery fails visibly
+        and is retried with back-off).
+    """
+
+
+@hookspec
 def global_search(tenant, user, query):
     """Results for the search box. Called with the text ``query`` the user typed.
 
-    :return: a list of ``core.plugins.SearchResult`` the user is allowed to see.
+    :return: a list of ``SearchResult`` the user is allowed to see.
     """
 
 
@@ -140,9 +204,28 @@ def portal_navigation(tenant, user, client):
     """Sections of the client portal for ``client`` (``user`` is the client's own portal account).
 
     Called when the portal home page and menu are drawn. Only portal pages of the plugin may
-    be linked (views declared with ``core.permissions.portal``).
+    be linked (views declared with ``core.api.portal``).
 
-    :return: a list of ``core.plugins.NavItem`` (title, endpoint, icon, order; no permission).
+    :return: a list of ``NavItem`` (title, endpoint, icon, order; no permission).
+    """
+
+
+@hookspec
+def demo_services(app):
+    """Processes ``make run`` starts for the demo beside the web server and the worker (and stops
+    with them), such as a simulator of an outside system the demo tenants talk to. Called once per
+    installed plugin by ``python -m core.serve`` (after ``flask demo load``), with the ``app``.
+
+    :return: a list of ``DemoService`` (name, argv, extra environment, lines to print).
+    """
+
+
+@hookspec
+def demo_logins():
+    """Further demo logins to print with core's (a reseller's 10-digit code, say). Called once per
+    installed plugin by ``make run``.
+
+    :return: a list of one-line strings.
     """
 
 

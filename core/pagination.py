@@ -29,27 +29,35 @@ def _decode(cursor: str) -> list | None:
     return values if isinstance(values, list) else None
 
 
-def _page(rows, keys, per_page: int, is_first: bool) -> Page:
+def _page(rows, keys, per_page: int, is_first: bool, tuples: bool = False) -> Page:
     has_more = len(rows) > per_page
     rows = rows[:per_page]
     next_cursor = None
     if has_more and rows:
-        last = rows[-1]
+        last = rows[-1][0] if tuples else rows[-1]
         next_cursor = _encode([getattr(last, key.key) for key in keys])
     return Page(rows, next_cursor, is_first)
 
 
 def keyset_page(
-    session, stmt: Select, keys: list, cursor: str | None, per_page: int = 50, descending: bool = False
+    session,
+    stmt: Select,
+    keys: list,
+    cursor: str | None,
+    per_page: int = 50,
+    descending: bool = False,
+    rows: bool = False,
 ) -> Page:
     """Entities of ``stmt`` ordered by ``keys`` (unique together, the last one the primary key).
 
-    ``cursor`` is the opaque value the previous page returned as ``next_cursor``.
+    ``cursor`` is the opaque value the previous page returned as ``next_cursor``. With ``rows``
+    the items are whole result rows (an entity first, then further selected columns).
     """
     after = _decode(cursor) if cursor else None
     if after is not None and len(after) == len(keys):
         bound = tuple_(*keys)
         stmt = stmt.where(bound < tuple_(*after) if descending else bound > tuple_(*after))
     order = [k.desc() for k in keys] if descending else list(keys)
-    rows = list(session.scalars(stmt.order_by(*order).limit(per_page + 1)))
-    return _page(rows, keys, per_page, after is None)
+    limited = stmt.order_by(*order).limit(per_page + 1)
+    items = list(session.execute(limited)) if rows else list(session.scalars(limited))
+    return _page(items, keys, per_page, after is None, tuples=rows)

@@ -10,70 +10,21 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
 import pluggy
-from flask import Blueprint, Flask, g
+from flask import Blueprint, Flask
 
 from core import hookspecs
+from core.hooktypes import PluginInfo
 from core.permissions import PermissionRegistry
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "ventanilla.plugins"
 CORE = "core"
-
-
-@dataclass
-class PluginInfo:
-    name: str
-    title: object
-    version: str = "0"
-    description: object = ""
-    # Limits the operator may set in the licence: {key: translatable label}.
-    limits: dict = field(default_factory=dict)
-
-
-@dataclass
-class NavItem:
-    title: object
-    endpoint: str
-    permission: str | None = None
-    icon: str = "circle"
-    order: int = 100
-    # "main" entries make up the menu; "admin" entries the administration section.
-    section: str = "main"
-    url_values: dict = field(default_factory=dict)
-
-
-@dataclass
-class Widget:
-    title: object
-    template: str
-    context: dict = field(default_factory=dict)
-    permission: str | None = None
-    order: int = 100
-
-
-@dataclass
-class ClientTab:
-    key: str
-    title: object
-    template: str
-    context: dict = field(default_factory=dict)
-    permission: str | None = None
-    order: int = 100
-
-
-@dataclass
-class SearchResult:
-    title: str
-    url: str
-    kind: object = ""
-    detail: str = ""
 
 
 class PluginError(RuntimeError):
@@ -91,13 +42,17 @@ class PluginHost:
         self.blueprint_plugin: dict[str, str] = {}
         self.permissions = PermissionRegistry()
         self._subset_callers: dict[tuple[str, frozenset[str]], object] = {}
+        self.core_names: list[str] = []
 
     # -- loading -----------------------------------------------------------------------
 
-    def load(self, app: Flask) -> None:
-        from core import builtin
-
-        self.pm.register(builtin, name=CORE)
+    def load(self, app: Flask, core_modules: tuple[ModuleType, ...] = ()) -> None:
+        """Register core's own hook modules (``core.hooks``: part of core, always called), then
+        every installed plugin, and check the contract."""
+        for module in core_modules:
+            name = f"{CORE}:{module.__name__.rpartition('.')[2]}"
+            self.pm.register(module, name=name)
+            self.core_names.append(name)
         allow = app.config.get("PLUGIN_ALLOWLIST")
         for entry_point in entry_points(group=ENTRY_POINT_GROUP):
             if allow is not None and entry_point.name not in allow:
@@ -106,12 +61,14 @@ class PluginHost:
         for dotted in app.config.get("EXTRA_PLUGINS") or []:
             module = importlib.import_module(dotted)
             self._register(self._declared_name(module), module)
-        self.pm.check_pending()
         for name in self.modules:
             info = next(iter(self.call_one(name, "ventanilla_plugin")), None)
             if info is None or info.name != name:
                 raise PluginError(f"plugin {name!r} must describe itself with ventanilla_plugin() named {name!r}")
             self.infos[name] = info
+            if info.hookspecs is not None:
+                self.pm.add_hookspecs(info.hookspecs)
+        self.pm.check_pending()
         for name in [CORE, *self.modules]:
             for permission in self.call_one(name, "register_permissions"):
                 self.permissions.add(permission, name)
@@ -123,20 +80,22 @@ class PluginHost:
         return info.name
 
     def _register(self, name: str, module: ModuleType) -> None:
-        if name == CORE or name in self.modules:
+        if name == CORE or name.startswith(f"{CORE}:") or name in self.modules:
             raise PluginError(f"plugin name {name!r} is taken")
         self.pm.register(module, name=name)
         self.modules[name] = module
 
     def call_one(self, name: str, hook: str, **kwargs) -> list:
-        """Call one plugin's implementation of a hook; a single result is wrapped in a list."""
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
-            if impl.plugin_name == name:
+        """Call one plugin's implementation of a hook (``core``: all of core's hook modules); a
+        single result is wrapped in a list."""
+        names = set(self.core_names) if name == CORE else {name}
+        results: list = []
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            if impl.plugin_name in names:
                 result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-                if result is None:
-                    return []
-                return list(result) if isinstance(result, list | tuple) else [result]
-        return []
+                if result is not None:
+                    results += list(result) if isinstance(result, list | tuple) else [result]
+        return results
 
     # -- mounting ----------------------------------------------------------------------
 
@@ -204,8 +163,22 @@ class PluginHost:
         results = self.caller(hook, enabled)(**kwargs)
         return list(itertools.chain.from_iterable(r for r in results if r))
 
+    def call_all(self, hook: str, **kwargs) -> list:
+        """Call a hook on every installed plugin (not per tenant) and flatten the lists it returns."""
+        results = getattr(self.pm.hook, hook)(**kwargs)
+        return list(itertools.chain.from_iterable(r if isinstance(r, list | tuple) else [r] for r in results if r))
+
+    def call_by_plugin(self, hook: str, enabled: set[str], **kwargs) -> list[tuple[str, list]]:
+        """Call a per-tenant hook and say which plugin gave what: ``[(plugin, results)]``."""
+        answers = []
+        for impl in reversed(self.caller(hook, enabled).get_hookimpls()):
+            result = impl.function(**{name: kwargs[name] for name in impl.argnames})
+            if result:
+                answers.append((impl.plugin_name, list(result) if isinstance(result, list | tuple) else [result]))
+        return answers
+
     def announce(self, hook: str, enabled: set[str], **kwargs) -> None:
-        """Tell each plugin of something already committed (``client_created``...): one plugin's
+        """Tell each plugin of something already committed (``clients_created``...): one plugin's
         failure is logged and its unfinished work rolled back; it cannot undo or fail the change
         that was made, nor keep the other plugins from hearing of it."""
         from core.extensions import db
@@ -218,17 +191,11 @@ class PluginHost:
                 db.session.rollback()
 
 
+EXTENSION = "ventanilla_plugins"
+
+
 def host() -> PluginHost:
+    """The application's plugin host: the one way to reach it."""
     from flask import current_app
 
-    return current_app.extensions["ventanilla_plugins"]
-
-
-def enabled_for_current_tenant() -> set[str]:
-    """Plugins the tenant in this request has licensed and enabled (memoised per request)."""
-    if "enabled_plugins" not in g:
-        from tenants.licensing import enabled_plugins
-
-        tenant = getattr(g, "tenant", None)
-        g.enabled_plugins = enabled_plugins(tenant) if tenant is not None else set()
-    return g.enabled_plugins
+    return current_app.extensions[EXTENSION]

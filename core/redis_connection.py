@@ -8,8 +8,15 @@ from pathlib import Path
 
 from flask import Flask, current_app
 from redis import Redis
+from rq.defaults import DEFAULT_WORKER_TTL
 
 _embedded_servers: dict[str, object] = {}
+
+# RQ's worker waits for a job in one blocking read of up to its TTL less 15 s (405 s by default);
+# its sockets must wait longer than that. redis-py's default socket timeout is 5 s.
+WORKER_SOCKET_TIMEOUT = DEFAULT_WORKER_TTL + 30
+# Opening a connection still gives up soon when the server is away.
+CONNECT_TIMEOUT = 5
 
 
 def embedded_redis_url(instance_path: str) -> str:
@@ -40,6 +47,25 @@ def get_redis() -> Redis:
     if connection is None:
         connection = Redis.from_url(redis_url(app))
         app.extensions["redis"] = connection
+    return connection
+
+
+def use_worker_connection(app: Flask) -> Redis:
+    """Make this process's Redis client (``get_redis()``) one whose sockets outwait RQ's dequeue.
+
+    For ``worker.py``, before anything talks to Redis. RQ raises the socket timeout of its
+    connection pool only for connections opened after its ``Worker`` is built; one opened
+    earlier (the queues, the cron leader's thread, a job) kept redis-py's 5 seconds, so the
+    worker's blocking wait for a job failed with "Timeout reading from socket" and backed off
+    for 1, 2, 4 ... seconds while new jobs waited. Here every connection has the long timeout
+    from the start, on the embedded server and on a Redis server alike.
+    """
+    connection = Redis.from_url(
+        redis_url(app),
+        socket_timeout=WORKER_SOCKET_TIMEOUT,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+    )
+    app.extensions["redis"] = connection
     return connection
 
 

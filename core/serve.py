@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from core.app import create_app
     from core.demo import logins
+    from core.plugins import host
     from core.redis_connection import redis_url
 
     app = create_app()
@@ -36,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["REDIS_URL"] = url
 
     worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], env=os.environ.copy())
+    with app.app_context():
+        services = host().call_all("demo_services", app=app)
+    helpers = [
+        subprocess.Popen(list(service.argv), env={**os.environ, **service.env}, cwd=PROJECT_ROOT)
+        for service in services
+    ]
 
     def stop(*_args):
         raise KeyboardInterrupt
@@ -47,19 +54,25 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  database: {app.config['SQLALCHEMY_DATABASE_URI']}")
     print(f"  redis:    {url}")
     print(f"  mail:     {'SMTP ' + app.config['SMTP_HOST'] if app.config['SMTP_HOST'] else app.config['OUTBOX_DIR']}\n")
-    for line in logins():
-        print(f"  {line}")
+    with app.app_context():
+        for line in logins():
+            print(f"  {line}")
+    for service in services:
+        for line in service.lines:
+            print(f"  {service.name}: {line}")
     print()
     try:
         run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
     except KeyboardInterrupt:
         pass
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        for process in [worker, *helpers]:
+            process.terminate()
+        for process in [worker, *helpers]:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
         from core.redis_connection import stop_embedded
 
         stop_embedded()

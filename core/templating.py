@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, g, url_for
+from flask import Flask, g, request, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
 from core.auth.services import has_permission
-from core.plugins import NavItem, enabled_for_current_tenant, host
+from core.hooktypes import NavItem
+from core.plugins import host
+from tenants.licensing import enabled_for_current_tenant
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -42,13 +44,41 @@ def menu() -> dict[str, list[tuple[NavItem, str]]]:
     return g.menu
 
 
+def settings_sections() -> list:
+    """The sections of the settings page the current user may open (core's and the plugins')."""
+    tenant = g.get("tenant")
+    if tenant is None or not current_user.is_authenticated or current_user.is_operator:
+        return []
+    if "settings_sections" not in g:
+        sections = host().call_for_tenant(
+            "settings_sections", enabled_for_current_tenant(), tenant=tenant, user=current_user
+        )
+        g.settings_sections = sorted(
+            (s for s in sections if not s.permission or can(s.permission)), key=lambda s: (s.order, str(s.title))
+        )
+    return g.settings_sections
+
+
+def settings_menu() -> list[tuple]:
+    """``(section, url, is the current page)`` for the settings page's own menu."""
+    return [
+        (section, url_for(section.endpoint, **section.url_values), request.endpoint == section.endpoint)
+        for section in settings_sections()
+    ]
+
+
 def init_app(app: Flask) -> None:
     from core.audit.recorder import audit_titles, field_label, value_label
     from core.jobs.models import STATUS_LABELS, STATUS_STYLES
 
     app.jinja_env.globals.update(audit_titles=audit_titles, audit_field=field_label, audit_value=value_label)
     app.jinja_env.globals.update(
-        can=can, menu=menu, get_locale=get_locale, JOB_STATUS_LABELS=STATUS_LABELS, JOB_STATUS_STYLES=STATUS_STYLES
+        can=can,
+        menu=menu,
+        settings_menu=settings_menu,
+        get_locale=get_locale,
+        JOB_STATUS_LABELS=STATUS_LABELS,
+        JOB_STATUS_STYLES=STATUS_STYLES,
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

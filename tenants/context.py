@@ -31,11 +31,19 @@ def crossing_tenants() -> bool:
     return _all_tenants.get()
 
 
-def _sync_database_setting() -> None:
-    # Imported late: the isolation module imports this one.
-    from tenants.isolation import sync_session_setting
+# Called whenever the context changes (tenants.isolation registers the one that tells an open
+# PostgreSQL transaction), so that this module depends on nothing.
+_on_change: list = []
 
-    sync_session_setting()
+
+def on_change(callback) -> None:
+    """Call ``callback()`` whenever the tenant context changes."""
+    _on_change.append(callback)
+
+
+def _sync_database_setting() -> None:
+    for callback in _on_change:
+        callback()
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, ORMExecuteState, Session, declared_attr, mapp
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import TableClause
 
-from tenants.context import TenantContextMissing, TenantMismatch, crossing_tenants, current_tenant_id
+from tenants.context import TenantContextMissing, TenantMismatch, crossing_tenants, current_tenant_id, on_change
 
 TENANT_TABLE = "tenants"
 
@@ -192,6 +192,9 @@ def sync_session_setting() -> None:
     if session.in_transaction():
         # One engine serves the whole application, so the default bind is the only connection.
         apply_setting(session.connection())
+
+
+on_change(sync_session_setting)
 
 
 def enable_row_level_security(op, table: str) -> None:

@@ -205,7 +205,8 @@ class Factory:
 
     def tenant(self, slug: str, name: str | None = None, language: str = "es", plugins=None) -> TenantRef:
         """A tenant with ``plugins`` licensed and enabled (every installed plugin when None)."""
-        from tenants import licensing, services
+        from core import provisioning as services
+        from tenants import licensing
 
         with self.app.app_context():
             tenant = services.create_tenant(slug, name or f"Org {slug}", language)
@@ -443,6 +444,27 @@ def outbox(app, run_jobs):
         return mails
 
     return read
+
+
+@contextlib.contextmanager
+def count_queries(app):
+    """The SQL statements run inside the block (a list that fills as they run)."""
+    from sqlalchemy import event
+
+    from core.extensions import db
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def path_of(url: str) -> str:

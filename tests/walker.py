@@ -2,14 +2,41 @@
 
 A route is covered only if each of its URL arguments is known here: a new route with a new
 kind of argument makes both walkers fail until someone says what to pass for it.
+
+Each plugin says it for its own routes in ``tests/plugins/<plugin>/walker.py`` (found here by
+itself, so that plugins never edit this file):
+
+- ``ROW_ARGUMENTS``: ``{url argument: kind}`` of its rows (``"box_id": "pec_box"``);
+- ``OPERATOR_ARGUMENTS`` (optional): ``{url argument: kind}`` of rows its operator pages take;
+- ``populate(app, tenant_id, client_id, marker) -> {kind: id}``: one row of each kind in the
+  tenant (for its client ``client_id``), every text of it carrying ``marker``;
+- ``snapshot(app, tenant_id) -> dict`` (optional): what a leaking write could change.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
+from types import ModuleType
 
 from core.access import is_static_endpoint
 from core.permissions import access_of
+
+
+def plugin_walkers() -> list[ModuleType]:
+    """The ``walker`` module of every plugin test package that has one."""
+    import tests.plugins
+
+    found = []
+    for package in pkgutil.iter_modules(tests.plugins.__path__):
+        try:
+            found.append(importlib.import_module(f"tests.plugins.{package.name}.walker"))
+        except ModuleNotFoundError as error:
+            if error.name != f"tests.plugins.{package.name}.walker":
+                raise
+    return found
+
 
 # Arguments that name a tenant-owned row: calling a route of tenant A with B's value must 404.
 ROW_ARGUMENTS = {
@@ -21,12 +48,31 @@ ROW_ARGUMENTS = {
     "client_id": "client",
     "address_id": "address",
     "import_id": "client_import",
-    "certificate_id": "certificate",
-    "template_id": "certificate_template",
 }
+# Arguments of operator pages that name a tenant's row, by kind.
+OPERATOR_ROW_ARGUMENTS: dict[str, str] = {}
+for _walker in plugin_walkers():
+    ROW_ARGUMENTS.update(_walker.ROW_ARGUMENTS)
+    OPERATOR_ROW_ARGUMENTS.update(getattr(_walker, "OPERATOR_ARGUMENTS", {}))
 # Arguments that are not row ids: the walker passes a value and checks that nothing leaks.
 OTHER_ARGUMENTS = {"plugin", "token"}
-OPERATOR_ARGUMENTS = {"tenant_id", "plugin", "eml"}
+OPERATOR_ARGUMENTS = {"tenant_id", "plugin", "eml", *OPERATOR_ROW_ARGUMENTS}
+
+
+def plugin_rows(app, tenant_id: int, client_id: int, marker: str) -> dict:
+    """``{kind: id}`` of every plugin's rows in the tenant (each plugin's ``populate``)."""
+    rows = {}
+    for walker in plugin_walkers():
+        rows.update(walker.populate(app, tenant_id, client_id, marker))
+    return rows
+
+
+def plugin_snapshot(app, tenant_id: int) -> dict:
+    """Every plugin's ``snapshot`` of the tenant, by plugin."""
+    return {
+        walker.__name__: walker.snapshot(app, tenant_id) for walker in plugin_walkers() if hasattr(walker, "snapshot")
+    }
+
 
 WALKED_METHODS = ("GET", "POST")
 
@@ -77,31 +123,3 @@ def uncovered(all_routes: list[Route]) -> list[str]:
         if unknown:
             problems.append(f"{route.rule} ({route.endpoint}): unknown argument(s) {sorted(unknown)}")
     return problems
-
-
-def certificate_of(app, tenant_id: int, client_id: int, marker: str) -> tuple[int, int]:
-    """A template and a certificate of the client, pending approval with an uploaded image."""
-    from datetime import date, timedelta
-
-    from core.clients.models import Client
-    from core.extensions import db
-    from plugins.center_certificates.services import TemplateData, request_certificate, save_template, submit
-    from tenants.context import tenant_context
-    from tenants.models import Tenant
-    from tests.core.files.samples import png
-
-    with app.app_context(), tenant_context(tenant_id):
-        tenant = db.session.get(Tenant, tenant_id)
-        template = save_template(None, TemplateData(f"{marker} Template"))
-        certificate = request_certificate(tenant, db.session.get(Client, client_id), template)
-        submit(
-            tenant,
-            certificate,
-            validity_date=date.today() + timedelta(days=90),
-            notes=f"{marker} notes",
-            upload=png(),
-            filename="scan.png",
-            by_client=False,
-            actor=None,
-        )
-        return template.id, certificate.id

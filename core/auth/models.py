@@ -79,6 +79,10 @@ class User(TenantScoped, Audited, UserMixin, db.Model):
     def is_portal(self) -> bool:
         return self.client_id is not None
 
+    def language_in(self, tenant) -> str:
+        """The language to write to this person in: their own choice, else the tenant's."""
+        return self.locale or tenant.language or "es"
+
     def __repr__(self) -> str:
         return f"<User {self.email}>"
 

@@ -252,7 +252,8 @@ def permissions_of(user) -> frozenset[str]:
     cache = g.setdefault("permission_cache", {})
     if user.id in cache:
         return cache[user.id]
-    from core.plugins import enabled_for_current_tenant, host
+    from core.plugins import host
+    from tenants.licensing import enabled_for_current_tenant
 
     rows = db.session.execute(
         select(Role.all_permissions, RolePermission.code)
@@ -280,10 +281,6 @@ def load_operator(operator_id: int, nonce: str) -> Operator | None:
 # --- e-mails ----------------------------------------------------------------------------
 
 
-def user_language(user: User, tenant) -> str:
-    return user.locale or tenant.language or "es"
-
-
 def email_password_reset(tenant, user: User, token: str) -> None:
     """Queue the reset link in the outbox (committing the caller's transaction with it)."""
     from core.mail.services import send_email
@@ -294,7 +291,7 @@ def email_password_reset(tenant, user: User, token: str) -> None:
         user.email,
         _l("Reset your password for %(organisation)s", organisation=tenant.name),
         "password_reset",
-        user_language(user, tenant),
+        user.language_in(tenant),
         user=user,
         organisation=tenant.name,
         link=external_url("auth.reset_password", tenant=tenant.slug, token=token),
@@ -312,7 +309,7 @@ def email_invitation(tenant, user: User, token: str, inviter_name: str) -> None:
         user.email,
         _l("You are invited to %(organisation)s", organisation=tenant.name),
         "invitation",
-        user_language(user, tenant),
+        user.language_in(tenant),
         user=user,
         organisation=tenant.name,
         inviter=inviter_name,

@@ -32,7 +32,7 @@ def create_tenant(slug, name, language, timezone_name, admin_email, admin_name):
     """Create tenant SLUG called NAME, with its default roles."""
     from email_validator import EmailNotValidError, validate_email
 
-    from tenants import services
+    from core import provisioning as services
 
     if admin_email:
         try:
@@ -60,7 +60,7 @@ def list_tenants():
 
 
 def _set_status(slug: str, suspended: bool):
-    from tenants import services
+    from core import provisioning as services
 
     try:
         tenant = services.find(slug)
@@ -88,29 +88,35 @@ def activate_tenant(slug):
 @click.argument("slug")
 @click.argument("plugin")
 @click.option("--revoke", is_flag=True, help="Take the licence away instead of granting it.")
-@click.option("--limit", "limits", multiple=True, metavar="KEY=N", help="A licence limit (repeatable).")
+@click.option(
+    "--limit",
+    "limits",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A licence limit (repeatable): a number (mailboxes=500), a list of codes (sedes=dehu,tgss) or text; "
+    "KEY= removes it.",
+)
 def license_plugin(slug, plugin, revoke, limits):
     """License PLUGIN to tenant SLUG (or revoke it)."""
-    from flask import current_app
+    from core import provisioning as services
+    from tenants import licensing
 
-    from tenants import licensing, services
-
-    info = current_app.extensions["ventanilla_plugins"].infos.get(plugin)
-    known = set(info.limits) if info else set()
-    parsed = {}
+    raw = {}
     for item in limits:
-        key, _, value = item.partition("=")
-        if not value.isdigit():
-            raise click.BadParameter(f"{item!r} is not KEY=N", param_hint="--limit")
-        if key not in known:
-            raise click.BadParameter(
-                f"{key!r} is not a limit of {plugin} (known: {', '.join(sorted(known)) or 'none'})",
-                param_hint="--limit",
-            )
-        parsed[key] = int(value)
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--limit")
+        raw[key.strip()] = value
+    try:
+        parsed = licensing.parse_limits(plugin, raw) if raw else None
+    except DomainError as error:
+        raise click.BadParameter(str(error.message), param_hint="--limit") from error
     try:
         tenant = services.find(slug)
-        licensing.set_licence(tenant, plugin, not revoke, parsed or None)
+        if parsed is not None:
+            stored = licensing.licences(tenant).get(plugin)
+            parsed = {**(stored.limits if stored else {}), **parsed}
+        licensing.set_licence(tenant, plugin, not revoke, parsed)
     except DomainError as error:
         _fail(error)
     click.echo(f"{slug}: {plugin} {'revoked' if revoke else 'licensed'}")

@@ -20,9 +20,20 @@ from sqlalchemy import insert, select, update
 from core.audit.models import CREATE, UPDATE
 from core.audit.recorder import acting_as, make_row, record_many
 from core.auth.models import User
+from core.clients import fields as client_fields
 from core.clients.models import Client, ClientAddress, ClientImport, GroupClient
-from core.clients.services import ClientData, announce_many, check, fold, own_group_ids, sees_every_client
+from core.clients.services import (
+    COLUMN_FIELDS,
+    ClientData,
+    announce_created,
+    announce_updated,
+    check,
+    fold,
+    own_group_ids,
+    sees_every_client,
+)
 from core.clients.taxids import parse_tax_id
+from core.csvstream import unneutralise
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.groups.models import Group
@@ -101,8 +112,16 @@ FIELD_LABELS = {
 }
 
 
-def field_label(field_name: str) -> str:
-    return str(FIELD_LABELS.get(field_name, field_name))
+def field_label(field_name: str, plugin_labels: dict | None = None) -> str:
+    if field_name in FIELD_LABELS:
+        return str(FIELD_LABELS[field_name])
+    return str((plugin_labels or {}).get(field_name, field_name))
+
+
+def field_labeller(tenant):
+    """``field_label`` that also names the tenant's plugin fields ("Section: Label")."""
+    plugin_labels = client_fields.labels(client_fields.field_sets(tenant))
+    return lambda field_name: field_label(field_name, plugin_labels)
 
 
 @dataclass
@@ -137,8 +156,9 @@ class ParsedFile:
     rows: list[Row]
 
 
-def parse(data: bytes) -> ParsedFile:
-    """The file's columns and rows, keyed by field; raises ``DomainError`` when the file itself is
+def parse(data: bytes, plugin_headers: dict[str, str] | None = None) -> ParsedFile:
+    """The file's columns and rows, keyed by field (plugin fields by their full name, from
+    ``plugin_headers``: header key → full name); raises ``DomainError`` when the file itself is
     unusable."""
     text = _decode(data)
     if "\x00" in text:
@@ -152,13 +172,17 @@ def parse(data: bytes) -> ParsedFile:
         for field_name, accepted in HEADERS.items():
             if _key(name) in accepted and field_name not in fields.values():
                 fields[index] = field_name
+        plugin_field = (plugin_headers or {}).get(_key(name))
+        if index not in fields and plugin_field and plugin_field not in fields.values():
+            fields[index] = plugin_field
     if "tax_id" not in fields.values():
         raise DomainError(_l("The file has no tax id column (for example NIF, CIF, codice fiscale or tax_id)."))
     rows = []
     for number, cells in enumerate(reader, start=2):
         if not any(cell.strip() for cell in cells):
             continue
-        rows.append(Row(number, {fields[i]: cell.strip() for i, cell in enumerate(cells) if i in fields}))
+        values = {fields[i]: unneutralise(cell.strip()).strip() for i, cell in enumerate(cells) if i in fields}
+        rows.append(Row(number, values))
         if len(rows) > MAX_ROWS:
             raise DomainError(_l("The file has more than %(n)s rows: split it.", n=MAX_ROWS))
     return ParsedFile(set(fields.values()), rows)
@@ -189,8 +213,21 @@ def start_import(tenant, user, filename: str, data: bytes, group_id: int | None,
 
 
 # What a row may say about a client that exists already; a column the file lacks keeps the
-# client's value (a file with only tax ids and e-mails must not erase names or phones).
-MERGED = ("country", "kind", "first_name", "last_name", "company_name", "email", "phone", "notes", "locale")
+# client's value (a file with only tax ids and e-mails must not erase names or phones). The tax
+# id finds the client and the name follows from the others.
+MERGED = tuple(name for name in COLUMN_FIELDS if name not in ("tax_id", "name"))
+
+
+def _plugin_cells(row: Row, plugin_fields: dict) -> dict:
+    """The row's plugin cells as values (``{full name: value}``); a cell that cannot be one raises."""
+    parsed = {}
+    for name, field in plugin_fields.items():
+        if name in row.values:
+            try:
+                parsed[name] = client_fields.parse_cell(field, row.values[name])
+            except DomainError as error:
+                raise DomainError(error.message, field=name) from error
+    return parsed
 
 
 def _row_data(
@@ -264,8 +301,10 @@ def run_import(ctx, import_id: int):
 
 def _import(ctx, job: ClientImport, user):
     problems: list[list] = []
+    sets = client_fields.field_sets(ctx.tenant, user)
+    plugin_fields = {name: field for bound in sets for name, field in bound.items()}
     try:
-        parsed = parse(job.data)
+        parsed = parse(job.data, client_fields.headers(sets))
     except DomainError as error:
         problems.append([1, "file", str(error.message)])
         parsed = ParsedFile(set(), [])
@@ -280,16 +319,17 @@ def _import(ctx, job: ClientImport, user):
     for row in rows:
         try:
             data, group_ids, address, active = _row_data(row, groups_by_name, default_country)
+            plugin_raw = _plugin_cells(row, plugin_fields)
             if allowed_groups is not None and set(group_ids) - allowed_groups:
                 raise DomainError(_l("You cannot put clients in a group you do not belong to."), field="groups")
         except DomainError as error:
             problems.append([row.number, error.field or "", str(error.message)])
             continue
-        read.append((row, data, group_ids, address, active, _normalised_tax_id(data)))
+        read.append((row, data, group_ids, address, active, plugin_raw, _normalised_tax_id(data)))
     existing = _existing({tax_id for *_rest, tax_id in read if tax_id})
     seen: dict[str, int] = {}
     creates, updates = [], []
-    for index, (row, data, group_ids, address, active, tax_id) in enumerate(read, start=1):
+    for index, (row, data, group_ids, address, active, plugin_raw, tax_id) in enumerate(read, start=1):
         client = existing.get(tax_id)
         if client is not None:
             if visible_ids is not None and client.id not in visible_ids:
@@ -309,6 +349,7 @@ def _import(ctx, job: ClientImport, user):
             _merge(data, client, parsed.fields)
         try:
             checked = check(data)
+            plugin_values = client_fields.validate(sets, plugin_raw, client.id if client is not None else None)
         except DomainError as error:
             problems.append([row.number, error.field or "", str(error.message)])
             continue
@@ -330,23 +371,24 @@ def _import(ctx, job: ClientImport, user):
         seen[checked.tax_id] = row.number
         groups = set(group_ids) | ({job.group_id} if job.group_id else set())
         if client is not None:
-            updates.append((client.id, checked, groups, client.active if active is None else active, address))
+            updates.append(
+                (client.id, checked, groups, client.active if active is None else active, address, plugin_values)
+            )
         else:
-            creates.append((checked, groups, address, True if active is None else active))
+            creates.append((checked, groups, address, True if active is None else active, plugin_values))
         if index % 500 == 0:
             ctx.progress(50 * index // len(read), message=f"{index}/{len(read)}")
     group_names = {g.id: g.name for g in groups_by_name.values()}
-    created_ids = _create(ctx, creates, user, group_names)
-    changes_by_id, unchanged = _update(ctx.tenant.id, updates, group_names)
+    created = _create(ctx, creates, user, group_names, sets)
+    changed, unchanged = _update(ctx.tenant, updates, group_names, sets)
     job.rows = len(rows)
-    job.created = len(created_ids)
-    job.updated = len(changes_by_id)
+    job.created = created
+    job.updated = changed
     job.unchanged = unchanged
     job.problems = problems
     job.finished_at = utcnow()
     job.data = b"" if not problems else job.data
     db.session.commit()
-    announce_many(ctx.tenant, created_ids, changes_by_id)
     return {
         "rows": len(rows),
         "created": job.created,
@@ -389,25 +431,27 @@ def _add_addresses(tenant_id: int, addresses: list[dict]) -> None:
 ADDRESS_FIELDS = ("street", "postal_code", "city", "province", "country")
 
 
-def _create(ctx, creates: list, user, group_names: dict[int, str]) -> list[int]:
+def _create(ctx, creates: list, user, group_names: dict[int, str], sets) -> int:
+    """Insert the new clients a batch at a time; each batch commits, then the plugins hear of it
+    (``clients_created`` with the batch's ids). Returns how many were created."""
     tenant_id = ctx.tenant.id
-    created: list[int] = []
+    created = 0
     for start in range(0, len(creates), BATCH):
         batch = creates[start : start + BATCH]
         values = [
             {**checked.columns(), "active": active, "tenant_id": tenant_id, "created_by_id": getattr(user, "id", None)}
-            for checked, _groups, _address, active in batch
+            for checked, _groups, _address, active, _plugin in batch
         ]
         ids = db.session.scalars(insert(Client).returning(Client.id, sort_by_parameter_order=True), values).all()
         links = [
             {"group_id": g, "client_id": cid, "tenant_id": tenant_id}
-            for cid, (_c, groups, _a, _active) in zip(ids, batch, strict=True)
+            for cid, (_c, groups, _a, _active, _p) in zip(ids, batch, strict=True)
             for g in groups
         ]
         if links:
             db.session.execute(insert(GroupClient), links)
         audit = []
-        for cid, (checked, groups, _a, active) in zip(ids, batch, strict=True):
+        for cid, (checked, groups, _a, active, _p) in zip(ids, batch, strict=True):
             changes = {k: [None, v] for k, v in checked.columns().items() if v and k != "search_text"}
             changes["active"] = [None, active]
             if groups:
@@ -416,23 +460,28 @@ def _create(ctx, creates: list, user, group_names: dict[int, str]) -> list[int]:
         record_many(db.session, audit)
         _add_addresses(
             tenant_id,
-            [{**address, "client_id": cid} for cid, (_c, _g, address, _a) in zip(ids, batch, strict=True) if address],
+            [
+                {**address, "client_id": cid}
+                for cid, (_c, _g, address, _a, _p) in zip(ids, batch, strict=True)
+                if address
+            ],
         )
+        client_fields.save(sets, {cid: plugin for cid, (*_rest, plugin) in zip(ids, batch, strict=True) if plugin})
         db.session.commit()
-        created.extend(ids)
+        announce_created(ctx.tenant, list(ids))
+        created += len(ids)
         done = start + len(batch)
         ctx.progress(50 + 50 * done // len(creates), message=f"{done}/{len(creates)}")
     return created
 
 
-COMPARED = ("kind", "country", "first_name", "last_name", "company_name", "name", "email", "phone", "notes", "locale")
-
-
-def _update(tenant_id: int, updates: list, group_names: dict[int, str]) -> tuple[dict[int, dict], int]:
-    """Write the rows that change something (an address the client lacks is added); return each
-    changed client's ``{field: (before, after)}`` for ``client_updated`` (group names, as the client
-    form reports them) and how many rows changed nothing."""
-    changes_by_id, unchanged = {}, 0
+def _update(tenant, updates: list, group_names: dict[int, str], sets) -> tuple[int, int]:
+    """Write the rows that change something (an address the client lacks is added), a batch at a
+    time; after each batch's commit the plugins hear of the changes (``clients_updated``, in the
+    same shape as a change on the form). Returns how many clients changed and how many rows
+    changed nothing."""
+    tenant_id = tenant.id
+    changed, unchanged = 0, 0
     for start in range(0, len(updates), BATCH):
         batch = updates[start : start + BATCH]
         current = {c.id: c for c in db.session.scalars(select(Client).where(Client.id.in_([u[0] for u in batch])))}
@@ -441,21 +490,19 @@ def _update(tenant_id: int, updates: list, group_names: dict[int, str]) -> tuple
             select(GroupClient.client_id, GroupClient.group_id).where(GroupClient.client_id.in_(current))
         ):
             links.setdefault(client_id, set()).add(group_id)
-        known_addresses = {
-            (client_id, fold(street), fold(postal_code))
-            for client_id, street, postal_code in db.session.execute(
-                select(ClientAddress.client_id, ClientAddress.street, ClientAddress.postal_code).where(
-                    ClientAddress.client_id.in_(current)
-                )
-            )
-        }
-        rows, audit, new_links, new_addresses = [], [], [], []
-        for client_id, checked, groups, active, address in batch:
+        addresses: dict[int, list[ClientAddress]] = {}
+        for address in db.session.scalars(
+            select(ClientAddress).where(ClientAddress.client_id.in_(current)).order_by(ClientAddress.id)
+        ):
+            addresses.setdefault(address.client_id, []).append(address)
+        plugin_before = client_fields.load(sets, list(current)) if sets else {}
+        rows, audit, new_links, new_addresses, plugin_saves, changes_by_id = [], [], [], [], {}, {}
+        for client_id, checked, groups, active, address, plugin_values in batch:
             client = current[client_id]
             columns = checked.columns()
             changes = {
                 k: (getattr(client, k), columns[k])
-                for k in COMPARED
+                for k in COLUMN_FIELDS
                 if (columns[k] or "") != (getattr(client, k) or "")
             }
             if client.active != active:
@@ -469,10 +516,21 @@ def _update(tenant_id: int, updates: list, group_names: dict[int, str]) -> tuple
                     sorted(group_names[g] for g in ids) for ids in (before_groups, before_groups | set(added))
                 )
                 new_links += [{"group_id": g, "client_id": client_id, "tenant_id": tenant_id} for g in added]
-            if address and (client_id, fold(address["street"]), fold(address["postal_code"])) not in known_addresses:
-                known_addresses.add((client_id, fold(address["street"]), fold(address["postal_code"])))
+            known = addresses.get(client_id, [])
+            if address and not any(
+                (fold(a.street), fold(a.postal_code)) == (fold(address["street"]), fold(address["postal_code"]))
+                for a in known
+            ):
                 new_addresses.append({**address, "client_id": client_id})
-                changes["addresses"] = (None, ", ".join(p for p in (address["street"], address["city"]) if p))
+                before_lines = [a.one_line for a in known]
+                added_line = ClientAddress(**{k: address.get(k, "") for k in ADDRESS_FIELDS}).one_line
+                changes["addresses"] = (before_lines, [*before_lines, added_line])
+                known.append(ClientAddress(**{k: address.get(k, "") for k in ADDRESS_FIELDS}))
+                addresses[client_id] = known
+            plugin_changes = client_fields.changes(plugin_before.get(client_id, {}), plugin_values)
+            if plugin_changes:
+                plugin_saves[client_id] = plugin_values
+                changes.update(plugin_changes)
             if not changes:
                 unchanged += 1
                 continue
@@ -486,15 +544,19 @@ def _update(tenant_id: int, updates: list, group_names: dict[int, str]) -> tuple
             db.session.execute(insert(GroupClient), new_links)
         record_many(db.session, audit)
         _add_addresses(tenant_id, new_addresses)
+        client_fields.save(sets, plugin_saves)
         db.session.commit()
-    return changes_by_id, unchanged
+        announce_updated(tenant, changes_by_id)
+        changed += len(changes_by_id)
+    return changed, unchanged
 
 
-def rejected_rows(job: ClientImport) -> list[list]:
-    """The rows that were not imported, as in the file, with the reasons in a last column."""
+def rejected_rows(job: ClientImport, label=field_label) -> list[list]:
+    """The rows that were not imported, as in the file, with the reasons in a last column
+    (fields named by ``label``)."""
     reasons: dict[int, list[str]] = {}
     for number, field_name, message in job.problems:
-        reasons.setdefault(number, []).append(f"{field_label(field_name)}: {message}" if field_name else message)
+        reasons.setdefault(number, []).append(f"{label(field_name)}: {message}" if field_name else message)
     lines = list(_reader(_decode(job.data)))
     if not lines:
         return [["error"], *[[" / ".join(r)] for r in reasons.values()]]

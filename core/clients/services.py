@@ -8,20 +8,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from core.auth.services import has_permission
+from core.clients import fields
 from core.clients.models import COMPANY, PERSON, Client, ClientAddress, GroupClient
 from core.clients.taxids import parse_tax_id
 from core.config import LANGUAGES
 from core.errors import DomainError
 from core.extensions import db
 from core.groups.models import Group, GroupUser
-from tenants.licensing import enabled_plugins
+from core.plugins import host
+from tenants.licensing import enabled_for
 
 VIEW_ALL = "core.clients:view_all"
 
@@ -32,6 +33,24 @@ def fold(text: str) -> str:
         return (text or "").lower()
     decomposed = unicodedata.normalize("NFKD", text or "")
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+# Every field of a client a change can touch, in one list: the form's snapshot, the import's
+# merge and comparison, and the ``changes`` that ``clients_updated`` reports all come from it.
+COLUMN_FIELDS = (
+    "kind",
+    "tax_id",
+    "country",
+    "first_name",
+    "last_name",
+    "company_name",
+    "name",
+    "email",
+    "phone",
+    "notes",
+    "locale",
+)
+CLIENT_FIELDS = (*COLUMN_FIELDS, "active", "groups", "addresses")
 
 
 @dataclass
@@ -49,6 +68,8 @@ class ClientData:
     notes: str = ""
     locale: str = ""
     group_ids: list[int] = field(default_factory=list)
+    # Plugin fields, ``{"<plugin>.<key>": value}``: only those given are checked and saved.
+    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -71,23 +92,7 @@ class CheckedClient:
         return fold(" ".join((self.name, self.tax_id, self.email, self.phone)))
 
     def columns(self) -> dict:
-        values = {
-            k: getattr(self, k)
-            for k in (
-                "tax_id",
-                "tax_id_type",
-                "country",
-                "kind",
-                "first_name",
-                "last_name",
-                "company_name",
-                "name",
-                "email",
-                "phone",
-                "notes",
-                "locale",
-            )
-        }
+        values = {name: getattr(self, name) for name in (*COLUMN_FIELDS, "tax_id_type")}
         values["search_text"] = self.search_text
         return values
 
@@ -226,35 +231,36 @@ def _check_tax_id_free(user, tax_id: str, except_id: int | None = None) -> None:
         raise DomainError(message, field="tax_id")
 
 
-def _announce(tenant, hook: str, **kwargs) -> None:
-    """Tell the tenant's plugins, after the commit (a plugin's failure cannot undo the change)."""
-    host = current_app.extensions["ventanilla_plugins"]
-    host.announce(hook, enabled_plugins(tenant), **kwargs)
+ANNOUNCE_BATCH = 1000
 
 
-def _in_batches(client_ids: list[int], batch: int):
-    # A bound list a batch at a time stays far below any engine's parameter limit.
-    for start in range(0, len(client_ids), batch):
-        yield from db.session.scalars(select(Client).where(Client.id.in_(client_ids[start : start + batch]))).all()
+def announce_created(tenant, client_ids: list[int]) -> None:
+    """``clients_created`` for clients already committed, a batch of ids at a time (a plugin's
+    failure is logged: it cannot undo the clients)."""
+    enabled = enabled_for(tenant)
+    for start in range(0, len(client_ids), ANNOUNCE_BATCH):
+        host().announce(
+            "clients_created", enabled, tenant=tenant, client_ids=client_ids[start : start + ANNOUNCE_BATCH]
+        )
 
 
-def announce_many(tenant, created_ids: list[int], changes_by_id: dict[int, dict], batch: int = 500) -> None:
-    """``client_created`` and ``client_updated`` for many clients at once (an import, a deleted
-    group), after the commit: the tenant's plugins are looked up once and the clients loaded a
-    batch at a time."""
-    host = current_app.extensions["ventanilla_plugins"]
-    enabled = enabled_plugins(tenant)
-    for client in _in_batches(created_ids, batch):
-        host.announce("client_created", enabled, client=client)
-    for client in _in_batches(list(changes_by_id), batch):
-        host.announce("client_updated", enabled, client=client, changes=changes_by_id[client.id])
+def announce_updated(tenant, changes_by_id: dict[int, dict]) -> None:
+    """``clients_updated`` with ``{client_id: {field: (before, after)}}``, a batch at a time."""
+    enabled = enabled_for(tenant)
+    ids = [client_id for client_id, changes in changes_by_id.items() if changes]
+    for start in range(0, len(ids), ANNOUNCE_BATCH):
+        batch = {client_id: changes_by_id[client_id] for client_id in ids[start : start + ANNOUNCE_BATCH]}
+        host().announce("clients_updated", enabled, tenant=tenant, changes=batch)
 
 
-def _commit_unless_tax_id_taken(user, tax_id: str, except_id: int | None = None) -> None:
-    """Commit; when another request saved the same tax id a moment earlier the unique index
-    refuses, and the person gets the same clear message as when it was there before."""
+def _commit_unless_tax_id_taken(user, tax_id: str, except_id: int | None = None, *, flush_only: bool = False) -> None:
+    """Commit (or only flush); when another request saved the same tax id a moment earlier the
+    unique index refuses, and the person gets the same clear message as when it was there before."""
     try:
-        db.session.commit()
+        if flush_only:
+            db.session.flush()
+        else:
+            db.session.commit()
     except IntegrityError:
         db.session.rollback()
         _check_tax_id_free(user, tax_id, except_id)
@@ -263,58 +269,55 @@ def _commit_unless_tax_id_taken(user, tax_id: str, except_id: int | None = None)
 
 def create_client(tenant, user, data: ClientData) -> Client:
     checked = check(data)
+    sets = fields.field_sets(tenant, user)
+    plugin_values = fields.validate(sets, data.extra, None)
     _check_tax_id_free(user, checked.tax_id)
     client = Client(**checked.columns(), created_by_id=user.id)
     client.groups = _groups_for(user, data.group_ids)
     db.session.add(client)
+    _commit_unless_tax_id_taken(user, checked.tax_id, flush_only=True)
+    fields.save(sets, {client.id: plugin_values})
     _commit_unless_tax_id_taken(user, checked.tax_id)
-    _announce(tenant, "client_created", client=client)
+    announce_created(tenant, [client.id])
     return client
 
 
-TRACKED = (
-    "tax_id",
-    "country",
-    "kind",
-    "first_name",
-    "last_name",
-    "company_name",
-    "email",
-    "phone",
-    "notes",
-    "locale",
-    "active",
-)
-
-
-def _snapshot(client: Client) -> dict:
-    values = {key: getattr(client, key) for key in TRACKED}
+def snapshot(client: Client, extra: dict | None = None) -> dict:
+    """Every field of ``client`` as ``clients_updated`` reports it (plugin fields from ``extra``)."""
+    values = {key: getattr(client, key) for key in (*COLUMN_FIELDS, "active")}
     values["groups"] = sorted(g.name for g in client.groups)
     values["addresses"] = [a.one_line for a in sorted(client.addresses, key=lambda a: a.id or 0)]
+    values.update(extra or {})
     return values
 
 
-def _announce_changes(tenant, client: Client, before: dict) -> None:
-    after = _snapshot(client)
-    changes = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
+def differences(before: dict, after: dict) -> dict:
+    return {k: (before.get(k), after[k]) for k in after if before.get(k) != after[k]}
+
+
+def _announce_changes(tenant, client: Client, before: dict, extra: dict | None = None) -> None:
+    changes = differences(before, snapshot(client, extra))
     if changes:
-        _announce(tenant, "client_updated", client=client, changes=changes)
+        announce_updated(tenant, {client.id: changes})
 
 
 def update_client(tenant, user, client: Client, data: ClientData) -> Client:
     checked = check(data)
+    sets = fields.field_sets(tenant, user)
+    plugin_values = fields.validate(sets, data.extra, client.id)
     _check_tax_id_free(user, checked.tax_id, except_id=client.id)
-    before = _snapshot(client)
+    before = snapshot(client, fields.load(sets, [client.id])[client.id])
     for key, value in checked.columns().items():
         setattr(client, key, value)
     client.groups = _groups_for(user, data.group_ids, client.groups)
+    fields.save(sets, {client.id: plugin_values})
     _commit_unless_tax_id_taken(user, checked.tax_id, except_id=client.id)
-    _announce_changes(tenant, client, before)
+    _announce_changes(tenant, client, before, fields.flat(plugin_values))
     return client
 
 
 def set_active(tenant, client: Client, active: bool) -> Client:
-    before = _snapshot(client)
+    before = snapshot(client)
     client.active = active
     db.session.commit()
     _announce_changes(tenant, client, before)
@@ -334,7 +337,7 @@ class AddressData:
 def save_address(tenant, client: Client, data: AddressData, address: ClientAddress | None = None) -> ClientAddress:
     if not (data.street or "").strip():
         raise DomainError(_l("The street is required."), field="street")
-    before = _snapshot(client)
+    before = snapshot(client)
     if address is None:
         address = ClientAddress(client=client)
         db.session.add(address)
@@ -347,7 +350,7 @@ def save_address(tenant, client: Client, data: AddressData, address: ClientAddre
 
 
 def delete_address(tenant, client: Client, address: ClientAddress) -> None:
-    before = _snapshot(client)
+    before = snapshot(client)
     client.addresses.remove(address)
     db.session.delete(address)
     db.session.commit()
@@ -369,6 +372,45 @@ def list_statement(user, q: str | None = None, group_id: int | None = None, acti
     elif active == "no":
         stmt = stmt.where(Client.active.is_(False))
     return stmt
+
+
+@dataclass
+class ListExtensions:
+    """The columns and filters the tenant's plugins add to ``user``'s client list, by full name
+    (``<plugin>.<key>``)."""
+
+    columns: list[tuple[str, object]]
+    filters: list[tuple[str, object]]
+
+    def select(self, stmt: Select) -> Select:
+        """``stmt`` (over clients) with every plugin column added: still one query."""
+        return stmt.add_columns(*(column.expression().label(_label(name)) for name, column in self.columns))
+
+    def filtered(self, stmt: Select, chosen: dict[str, str]) -> Select:
+        for name, list_filter in self.filters:
+            value = (chosen.get(name) or "").strip()
+            if value and value in {str(choice) for choice, _label in list_filter.choices()}:
+                condition = list_filter.condition(value)
+                if condition is not None:
+                    stmt = stmt.where(condition)
+        return stmt
+
+
+def _label(name: str) -> str:
+    return "plugin_" + re.sub(r"[^a-z0-9_]", "_", name.lower())
+
+
+def list_extensions(tenant, user) -> ListExtensions:
+    answers = host().call_by_plugin("client_list", enabled_for(tenant), tenant=tenant, user=user)
+    columns, filters = [], []
+    for plugin, results in answers:
+        for item in results:
+            if getattr(item, "permission", None) and not has_permission(user, item.permission):
+                continue
+            target = columns if hasattr(item, "expression") else filters
+            target.append((f"{plugin}.{item.key}", item))
+    order = lambda pair: (pair[1].order, pair[0])  # noqa: E731
+    return ListExtensions(sorted(columns, key=order), sorted(filters, key=order))
 
 
 EXPORT_COLUMNS = (
@@ -395,22 +437,27 @@ EXPORT_COLUMNS = (
 )
 
 
-def export_rows(user, q=None, group_id=None, active="yes", batch: int = 1000) -> Iterator[list]:
-    """The rows of the CSV export, read in keyset batches so memory stays flat however many there are."""
-    yield list(EXPORT_COLUMNS)
+def export_rows(tenant, user, stmt: Select | None = None, batch: int = 1000) -> Iterator[list]:
+    """The rows of the CSV export (of ``stmt``, the filtered list; all the user sees by default),
+    read in keyset batches so memory stays flat however many there are; plugin fields last."""
+    sets = fields.field_sets(tenant, user)
+    plugin_columns = [(name, field) for bound in sets for name, field in bound.items()]
+    yield [*EXPORT_COLUMNS, *(name for name, _field in plugin_columns)]
     after = None
-    base = list_statement(user, q, group_id, active).options(
+    base = (stmt if stmt is not None else list_statement(user, active="all")).options(
         selectinload(Client.groups), selectinload(Client.addresses)
     )
     while True:
-        stmt = base
+        page = base
         if after is not None:
-            stmt = stmt.where((Client.name > after[0]) | ((Client.name == after[0]) & (Client.id > after[1])))
-        clients = db.session.scalars(stmt.order_by(Client.name, Client.id).limit(batch)).all()
+            page = page.where((Client.name > after[0]) | ((Client.name == after[0]) & (Client.id > after[1])))
+        clients = db.session.scalars(page.order_by(Client.name, Client.id).limit(batch)).all()
         if not clients:
             return
+        plugin_values = fields.load(sets, [client.id for client in clients]) if sets else {}
         for client in clients:
             address = client.addresses[0] if client.addresses else None
+            values = plugin_values.get(client.id, {})
             yield [
                 client.tax_id,
                 client.tax_id_type,
@@ -431,6 +478,7 @@ def export_rows(user, q=None, group_id=None, active="yes", batch: int = 1000) ->
                 address.province if address else "",
                 address.country if address else "",
                 " | ".join(other.one_line for other in client.addresses[1:]),
+                *(fields.cell(field, values.get(name, field.empty)) for name, field in plugin_columns),
             ]
         after = (clients[-1].name, clients[-1].id)
         for client in clients:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from core.audit.services import history
+from core.clients import fields as client_fields
 from core.clients import imports, portal, services
 from core.clients.forms import AddressForm, ClientFilterForm, ClientForm, ImportForm
 from core.clients.models import Client, ClientAddress, ClientImport
@@ -22,8 +23,9 @@ from core.jobs.models import JobRun
 from core.jobs.services import live_progress
 from core.pagination import keyset_page
 from core.permissions import requires
-from core.plugins import enabled_for_current_tenant, host
+from core.plugins import host
 from core.templating import can
+from tenants.licensing import enabled_for_current_tenant
 
 bp = Blueprint("clients", __name__)
 
@@ -45,26 +47,40 @@ def _filters() -> tuple[ClientFilterForm, int | None]:
     return filters, group_id
 
 
+def _list() -> tuple[ClientFilterForm, services.ListExtensions, object]:
+    """The search form, the plugins' columns and filters, and the statement of the filtered list."""
+    filters, group_id = _filters()
+    extensions = services.list_extensions(g.tenant, current_user)
+    stmt = services.list_statement(current_user, filters.q.data, group_id, filters.active.data or "yes")
+    return filters, extensions, extensions.filtered(stmt, request.args)
+
+
 @bp.route("/")
 @requires("core.clients:view")
 def index():
-    filters, group_id = _filters()
-    stmt = services.list_statement(current_user, filters.q.data, group_id, filters.active.data or "yes").options(
-        selectinload(Client.groups)
+    filters, extensions, stmt = _list()
+    page = keyset_page(
+        db.session,
+        extensions.select(stmt).options(selectinload(Client.groups)),
+        [Client.name, Client.id],
+        request.args.get("after"),
+        per_page=50,
+        rows=True,
     )
-    page = keyset_page(db.session, stmt, [Client.name, Client.id], request.args.get("after"), per_page=50)
-    return render_template("clients/index.html", page=page, filters=filters)
+    return render_template("clients/index.html", page=page, filters=filters, extensions=extensions)
 
 
 @bp.route("/export.csv")
 @requires("core.clients:export")
 def export():
-    filters, group_id = _filters()
-    rows = services.export_rows(current_user, filters.q.data, group_id, filters.active.data or "yes")
-    return csv_response(rows, f"clients-{g.tenant.slug}.csv")
+    _filters_form, _extensions, stmt = _list()
+    return csv_response(services.export_rows(g.tenant, current_user, stmt), f"clients-{g.tenant.slug}.csv")
 
 
-def _as_json(client: Client) -> dict:
+def _as_json(client: Client, extras=(), extensions: services.ListExtensions | None = None) -> dict:
+    columns = (
+        {name: value for (name, _column), value in zip(extensions.columns, extras, strict=True)} if extensions else {}
+    )
     return {
         "id": client.id,
         "name": client.name,
@@ -77,6 +93,7 @@ def _as_json(client: Client) -> dict:
         "active": client.active,
         "groups": [grp.name for grp in client.groups],
         "url": url_for("clients.show", client_id=client.id),
+        **({"columns": columns} if columns else {}),
     }
 
 
@@ -85,13 +102,17 @@ def _as_json(client: Client) -> dict:
 def api_list():
     """The client list as JSON for pickers and scripts: same search, filters, visibility and
     keyset cursor as the page; ``limit`` up to 100."""
-    filters, group_id = _filters()
+    _filters_form, extensions, stmt = _list()
     limit = min(max(request.args.get("limit", 20, type=int) or 20, 1), 100)
-    stmt = services.list_statement(current_user, filters.q.data, group_id, filters.active.data or "yes").options(
-        selectinload(Client.groups)
+    page = keyset_page(
+        db.session,
+        extensions.select(stmt).options(selectinload(Client.groups)),
+        [Client.name, Client.id],
+        request.args.get("after"),
+        per_page=limit,
+        rows=True,
     )
-    page = keyset_page(db.session, stmt, [Client.name, Client.id], request.args.get("after"), per_page=limit)
-    return jsonify(clients=[_as_json(c) for c in page.items], next=page.next_cursor)
+    return jsonify(clients=[_as_json(row[0], row[1:], extensions) for row in page.items], next=page.next_cursor)
 
 
 @bp.route("/api/<int:client_id>")
@@ -100,7 +121,21 @@ def api_show(client_id: int):
     return jsonify(_as_json(_visible_or_404(client_id)))
 
 
-def _data(form: ClientForm) -> services.ClientData:
+def _client_form(client: Client | None = None):
+    """The client form with the enabled plugins' sections, and those sections."""
+    sets = client_fields.field_sets(g.tenant, current_user)
+    form_class = type("ClientFormWithPlugins", (ClientForm,), client_fields.form_fields(sets)) if sets else ClientForm
+    form = form_class(obj=client, groups=services.assignable_groups(current_user))
+    if not form.is_submitted():
+        if client is not None:
+            form.groups.data = [grp.id for grp in client.groups]
+        if sets:
+            values = client_fields.load(sets, [client.id])[client.id] if client else client_fields.defaults(sets)
+            client_fields.fill_form(sets, form, values)
+    return form, sets
+
+
+def _data(form: ClientForm, sets) -> services.ClientData:
     return services.ClientData(
         tax_id=form.tax_id.data or "",
         country=form.country.data or "ES",
@@ -113,28 +148,30 @@ def _data(form: ClientForm) -> services.ClientData:
         notes=form.notes.data or "",
         locale=form.locale.data or "",
         group_ids=form.groups.data or [],
+        extra=client_fields.form_values(sets, form),
     )
 
 
 def _field_error(form, error: DomainError) -> None:
-    field = getattr(form, error.field or "", None) or form.tax_id
+    name = (error.field or "").replace(".", "__")
+    field = form._fields.get(name) or form.tax_id
     field.errors = [*field.errors, str(error.message)]
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @requires("core.clients:manage")
 def new():
-    form = ClientForm(groups=services.assignable_groups(current_user))
+    form, sets = _client_form()
     if form.validate_on_submit():
         try:
-            client = services.create_client(g.tenant, current_user, _data(form))
+            client = services.create_client(g.tenant, current_user, _data(form, sets))
         except DomainError as error:
             db.session.rollback()
             _field_error(form, error)
         else:
             flash(_("The client %(name)s has been created.", name=client.name), "success")
             return redirect(url_for("clients.show", client_id=client.id))
-    return render_template("clients/form.html", form=form, client=None)
+    return render_template("clients/form.html", form=form, client=None, field_sets=sets)
 
 
 def _tabs(client: Client) -> list:
@@ -152,11 +189,15 @@ def show(client_id: int):
     active = request.args.get("tab", "data")
     if active not in {"data", "history"} | {t.key for t in tabs}:
         abort(404)
+    sets = client_fields.field_sets(g.tenant, current_user) if active == "data" else []
     return render_template(
         "clients/show.html",
         client=client,
         tabs=tabs,
         active=active,
+        field_sets=sets,
+        field_values=client_fields.load(sets, [client.id])[client.id] if sets else {},
+        field_display=client_fields.display,
         tax_id_names=TYPE_NAMES,
         portal_account=portal.portal_account(client),
         events=history("client", client.id) if active == "history" else [],
@@ -167,19 +208,17 @@ def show(client_id: int):
 @requires("core.clients:manage")
 def edit(client_id: int):
     client = _visible_or_404(client_id)
-    form = ClientForm(obj=client, groups=services.assignable_groups(current_user))
-    if not form.is_submitted():
-        form.groups.data = [grp.id for grp in client.groups]
+    form, sets = _client_form(client)
     if form.validate_on_submit():
         try:
-            services.update_client(g.tenant, current_user, client, _data(form))
+            services.update_client(g.tenant, current_user, client, _data(form, sets))
         except DomainError as error:
             db.session.rollback()
             _field_error(form, error)
         else:
             flash(_("The client has been saved."), "success")
             return redirect(url_for("clients.show", client_id=client.id))
-    return render_template("clients/form.html", form=form, client=client)
+    return render_template("clients/form.html", form=form, client=client, field_sets=sets)
 
 
 @bp.route("/<int:client_id>/deactivate", methods=["POST"])
@@ -278,7 +317,12 @@ def start_import():
         else:
             return redirect(url_for("clients.import_report", import_id=job.id))
     recent = db.session.scalars(select(ClientImport).order_by(ClientImport.id.desc()).limit(10)).all()
-    return render_template("clients/import.html", form=form, recent=recent, columns=imports.HEADERS)
+    plugin_columns = [
+        (name, label) for name, label in client_fields.labels(client_fields.field_sets(g.tenant, current_user)).items()
+    ]
+    return render_template(
+        "clients/import.html", form=form, recent=recent, columns=imports.HEADERS, plugin_columns=plugin_columns
+    )
 
 
 def _import_or_404(import_id: int) -> ClientImport:
@@ -295,7 +339,11 @@ def import_report(import_id: int):
     run = db.session.get(JobRun, job.job_run_id) if job.job_run_id else None
     progress = live_progress(run)[0] if run else 0
     return render_template(
-        "clients/import_report.html", job=job, run=run, progress=progress, field_label=imports.field_label
+        "clients/import_report.html",
+        job=job,
+        run=run,
+        progress=progress,
+        field_label=imports.field_labeller(g.tenant),
     )
 
 
@@ -303,7 +351,8 @@ def import_report(import_id: int):
 @requires("core.clients:import")
 def rejected(import_id: int):
     job = _import_or_404(import_id)
-    return csv_response(imports.rejected_rows(job), f"rejected-rows-{job.id}.csv")
+    rows = imports.rejected_rows(job, imports.field_labeller(g.tenant))
+    return csv_response(rows, f"rejected-rows-{job.id}.csv")
 
 
 @bp.route("/<int:client_id>/portal/invite", methods=["POST"])

@@ -15,6 +15,8 @@ from flask import current_app
 from sqlalchemy import LargeBinary, Text
 from sqlalchemy.types import TypeDecorator
 
+from core.keyfiles import private_file
+
 KEY_FILE = "secret_keys"
 
 
@@ -27,8 +29,6 @@ def keys_from_environment_or_file(instance_path: str) -> list[str]:
     keys = [k.strip() for k in configured.split(",") if k.strip()]
     if keys:
         return keys
-    from core.config import private_file
-
     text = private_file(Path(instance_path) / KEY_FILE, lambda: Fernet.generate_key().decode() + "\n")
     return [line.strip() for line in text.splitlines() if line.strip()]
 

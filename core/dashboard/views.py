@@ -6,8 +6,9 @@ from flask import Blueprint, g, render_template, request
 from flask_login import current_user
 
 from core.permissions import authenticated
-from core.plugins import enabled_for_current_tenant, host
+from core.plugins import host
 from core.templating import can
+from tenants.licensing import enabled_for_current_tenant
 
 bp = Blueprint("dashboard", __name__)
 

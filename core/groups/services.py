@@ -40,7 +40,7 @@ def save_group(group: Group | None, name: str, description: str, user_ids=()) ->
 def delete_group(tenant, group: Group) -> None:
     """Delete the group; its clients stay, and plugins hear that they left it."""
     from core.clients.models import Client, GroupClient
-    from core.clients.services import announce_many
+    from core.clients.services import announce_updated
 
     members = db.session.scalars(
         select(Client)
@@ -53,4 +53,4 @@ def delete_group(tenant, group: Group) -> None:
         changes[client.id] = {"groups": (before, [name for name in before if name != group.name])}
     db.session.delete(group)
     db.session.commit()
-    announce_many(tenant, [], changes)
+    announce_updated(tenant, changes)

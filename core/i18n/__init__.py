@@ -42,7 +42,7 @@ LANGUAGE_NAMES = {"es": "Español", "it": "Italiano", "en": "English"}
 
 
 def init_app(app: Flask, directories: list[str]) -> None:
-    """``directories``: core's catalogue first, then each plugin's own ``translations/``."""
+    """``directories``: each plugin's own ``translations/``, then core's (the last wins on a shared message)."""
     from core.extensions import babel
 
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(directories)

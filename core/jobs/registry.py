@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-QUEUES = ("default", "sync", "mail", "bulk")
+# ``push``: web push notifications, slow and best effort, kept off the mail queue.
+QUEUES = ("default", "sync", "mail", "bulk", "push")
 
 
 @dataclass(frozen=True)

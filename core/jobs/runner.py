@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from core.extensions import db, utcnow
 from core.jobs import TransientJobError
 from core.jobs.models import ERROR_PLUGIN_GONE, FAILED, FINISHED, RETRYING, RUNNING, SKIPPED, JobRun
+from core.plugins import host
 from tenants.context import all_tenants, tenant_context
 from tenants.models import TENANT_ACTIVE, Tenant, TenantPlugin
 
@@ -33,14 +34,18 @@ _engine_pid: int | None = None
 _worker_app: Flask | None = None
 
 
-def _application() -> Flask:
+def use_app(app: Flask) -> None:
+    """The application jobs run in, outside an application context: ``worker.py`` hands it over
+    (and its forked work-horses inherit it)."""
     global _worker_app
+    _worker_app = app
+
+
+def job_application() -> Flask:
     if has_app_context():
         return current_app._get_current_object()
     if _worker_app is None:
-        from core.app import create_app
-
-        _worker_app = create_app()
+        raise RuntimeError("no application for jobs: the worker must call core.jobs.runner.use_app(app)")
     return _worker_app
 
 
@@ -79,13 +84,12 @@ def _licence_holds(tenant: Tenant | None, plugin: str) -> bool:
     if plugin == "core":
         return True
     row = db.session.scalar(select(TenantPlugin).where(TenantPlugin.plugin == plugin))
-    installed = plugin in current_app.extensions["ventanilla_plugins"].installed
-    return installed and row is not None and row.licensed and row.enabled
+    return plugin in host().installed and row is not None and row.licensed and row.enabled
 
 
 def run_job(run_id: int, tenant_id: int):
     """Execute one ``JobRun``. Transient errors are re-raised for RQ to retry with back-off."""
-    app = _application()
+    app = job_application()
     with app.app_context():
         _fresh_connections_after_fork()
         with tenant_context(tenant_id):
@@ -162,7 +166,7 @@ def _tenants_with(plugin: str) -> list[Tenant]:
 
 def sweep(name: str):
     """Cron entry point of a sweep: one run across the tenants that have its plugin."""
-    app = _application()
+    app = job_application()
     with app.app_context():
         _fresh_connections_after_fork()
         spec = app.extensions["ventanilla_jobs"].get(name)
@@ -180,7 +184,7 @@ def fan_out(name: str) -> int:
     is never doubled by the next tick. Runs of the job that nothing will ever finish (their
     worker died, or their RQ job was lost) are settled first, so they do not block it forever.
     """
-    app = _application()
+    app = job_application()
     with app.app_context():
         _fresh_connections_after_fork()
         from core.jobs.services import enqueue, has_open_run, settle_abandoned

@@ -30,7 +30,8 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, event, or_, select, update
+from sqlalchemy.orm import Session
 
 from core.extensions import db, utcnow
 from core.mail.models import (
@@ -45,7 +46,8 @@ from core.mail.models import (
     SOURCE_TENANT,
     OutboundMessage,
 )
-from core.mail.services import SmtpSettings, message_domain, sender_for, tenant_settings
+from core.mail.services import PENDING, SmtpSettings, message_domain, sender_for, tenant_settings
+from core.netcheck import RefusedAddress, UnknownHost, smtp_client
 from tenants.context import current_tenant_id, tenant_context
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,20 @@ def enqueue_delivery(tenant_id: int, message_id: int, attempts: int = 0) -> bool
     return True
 
 
+@event.listens_for(Session, "after_commit")
+def _enqueue_committed_messages(session: Session) -> None:
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    for tenant_id, message_id in pending:
+        enqueue_delivery(tenant_id, message_id, attempts=0)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_messages(session: Session) -> None:
+    session.info.pop(PENDING, None)
+
+
 def _due(now):
     return or_(
         and_(
@@ -116,9 +132,9 @@ def flush_due_messages(tenant_ids: list[int]) -> dict:
 
 def deliver(tenant_id: int, message_id: int) -> str:
     """The ``mail``-queue job: deliver one message of one tenant (safe to run any number of times)."""
-    from core.jobs.runner import _application, _fresh_connections_after_fork
+    from core.jobs.runner import _fresh_connections_after_fork, job_application
 
-    app = _application()
+    app = job_application()
     with app.app_context():
         _fresh_connections_after_fork()
         with tenant_context(tenant_id):
@@ -148,7 +164,7 @@ def deliver_now(message_id: int) -> str:
         return "skipped"
     message = db.session.get(OutboundMessage, message_id)
     try:
-        transport = current_transport()
+        transport = plugin_transport(message.transport) if message.transport else current_transport()
         sender = message.from_address or (transport.from_address if transport else config["MAIL_FROM"])
         # An outbox file has no envelope: it keeps the blind copies as a Bcc header.
         mime = build_mime(message, sender, with_bcc=transport is None)
@@ -244,6 +260,26 @@ def current_transport() -> SmtpSettings | None:
     return system_transport()
 
 
+class TransportUnavailable(RuntimeError):
+    """The plugin that should carry a message cannot now (switched off, its server not set)."""
+
+
+def plugin_transport(key: str) -> SmtpSettings:
+    """The SMTP server a plugin gives for ``"<plugin>:<key>"`` (the ``mail_transport`` hook)."""
+    from core.plugins import host
+    from tenants.licensing import is_enabled
+    from tenants.models import Tenant
+
+    plugin, _, rest = key.partition(":")
+    tenant = db.session.get(Tenant, current_tenant_id())
+    if not is_enabled(tenant, plugin):
+        raise TransportUnavailable(f"the plugin {plugin} that sends this message is not enabled")
+    answers = host().call_one(plugin, "mail_transport", tenant=tenant, key=rest)
+    if not answers or answers[0] is None:
+        raise TransportUnavailable(f"{plugin} has no mail server for {rest}")
+    return answers[0]
+
+
 def build_mime(message: OutboundMessage, sender: str, *, with_bcc: bool = False) -> EmailMessage:
     mime = EmailMessage()
     mime["From"] = sender
@@ -257,7 +293,10 @@ def build_mime(message: OutboundMessage, sender: str, *, with_bcc: bool = False)
     mime["Subject"] = message.subject
     mime["Date"] = format_datetime(message.created_at)
     mime["Message-ID"] = message.message_id
-    mime["Auto-Submitted"] = "auto-generated"
+    headers = dict(message.headers or {})
+    mime["Auto-Submitted"] = headers.pop("Auto-Submitted", "auto-generated")
+    for name, value in headers.items():
+        mime[name] = value
     mime.set_content(message.text_body)
     if message.html_body:
         mime.add_alternative(message.html_body, subtype="html")
@@ -282,15 +321,29 @@ def transmit(mime: EmailMessage, recipients: list[str], transport: SmtpSettings 
     return smtp_send(transport, mime, recipients)
 
 
-def smtp_send(transport: SmtpSettings, mime: EmailMessage, recipients: list[str]) -> dict:
-    config = current_app.config
-    context = ssl.create_default_context()
-    timeout = config["SMTP_TIMEOUT"]
+def _open_smtp(transport: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP:
+    """A connection to the transport's server. A tenant's server is one the tenant typed: it goes
+    to the checked public address of its name (``core.netcheck``); the platform's is the operator's."""
+    timeout = current_app.config["SMTP_TIMEOUT"]
     helo = message_domain()
-    if transport.security == SECURITY_SSL:
-        client = smtplib.SMTP_SSL(transport.host, transport.port, local_hostname=helo, timeout=timeout, context=context)
-    else:
-        client = smtplib.SMTP(transport.host, transport.port, local_hostname=helo, timeout=timeout)
+    implicit_tls = transport.security == SECURITY_SSL
+    if transport.source == SOURCE_TENANT:
+        return smtp_client(
+            transport.host,
+            transport.port,
+            implicit_tls=implicit_tls,
+            context=context,
+            timeout=timeout,
+            local_hostname=helo,
+        )
+    if implicit_tls:
+        return smtplib.SMTP_SSL(transport.host, transport.port, local_hostname=helo, timeout=timeout, context=context)
+    return smtplib.SMTP(transport.host, transport.port, local_hostname=helo, timeout=timeout)
+
+
+def smtp_send(transport: SmtpSettings, mime: EmailMessage, recipients: list[str]) -> dict:
+    context = ssl.create_default_context()
+    client = _open_smtp(transport, context)
     with client:
         if transport.security == SECURITY_STARTTLS:
             client.starttls(context=context)
@@ -317,7 +370,10 @@ _AUTH_CODES = {530, 534, 535, 538}
 
 
 def is_permanent(exc: Exception) -> bool:
-    """A refusal that waiting will not change: a 5xx answer to the sender, the recipients or the data."""
+    """A refusal that waiting will not change: a 5xx answer to the sender, the recipients or the
+    data, or a server on an address that is not allowed."""
+    if isinstance(exc, RefusedAddress):
+        return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
@@ -340,8 +396,20 @@ def describe_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def classify_error(exc: Exception) -> str:
+    """What went wrong, for the tenant's administrator: the kind of error and the SMTP codes, never
+    the text the other end sent (whatever answered on that host and port could say anything)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return f"{type(exc).__name__}: " + ", ".join(sorted({str(code) for code, _ in exc.recipients.values()}))
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__}: {exc.smtp_code}"
+    return type(exc).__name__
+
+
 def explain_error(exc: Exception):
     """A sentence for the administrator saying what to check."""
+    if isinstance(exc, UnknownHost | RefusedAddress):
+        return exc.message
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return _l("The server refused the user name or the password.")
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -382,10 +450,9 @@ def send_test_message(tenant, user, transport: SmtpSettings | None) -> str:
     """
     from email.utils import make_msgid
 
-    from core.auth.services import user_language
     from core.mail.services import render_bodies
 
-    locale = user_language(user, tenant)
+    locale = user.language_in(tenant)
     host = transport.host if transport else ""
     subject, text, html = render_bodies(
         _l("Test message from %(organisation)s", organisation=tenant.name),

@@ -71,6 +71,11 @@ class OutboundMessage(TenantScoped, db.Model):
     sent_at: Mapped[datetime | None] = mapped_column()
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     smtp_source: Mapped[str | None] = mapped_column(String(16))
+    # "<plugin>:<key>": the plugin gives the SMTP server (``mail_transport``), such as a contract's
+    # mailbox; None: the tenant's server, else the platform's.
+    transport: Mapped[str | None] = mapped_column(String(100))
+    # Further headers (In-Reply-To, References, Auto-Submitted...), set by the sender.
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)
 
     attachments: Mapped[list[OutboundAttachment]] = relationship(
         back_populates="message", cascade="all, delete-orphan", order_by="OutboundAttachment.id"

@@ -19,8 +19,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import force_locale
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from core.extensions import db
 from core.mail.models import (
@@ -33,7 +32,9 @@ from tenants.context import current_tenant_id, tenant_context
 
 log = logging.getLogger(__name__)
 
-_PENDING = "ventanilla_mail_pending"
+# (tenant id, message id) of the messages stored in a session's transaction: core.mail.delivery
+# enqueues their delivery once it commits, and forgets them if it rolls back.
+PENDING = "ventanilla_mail_pending"
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ def send_email(
     reply_to: str | None = None,
     sender: str | None = None,
     commit: bool = True,
+    transport: str | None = None,
+    headers: dict | None = None,
     **context,
 ) -> OutboundMessage:
     """Store a message for ``tenant`` in the outbox; it is delivered once the transaction commits.
@@ -120,6 +123,9 @@ def send_email(
     (``templates/mail/<template>.txt`` and ``.html``, which receive ``context``; ``organisation``
     defaults to the tenant's name). ``attachments`` are ``Attachment`` objects or
     ``(filename, data[, content_type])`` tuples. ``sender`` overrides the From of the transport.
+    ``transport`` (``"<plugin>:<key>"``) lets a plugin say which SMTP server carries it (the
+    ``mail_transport`` hook); ``headers`` adds headers (``In-Reply-To``, ``References``;
+    ``Auto-Submitted`` replaces the default ``auto-generated``).
 
     The row joins the caller's transaction: with ``commit=True`` (the default) this call commits
     it, together with whatever the caller has pending; with ``commit=False`` the caller commits,
@@ -132,7 +138,95 @@ def send_email(
     if hasattr(tenant, "name"):
         context.setdefault("organisation", tenant.name)
     subject_text, text, html = render_bodies(subject, template, locale, **context)
-    subject_text = " ".join(subject_text.split())  # one line: no header folding tricks
+    return _store(
+        tenant_id,
+        recipients,
+        subject_text,
+        text,
+        html,
+        locale,
+        template,
+        attachments,
+        cc=cc,
+        bcc=bcc,
+        reply_to=reply_to,
+        sender=sender,
+        commit=commit,
+        transport=transport,
+        headers=headers,
+    )
+
+
+def send_composed_email(
+    tenant,
+    to: str | Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence = (),
+    *,
+    locale: str = "",
+    cc: str | Sequence[str] = (),
+    bcc: str | Sequence[str] = (),
+    reply_to: str | None = None,
+    sender: str | None = None,
+    commit: bool = True,
+    transport: str | None = None,
+    headers: dict | None = None,
+    message_id: str | None = None,
+) -> OutboundMessage:
+    """Store a message a person wrote (a reply to a request): its own text and HTML, no template.
+    Otherwise as ``send_email``; ``message_id`` (``<...@...>``) is kept when given, so that a
+    caller can thread before the message is sent."""
+    recipients = _addresses(to)
+    if not recipients:
+        raise ValueError("send_composed_email needs at least one recipient")
+    return _store(
+        getattr(tenant, "id", tenant),
+        recipients,
+        subject,
+        text,
+        html,
+        locale,
+        "",
+        attachments,
+        cc=cc,
+        bcc=bcc,
+        reply_to=reply_to,
+        sender=sender,
+        commit=commit,
+        transport=transport,
+        headers=headers,
+        message_id=message_id,
+    )
+
+
+def new_message_id() -> str:
+    """A Message-ID of ours (``<...@public host>``)."""
+    return make_msgid(domain=message_domain())
+
+
+def _store(
+    tenant_id: int,
+    recipients: list[str],
+    subject_text: str,
+    text: str,
+    html: str | None,
+    locale: str,
+    template: str,
+    attachments: Sequence,
+    *,
+    cc,
+    bcc,
+    reply_to,
+    sender,
+    commit: bool,
+    transport: str | None,
+    headers: dict | None,
+    message_id: str | None = None,
+) -> OutboundMessage:
+    subject_text = " ".join(str(subject_text).split())  # one line: no header folding tricks
+    clean_headers = {str(k): " ".join(str(v).split()) for k, v in (headers or {}).items() if v is not None}
     with _acting_for(tenant_id):
         message = OutboundMessage(
             to_addresses=recipients,
@@ -145,7 +239,9 @@ def send_email(
             html_body=html,
             language=locale,
             template=template,
-            message_id=make_msgid(domain=message_domain()),
+            message_id=message_id or new_message_id(),
+            transport=transport,
+            headers=clean_headers,
             attachments=[
                 OutboundAttachment(filename=a.filename, content_type=a.mime_type, data=a.data)
                 for a in map(_attachment, attachments)
@@ -153,9 +249,22 @@ def send_email(
         )
         db.session.add(message)
         db.session.flush()
-        db.session.info.setdefault(_PENDING, []).append((tenant_id, message.id))
+        db.session.info.setdefault(PENDING, []).append((tenant_id, message.id))
         if commit:
             db.session.commit()
+    return message
+
+
+def record_bounce(message_id: str, reason: str) -> OutboundMessage | None:
+    """A delivery report says our message ``message_id`` (``<...>``) did not arrive: mark it failed
+    with ``reason`` (in the current tenant; None when it is not one of its messages). The caller commits."""
+    from core.mail.models import FAILED
+
+    message = db.session.scalar(select(OutboundMessage).where(OutboundMessage.message_id == message_id.strip()))
+    if message is not None:
+        message.status = FAILED
+        message.next_attempt_at = None
+        message.last_error = reason[:2000]
     return message
 
 
@@ -164,22 +273,6 @@ def _acting_for(tenant_id: int):
     from contextlib import nullcontext
 
     return nullcontext() if current_tenant_id() == tenant_id else tenant_context(tenant_id)
-
-
-@event.listens_for(Session, "after_commit")
-def _enqueue_committed_messages(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return
-    from core.mail.delivery import enqueue_delivery
-
-    for tenant_id, message_id in pending:
-        enqueue_delivery(tenant_id, message_id, attempts=0)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back_messages(session: Session) -> None:
-    session.info.pop(_PENDING, None)
 
 
 # --- the tenant's SMTP settings -----------------------------------------------------------
@@ -215,14 +308,20 @@ def save_tenant_settings(
     password: str | None,
     from_address: str | None,
 ) -> TenantMailSettings:
-    """Save the tenant's SMTP server. An empty ``password`` keeps the stored one; no username drops it.
+    """Save the tenant's SMTP server. An empty ``password`` keeps the stored one, unless the host or
+    the user name changes (the stored password then goes: it was given for another server or user);
+    no username drops it.
 
-    An empty ``host`` means "no server of our own": mail then goes through the platform's.
+    An empty ``host`` means "no server of our own": mail then goes through the platform's. A host
+    that is (or resolves to) a private address is refused (``core.netcheck``).
     """
     from core.mail.validation import check_from_address, check_host, check_port
+    from core.netcheck import check_host_now
 
     host = check_host(host) if host else None
     port = check_port(port)
+    if host:
+        check_host_now(host, port)
     if security not in SECURITY_CHOICES:
         raise ValueError(f"unknown security {security!r}")
     from_address = check_from_address(from_address, required=bool(host))
@@ -231,17 +330,30 @@ def save_tenant_settings(
         if settings is None:
             settings = TenantMailSettings()
             db.session.add(settings)
+        username = (username or "").strip() or None
+        keeps_password = same_server(settings, host, username)
         settings.host = host
         settings.port = port
         settings.security = security
-        settings.username = (username or "").strip() or None
-        if settings.username is None:
-            settings.password = None
-        elif password:
+        settings.username = username
+        if password and username:
             settings.password = password
+        elif not (username and keeps_password):
+            settings.password = None
         settings.from_address = from_address
         db.session.commit()
         return settings
+
+
+def same_server(stored: TenantMailSettings | None, host: str | None, username: str | None) -> bool:
+    """Whether ``host`` and ``username`` are those the stored password was given for."""
+    return (
+        stored is not None
+        and stored.password is not None
+        and bool(host)
+        and (stored.host or "").lower() == (host or "").lower()
+        and (stored.username or "") == (username or "")
+    )
 
 
 def sender_for(name: str, address: str) -> str:

@@ -72,14 +72,20 @@ def settings():
 
 
 def _transport_from_form(form: MailSettingsForm, stored):
-    """The server the form describes (not saved); with no host, what mail would use without one."""
+    """The server the form describes (not saved); with no host, what mail would use without one.
+
+    An empty password field means the stored password only for the stored server and user: it
+    is never sent to a host (or as a user) the form has just changed.
+    """
     if not (form.host.data or "").strip():
         return delivery.system_transport()
     host = check_host(form.host.data)
     port = check_port(form.port.data)
     from_address = check_from_address(form.from_address.data, required=True)
     username = (form.username.data or "").strip() or None
-    password = form.password.data or (stored.password if stored is not None else None)
+    password = form.password.data
+    if not password and services.same_server(stored, host, username):
+        password = stored.password
     return services.SmtpSettings(
         host=host,
         port=port,
@@ -107,11 +113,15 @@ def test():
     email = current_user.email
     try:
         source = delivery.send_test_message(g.tenant, current_user, transport)
+    except DomainError as error:  # the server's address was refused before connecting
+        _field_error(form, error)
+        return _render_settings(form, stored)
     except Exception as exc:
+        # What kind of failure, never what the other end said: it could be any service.
         result = {
             "ok": False,
             "message": delivery.explain_error(exc),
-            "detail": delivery.describe_error(exc),
+            "detail": delivery.classify_error(exc),
         }
         return _render_settings(form, stored, result)
     host = transport.host if transport else ""

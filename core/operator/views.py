@@ -8,10 +8,12 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from core import provisioning as tenant_services
 from core.auth import services as auth_services
 from core.auth.models import User
 from core.errors import DomainError
 from core.extensions import db
+from core.hooktypes import LIST
 from core.jobs.models import STATUSES, JobRun
 from core.operator.forms import AdministratorForm, NewTenantForm, OperatorLoginForm, TenantForm
 from core.pagination import keyset_page
@@ -20,7 +22,6 @@ from core.plugins import host
 from core.roles.models import ROLE_ADMIN, Role
 from core.templating import safe_next
 from tenants import licensing
-from tenants import services as tenant_services
 from tenants.context import all_tenants, tenant_context
 from tenants.models import Tenant
 
@@ -146,13 +147,17 @@ def licence(tenant_id: int, plugin: str):
     info = host().infos.get(plugin)
     if info is None:
         abort(404)
-    limits = {}
-    for key in info.limits:
-        raw = (request.form.get(f"limit_{key}") or "").strip()
-        if raw and not raw.isdigit():
-            flash(_("A limit must be a whole number, or empty for no limit."), "danger")
-            return redirect(url_for("operator.tenant", tenant_id=tenant.id))
-        limits[key] = int(raw) if raw else None
+    try:
+        limits = licensing.parse_limits(
+            plugin,
+            {
+                key: request.form.getlist(f"limit_{key}") if limit.kind == LIST else request.form.get(f"limit_{key}")
+                for key, limit in info.limits.items()
+            },
+        )
+    except DomainError as error:
+        flash(str(error.message), "danger")
+        return redirect(url_for("operator.tenant", tenant_id=tenant.id))
     licensed = request.form.get("licensed") == "1"
     licensing.set_licence(tenant, plugin, licensed, limits, operator_id=current_user.id)
     flash(_("The licence has been saved."), "success")

@@ -16,8 +16,9 @@ from core.auth.forms import LanguageForm
 from core.auth.views import own_account_page
 from core.errors import DomainError
 from core.permissions import portal, public
-from core.plugins import enabled_for_current_tenant, host
+from core.plugins import host
 from core.push import services as push
+from tenants.licensing import enabled_for_current_tenant
 
 bp = Blueprint("portal", __name__)
 

@@ -12,10 +12,11 @@ from core.audit.services import history
 from core.errors import DomainError
 from core.extensions import db
 from core.permissions import requires
-from core.plugins import enabled_for_current_tenant, host
+from core.plugins import host
 from core.roles import services
 from core.roles.forms import RoleForm
 from core.roles.models import Role, RolePermission, UserRole
+from tenants.licensing import enabled_for_current_tenant
 
 bp = Blueprint("roles", __name__)
 

@@ -5,7 +5,7 @@ from wtforms.validators import DataRequired, Length
 
 from core.auth.forms import language_choices
 from core.forms import choices
-from tenants.services import time_zones
+from core.provisioning import time_zones
 
 
 class OrganisationForm(FlaskForm):

@@ -7,16 +7,27 @@ from flask_babel import gettext as _
 
 from core.errors import DomainError
 from core.extensions import db
-from core.permissions import requires
+from core.permissions import authenticated, requires
 from core.plugins import host
+from core.provisioning import update_tenant
 from core.settings.forms import OrganisationForm
+from core.templating import settings_sections
 from tenants import licensing
-from tenants.services import update_tenant
 
 bp = Blueprint("settings", __name__)
 
 
-@bp.route("/", methods=["GET", "POST"])
+@bp.route("/")
+@authenticated
+def index():
+    """The first section of the settings page the user may open (core's or a plugin's)."""
+    sections = settings_sections()
+    if not sections:
+        return render_template("settings/none.html")
+    return redirect(url_for(sections[0].endpoint, **sections[0].url_values))
+
+
+@bp.route("/organisation", methods=["GET", "POST"])
 @requires("core.settings:manage")
 def organisation():
     form = OrganisationForm(obj=g.tenant)

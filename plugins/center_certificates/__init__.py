@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from core import hookimpl
-from core.permissions import Permission
-from core.plugins import ClientTab, NavItem, PluginInfo, Widget
+from core.api import ClientTab, NavItem, Permission, PluginInfo, Widget, hookimpl
 
 NAME = "center_certificates"
 MANAGE = "center_certificates.certificates:manage"
@@ -146,22 +144,15 @@ def client_tabs(client, user):
 
 
 @hookimpl
-def client_created(client):
-    from plugins.center_certificates.services import request_for_new_client
+def clients_created(tenant, client_ids):
+    from plugins.center_certificates.services import request_for_new_clients
 
-    request_for_new_client(_tenant_of(client), client)
+    request_for_new_clients(tenant, client_ids)
 
 
 @hookimpl
 def portal_navigation(tenant, user, client):
     return [NavItem(_l("Certificates"), "center_certificates_portal.index", icon="patch-check", order=10)]
-
-
-def _tenant_of(client):
-    from core.extensions import db
-    from tenants.models import Tenant
-
-    return db.session.get(Tenant, client.tenant_id)
 
 
 @hookimpl

@@ -13,9 +13,7 @@ from datetime import timedelta
 from pypdf import PdfWriter
 from sqlalchemy import select
 
-from core.clients.models import Client
-from core.extensions import db, utcnow
-from core.files.services import accept_upload
+from core.api import Client, accept_upload, db, utcnow
 from plugins.center_certificates.models import MISSING, PENDING, Certificate, CertificateTemplate
 from plugins.center_certificates.services import UPLOAD_KIND, TemplateData, dated_status, save_template, today_for
 

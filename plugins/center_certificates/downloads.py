@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort
 
-from core.files.downloads import send_stored_file, send_thumbnail
+from core.api import send_stored_file, send_thumbnail
 from plugins.center_certificates.models import Certificate
 
 THUMBNAIL_SIZE = 320

@@ -13,9 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from core.errors import DomainError
-from core.extensions import db
-from core.forms import CheckboxListField, choices
+from core.api import CheckboxListField, DomainError, choices, db
 from plugins.center_certificates import services
 from plugins.center_certificates.models import DEFAULT_LEAD_DAYS, NOTE_MAX, STATUS_LABELS, STATUSES, Certificate
 

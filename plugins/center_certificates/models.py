@@ -10,9 +10,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.audit.recorder import Audited
-from core.extensions import db, utcnow
-from tenants.isolation import TenantScoped
+from core.api import Audited, TenantScoped, db, utcnow
 
 MISSING = "missing_info"
 PENDING = "pending_approval"

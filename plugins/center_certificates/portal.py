@@ -7,8 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core.extensions import db
-from core.permissions import portal
+from core.api import db, portal
 from plugins.center_certificates import services
 from plugins.center_certificates.downloads import file_response, thumbnail_response
 from plugins.center_certificates.forms import DocumentForm

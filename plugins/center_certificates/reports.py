@@ -6,10 +6,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import exists, or_, select
 
-from core.clients.models import Client
-from core.clients.services import members_of, visible
-from core.extensions import db
-from core.pagination import keyset_page
+from core.api import Client, client_ids_in_groups, db, keyset_page, visible_clients
 from plugins.center_certificates.models import EXPIRED, STATUS_LABELS, Certificate, CertificateTemplate
 
 NOT_REQUESTED = "none"
@@ -25,9 +22,9 @@ def _templates() -> list[CertificateTemplate]:
 
 
 def _clients(user, group_id: int | None, status: str | None, templates: list[CertificateTemplate]):
-    stmt = visible(user, select(Client).where(Client.active.is_(True)))
+    stmt = visible_clients(user, select(Client).where(Client.active.is_(True)))
     if group_id:
-        stmt = stmt.where(Client.id.in_(members_of(group_id)))
+        stmt = stmt.where(Client.id.in_(client_ids_in_groups([group_id])))
     live = (Certificate.client_id == Client.id) & Certificate.deleted_at.is_(None) & Certificate.archived_at.is_(None)
     if status == NOT_REQUESTED:
         # Some template in use has no current (or expired) certificate for the client.

@@ -26,12 +26,35 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import aliased, selectinload
 
-from core.clients.models import Client, GroupClient
-from core.clients.services import matching, members_of, visible
-from core.errors import DomainError
-from core.extensions import db, utcnow
-from core.files.kinds import HEIC, JPEG, MB, PDF, PNG, UploadKind, register_kind
-from core.files.services import accept_upload, delete_stored_file
+from core.api import (
+    HEIC,
+    JPEG,
+    MB,
+    PDF,
+    PNG,
+    Client,
+    DomainError,
+    Push,
+    UploadKind,
+    accept_upload,
+    active_client_ids,
+    assignable_groups,
+    client_ids_in_groups,
+    clients_matching,
+    db,
+    delete_stored_file,
+    enqueue,
+    external_url,
+    has_open_run,
+    own_group_ids,
+    portal_accounts,
+    register_kind,
+    sees_every_client,
+    send_email,
+    send_later,
+    utcnow,
+    visible_client_ids,
+)
 from plugins.center_certificates.models import (
     APPROVED,
     APPROVED_EVENT,
@@ -78,11 +101,6 @@ def dated_status(validity: date, expiring_from: date, today: date) -> str:
 
 
 # --- who sees what ----------------------------------------------------------------------
-
-
-def visible_client_ids(user):
-    """The ids of the clients ``user`` sees, as a subquery."""
-    return visible(user, select(Client.id)).scalar_subquery()
 
 
 def visible_statement(user):
@@ -138,9 +156,9 @@ def list_statement(user, *, q: str = "", status: str = "", template_id: int | No
     if template_id:
         stmt = stmt.where(Certificate.template_id == template_id)
     if group_id:
-        stmt = stmt.where(Certificate.client_id.in_(members_of(group_id)))
+        stmt = stmt.where(Certificate.client_id.in_(client_ids_in_groups([group_id])))
     if q.strip():
-        stmt = stmt.where(Certificate.client_id.in_(select(Client.id).where(matching(q))))
+        stmt = stmt.where(Certificate.client_id.in_(select(Client.id).where(clients_matching(q))))
     return stmt
 
 
@@ -261,22 +279,43 @@ def request_certificate(tenant, client: Client, template: CertificateTemplate, a
     return certificate
 
 
-def request_for_new_client(tenant, client) -> int:
-    """The ``client_created`` reaction: a request from every template that asks for it."""
+def request_for_new_clients(tenant, client_ids: list[int]) -> int:
+    """The ``clients_created`` reaction: a request from every template that asks for it, for
+    every one of the new (active) clients, set-based: one INSERT … SELECT per template, whatever
+    the number of clients (an import hands over a thousand at a time)."""
     templates = db.session.scalars(
         select(CertificateTemplate).where(
             CertificateTemplate.active.is_(True), CertificateTemplate.auto_for_new_clients.is_(True)
         )
     ).all()
-    made = 0
+    made, now = 0, utcnow()
     for template in templates:
-        if not _has_open(client.id, template.id):
-            db.session.add(_new_request(template, client.id))
-            made += 1
+        candidates = _clients_without_open(tenant.id, template.id, None).where(Client.id.in_(client_ids)).subquery()
+        made += len(_insert_requests(tenant.id, template, candidates, None, now))
     if made:
         db.session.commit()
         notify_soon(tenant)
     return made
+
+
+def _insert_requests(tenant_id: int, template: CertificateTemplate, candidates, issued_by_id, now) -> list[int]:
+    """INSERT … SELECT a request of ``template`` (Falta información) for each client id of the
+    ``candidates`` subquery (a column ``id``); returns the client ids it was made for."""
+    source = select(
+        literal(tenant_id),
+        literal(template.id),
+        candidates.c.id,
+        literal(template.name),
+        literal(template.lead_days),
+        literal(MISSING),
+        literal(issued_by_id),
+        literal(now),
+        literal(now),
+    )
+    columns = ["tenant_id", "template_id", "client_id", "name", "lead_days", "status", "issued_by_id"]
+    return db.session.scalars(
+        insert(Certificate).from_select([*columns, "created_at", "updated_at"], source).returning(Certificate.client_id)
+    ).all()
 
 
 # --- the client's (or the centre's) document --------------------------------------------
@@ -461,18 +500,16 @@ def _renew_expired(tenant_id: int, now) -> int:
             literal(now),
         )
         .join(CertificateTemplate, CertificateTemplate.id == old.template_id)
-        .join(Client, Client.id == old.client_id)
         .where(
             old.tenant_id == tenant_id,
             CertificateTemplate.tenant_id == tenant_id,
-            Client.tenant_id == tenant_id,
+            old.client_id.in_(active_client_ids(tenant_id)),
             old.status == EXPIRED,
             old.deleted_at.is_(None),
             # An archived one was taken out of the running by the centre: it asks for nothing new.
             old.archived_at.is_(None),
             CertificateTemplate.renew_on_expiry.is_(True),
             CertificateTemplate.active.is_(True),
-            Client.active.is_(True),
             ~exists().where(renewal.tenant_id == tenant_id, renewal.renewal_of_id == old.id),
             ~exists().where(
                 newer.tenant_id == tenant_id,
@@ -576,14 +613,6 @@ def renews_on_expiry(certificate: Certificate) -> bool:
     return bool(template is not None and template.active and template.renew_on_expiry)
 
 
-def _portal_accounts(client_ids: set[int]) -> dict:
-    """The active portal account of each of these clients that has one."""
-    from core.auth.models import User
-
-    accounts = db.session.scalars(select(User).where(User.client_id.in_(client_ids), User.active.is_(True)))
-    return {account.client_id: account for account in accounts}
-
-
 def _claim_notice(certificate: Certificate, event: str) -> int | None:
     """Write the marker of a notice, unless another run has: its id, or None when it was there.
 
@@ -612,14 +641,11 @@ def notify(tenant) -> dict:
     The marker is written first: a notice another run has just claimed is left to it (no e-mail,
     no push, no error), so two runs at the same time tell the client once.
     """
-    from core.mail.services import send_email
-    from core.urls import external_url
-
     sent = dict.fromkeys(NOTICE_EVENTS, 0)
     pushes: list[tuple[int, int, dict]] = []
     for event in NOTICE_EVENTS:
         while due := _due_notices(event, NOTICE_BATCH):
-            accounts = _portal_accounts({certificate.client_id for certificate in due})
+            accounts = portal_accounts({certificate.client_id for certificate in due})
             messages = []
             for certificate in due:
                 notice_id = _claim_notice(certificate, event)
@@ -694,18 +720,20 @@ def push_text(event: str, certificate: Certificate, organisation: str) -> str:
 
 
 def _push(pushes: list[tuple[int, int, dict]]) -> None:
-    from core.push.services import send_to_user
+    """Send the pushes from core's push queue; each notice that reaches a browser is marked pushed."""
+    send_later(
+        [Push(user_id, payload, key=notice_id) for notice_id, user_id, payload in pushes],
+        on_delivered="plugins.center_certificates.services:mark_pushed",
+    )
 
-    for notice_id, user_id, payload in pushes:
-        if send_to_user(user_id, payload).delivered:
-            db.session.execute(update(CertificateNotice).where(CertificateNotice.id == notice_id).values(pushed=True))
-    db.session.commit()
+
+def mark_pushed(notice_ids: list[int]) -> None:
+    """Called by the push job with the notices whose push reached a browser."""
+    db.session.execute(update(CertificateNotice).where(CertificateNotice.id.in_(notice_ids)).values(pushed=True))
 
 
 def notify_soon(tenant) -> None:
     """Start the notices job now rather than at the next tick (unless one is already waiting)."""
-    from core.jobs.services import enqueue, has_open_run
-
     try:
         if not has_open_run("center_certificates.notify"):
             enqueue(tenant, "center_certificates.notify")
@@ -728,9 +756,7 @@ def _clients_without_open(tenant_id: int, template_id: int, group_ids: list[int]
     ORM's criteria do not reach them, and the indexes start with tenant_id.
     """
     open_one = aliased(Certificate)
-    stmt = select(Client.id).where(
-        Client.tenant_id == tenant_id,
-        Client.active.is_(True),
+    return active_client_ids(tenant_id, group_ids).where(
         ~exists().where(
             open_one.tenant_id == tenant_id,
             open_one.client_id == Client.id,
@@ -738,12 +764,6 @@ def _clients_without_open(tenant_id: int, template_id: int, group_ids: list[int]
             open_one.is_open,
         ),
     )
-    if group_ids is not None:
-        members = select(GroupClient.client_id).where(
-            GroupClient.tenant_id == tenant_id, GroupClient.group_id.in_(group_ids)
-        )
-        stmt = stmt.where(Client.id.in_(members))
-    return stmt
 
 
 ALL_CLIENTS = "all"
@@ -789,15 +809,11 @@ class GenerationChoice:
 def centres_for(user) -> list:
     """The centres offered to ``user`` (to filter by, to generate for): every one when they see
     every client, else their own."""
-    from core.clients.services import assignable_groups
-
     return assignable_groups(user)
 
 
 def _check_generation_choice(choice: GenerationChoice, actor) -> None:
     """Every active client only for who sees every client; otherwise only one's own centres."""
-    from core.clients.services import own_group_ids, sees_every_client
-
     if not choice.made:
         raise DomainError(_l("Choose at least one centre."), field="groups")
     if actor is None or sees_every_client(actor):
@@ -837,8 +853,6 @@ def start_generation(
     (clients added, another run) refuses with :class:`GenerationChanged`, so that the person
     confirms the number that will really be created.
     """
-    from core.jobs.services import enqueue
-
     if not template.active:
         raise DomainError(_l("This template is not in use."))
     _check_generation_choice(choice, actor)
@@ -885,35 +899,7 @@ def run_generation(
             .limit(batch)
             .subquery()
         )
-        source = select(
-            literal(ctx.tenant.id),
-            literal(template.id),
-            candidates.c.id,
-            literal(template.name),
-            literal(template.lead_days),
-            literal(MISSING),
-            literal(ctx.run.started_by_id),
-            literal(now),
-            literal(now),
-        )
-        clients = db.session.scalars(
-            insert(Certificate)
-            .from_select(
-                [
-                    "tenant_id",
-                    "template_id",
-                    "client_id",
-                    "name",
-                    "lead_days",
-                    "status",
-                    "issued_by_id",
-                    "created_at",
-                    "updated_at",
-                ],
-                source,
-            )
-            .returning(Certificate.client_id)
-        ).all()
+        clients = _insert_requests(ctx.tenant.id, template, candidates, ctx.run.started_by_id, now)
         created, batches = created + len(clients), batches + 1
         # Published with the batch's commit: the job's page moves as the rows are written.
         ctx.progress(min(created, total), total, message=template.name)

@@ -8,15 +8,18 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from core.clients.models import Client
-from core.clients.services import get_visible as visible_client
-from core.clients.services import sees_every_client
-from core.csvstream import csv_response
-from core.errors import DomainError
-from core.extensions import db
-from core.forms import choices
-from core.pagination import keyset_page
-from core.permissions import requires
+from core.api import (
+    Client,
+    DomainError,
+    choices,
+    csv_response,
+    db,
+    history,
+    keyset_page,
+    requires,
+    sees_every_client,
+)
+from core.api import get_visible_client as visible_client
 from plugins.center_certificates import MANAGE, REPORT, TEMPLATES, VIEW, services
 from plugins.center_certificates.downloads import file_response, thumbnail_response
 from plugins.center_certificates.forms import (
@@ -143,8 +146,6 @@ def request_certificate(client_id: int):
 @requires(VIEW)
 def show(certificate_id: int):
     certificate = _certificate_or_404(certificate_id)
-    from core.audit.services import history
-
     return render_template(
         "center_certificates/show.html",
         certificate=certificate,

@@ -22,8 +22,8 @@ def test_logged_out_visit_to_a_tenant_leads_to_its_login_page(factory, client):
 
 def test_unknown_and_suspended_tenants_answer_404(app, factory, client):
     from core.extensions import db
+    from core.provisioning import set_status
     from tenants.models import Tenant
-    from tenants.services import set_status
 
     tenant = factory.tenant("acme")
     assert client.get("/nobody/login").status_code == 404
@@ -159,6 +159,73 @@ def test_one_address_asking_for_too_many_reset_links_is_refused_with_429(app, fa
     assert [mail.to for mail in outbox()] == ["boss@acme.test"]
 
 
+def test_a_reset_link_never_points_at_the_host_the_request_named(app, factory, outbox):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    # Behind a proxy that passes on the client's X-Forwarded-Host.
+    proxied = _app_behind(app, 1, WTF_CSRF_ENABLED=False, PUBLIC_URL=app.config["PUBLIC_URL"])
+    for headers in ({"Host": "attacker.example"}, {"X-Forwarded-Host": "attacker.example"}):
+        proxied.test_client().post(
+            "/acme/password/forgot", data={"email": "boss@acme.test"}, headers=headers, without_csrf=True
+        )
+    mails = outbox()
+    assert len(mails) == 2
+    for mail in mails:
+        assert mail.link().startswith("http://ventanilla.test/acme/password/reset/"), "the public URL, always"
+        assert "attacker.example" not in mail.text + mail.html
+
+
+def _bare_config(app, **config) -> dict:
+    return {
+        "INSTANCE_PATH": app.config["INSTANCE_PATH"],
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "SECRET_KEY": "x" * 32,
+        **config,
+    }
+
+
+def test_outside_debug_the_application_refuses_to_start_without_its_public_url(app, monkeypatch):
+    import pytest
+
+    from core.app import create_app
+    from core.urls import external_url
+
+    monkeypatch.delenv("VENTANILLA_PUBLIC_URL", raising=False)
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    with pytest.raises(RuntimeError, match="VENTANILLA_PUBLIC_URL is not set"):
+        create_app(_bare_config(app))
+    for wrong in ("ventanilla.example.com", "ftp://ventanilla.example.com", "https://"):
+        with pytest.raises(RuntimeError, match="VENTANILLA_PUBLIC_URL must be"):
+            create_app(_bare_config(app, PUBLIC_URL=wrong))
+    monkeypatch.setenv("VENTANILLA_PUBLIC_URL", "https://ventanilla.example.com/")
+    production = create_app(_bare_config(app))
+    with production.test_request_context("/", headers={"Host": "attacker.example"}):
+        assert external_url("auth.login", tenant="acme") == "https://ventanilla.example.com/acme/login"
+    monkeypatch.delenv("VENTANILLA_PUBLIC_URL")
+    debug = create_app(_bare_config(app, DEBUG=True))
+    with debug.app_context():
+        assert external_url("auth.login", tenant="acme") == "http://127.0.0.1:5000/acme/login"
+
+
+def test_with_allowed_hosts_a_request_for_any_other_host_is_refused(app, factory, monkeypatch, outbox):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    monkeypatch.setenv("VENTANILLA_ALLOWED_HOSTS", "ventanilla.example.com, .ventanilla.example.net")
+    guarded = _app_behind(app, 1, WTF_CSRF_ENABLED=False)
+    browser = guarded.test_client()
+
+    def forgot(headers):
+        email = {"email": "boss@acme.test"}
+        return browser.post("/acme/password/forgot", data=email, headers=headers, without_csrf=True)
+
+    assert forgot({"Host": "attacker.example"}).status_code == 400
+    assert forgot({"Host": "ventanilla.example.com", "X-Forwarded-Host": "attacker.example"}).status_code == 400
+    assert outbox() == []
+    for host in ("ventanilla.example.com", "acme.ventanilla.example.net"):
+        assert browser.get("/acme/login", headers={"Host": host}).status_code == 200
+
+
 def test_reset_password_must_be_long_and_confirmed(factory, client, outbox):
     tenant = factory.tenant("acme", language="en")
     factory.user(tenant, "boss@acme.test", role_key="admin")
@@ -229,6 +296,7 @@ def test_session_cookie_is_secure_httponly_and_samesite_in_production(factory, a
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "REDIS_URL": app.config["REDIS_URL"],
             "SECRET_KEY": "x" * 32,
+            "PUBLIC_URL": "https://ventanilla.example.com",
         }
     )
     assert production.config["SESSION_COOKIE_SECURE"] is True

@@ -224,13 +224,39 @@ def test_tenants_license_grants_the_plugin_with_its_limit_and_revoke_takes_it_aw
     assert client.get("/acme/notes/").status_code == 404
 
 
-@pytest.mark.parametrize("bad", ["notes=lots", "notes", "notes=-1", "notes=2.5"])
-def test_tenants_license_with_a_malformed_limit_is_a_usage_error(app, flask_cli, factory, bad):
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        ("notes=lots", "Maximum notes must be a whole number"),
+        ("notes", "is not KEY=VALUE"),
+        ("notes=-1", "Maximum notes must be a whole number"),
+        ("notes=2.5", "Maximum notes must be a whole number"),
+        ("regions=north,mars", "Regions: mars is not one of islands, north, south."),
+        ("colour=red", "colour is not a limit of sample (it has: motto, notes, regions)."),
+    ],
+)
+def test_tenants_license_with_a_malformed_limit_is_a_usage_error(app, flask_cli, factory, bad, said):
     factory.tenant("acme", plugins=())
     result = flask_cli("tenants", "license", "acme", "sample", "--limit", bad)
     assert result.exit_code == 2
-    assert "Invalid value for --limit" in result.output and "is not KEY=N" in result.output
+    assert "Invalid value for --limit" in result.output and said in result.output
     assert _licence(app, "acme") is None, "nothing is licensed"
+
+
+def test_tenants_license_takes_lists_and_text_and_keeps_the_other_limits(app, flask_cli, factory, client):
+    tenant = factory.tenant("acme", language="en", plugins=())
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    login(client, "acme", "boss@acme.test")
+    assert flask_cli("tenants", "license", "acme", "sample", "--limit", "notes=3").exit_code == 0
+    result = flask_cli(
+        "tenants", "license", "acme", "sample", "--limit", "regions=South, north", "--limit", "motto=  Less   is more "
+    )
+    assert result.exit_code == 0, result.output
+    assert _licence(app, "acme")["limits"] == {"notes": 3, "regions": ["south", "north"], "motto": "Less is more"}
+    page = client.get("/acme/settings/plugins").get_data(as_text=True)
+    assert "Regions: South, North" in page and "Motto: Less is more" in page
+    assert flask_cli("tenants", "license", "acme", "sample", "--limit", "regions=").exit_code == 0
+    assert _licence(app, "acme")["limits"] == {"notes": 3, "motto": "Less is more"}
 
 
 def test_tenants_license_of_an_unknown_plugin_or_tenant_is_a_clear_error(app, flask_cli, factory):

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from core import hookspecs
 from tests.conftest import login, login_operator
+from tests.core.mail.conftest import smtp_server  # noqa: F401 (the fixture, for test_hook_mail_transport)
 
 SPECS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "ventanilla_spec")]
 
@@ -31,14 +32,18 @@ def _tenant_row(app, tenant):
     return db.session.get(Tenant, tenant.id)
 
 
-def _dispatch(app, tenant, hook, **kwargs):
-    """Call a per-tenant hook the way core does: only for the tenant's enabled plugins."""
+def _dispatch(app, tenant, hook, with_tenant=False, **kwargs):
+    """Call a per-tenant hook the way core does: only for the tenant's enabled plugins (with the
+    tenant's row as the ``tenant`` argument when ``with_tenant``)."""
     from tenants.context import tenant_context
     from tenants.licensing import enabled_plugins
 
     with app.app_context(), tenant_context(tenant.id):
         host = app.extensions["ventanilla_plugins"]
-        return host.call_for_tenant(hook, enabled_plugins(_tenant_row(app, tenant)), **kwargs)
+        row = _tenant_row(app, tenant)
+        if with_tenant:
+            kwargs["tenant"] = row
+        return host.call_for_tenant(hook, enabled_plugins(row), **kwargs)
 
 
 def _notes(app, tenant) -> list[str]:
@@ -146,25 +151,222 @@ def test_hook_client_tabs(app, factory):
     assert _dispatch(app, bare, "client_tabs", client=client_row, user=None) == []
 
 
-def test_hook_client_created(app, factory):
+def test_hook_clients_created(app, factory):
     acme = factory.tenant("acme", plugins=("sample",))
     bare = factory.tenant("bare", plugins=())
-    for tenant in (acme, bare):
-        _dispatch(app, tenant, "client_created", client=SimpleNamespace(id=1, name="Ana"))
-    assert "Client Ana created" in _notes(app, acme)
+    ana = factory.client(acme, "Ana SL")
+    luis = factory.client(acme, "Luis SL")
+    other = factory.client(bare, "Other SL")
+    _dispatch(app, acme, "clients_created", with_tenant=True, client_ids=[ana, luis])
+    _dispatch(app, bare, "clients_created", with_tenant=True, client_ids=[other])
+    assert {"Client Ana SL created", "Client Luis SL created"} <= set(_notes(app, acme))
     assert _notes(app, bare) == []
 
 
-def test_hook_client_updated(app, factory):
+def test_hook_clients_updated(app, factory):
     acme = factory.tenant("acme", plugins=("sample",))
+    ana = factory.client(acme, "Ana SL")
     _dispatch(
         app,
         acme,
-        "client_updated",
-        client=SimpleNamespace(id=1, name="Ana"),
-        changes={"email": ("a@x.test", "b@x.test"), "phone": (None, "1")},
+        "clients_updated",
+        with_tenant=True,
+        changes={ana: {"email": ("a@x.test", "b@x.test"), "phone": ("", "1")}},
     )
-    assert "Client Ana changed: email, phone" in _notes(app, acme)
+    assert "Client Ana SL changed: email, phone" in _notes(app, acme)
+
+
+CLIENT = {"kind": "company", "country": "ES", "tax_id": "B12345674", "company_name": "Ana SL"}
+
+
+def test_hook_client_fields(app, factory, client, run_jobs):
+    """Form → database → data tab → export → import (with the per-row report) → hooks."""
+    import csv
+    import io
+
+    acme = factory.tenant("acme", language="en")
+    factory.user(acme, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+    form = client.get("/acme/clients/new").get_data(as_text=True)
+    assert 'name="sample__reference"' in form and 'name="sample__tags"' in form and "Sample profile" in form
+    wrong = client.post("/acme/clients/new", data={**CLIENT, "sample__reference": "nope"})
+    assert "A reference is two letters, a hyphen and three digits (AB-123)." in wrong.get_data(as_text=True)
+    made = client.post(
+        "/acme/clients/new",
+        data={
+            **CLIENT,
+            "sample__reference": "ab-123",
+            "sample__vip": "y",
+            "sample__tags": "One\n two ",
+            "sample__tier": "gold",
+        },
+    )
+    assert made.status_code == 302
+    client_id = int(made.location.rsplit("/", 1)[1])
+    with app.app_context():
+        from core.extensions import db
+        from tenants.context import tenant_context
+        from tests.sample_plugin.models import SampleProfile
+
+        with tenant_context(acme.id):
+            profile = db.session.scalar(select(SampleProfile))
+            assert (profile.client_id, profile.reference, profile.vip, profile.tags, profile.tier) == (
+                client_id,
+                "AB-123",
+                True,
+                ["one", "two"],
+                "gold",
+            )
+    page = client.get(f"/acme/clients/{client_id}").get_data(as_text=True)
+    assert 'data-field="sample.reference">AB-123<' in page and 'data-field="sample.tags">one, two<' in page
+    assert 'data-field="sample.tier">Gold<' in page
+    client.post(f"/acme/clients/{client_id}/edit", data={**CLIENT, "sample__reference": "CD-456", "sample__tier": ""})
+    assert "Client Ana SL changed: sample.reference, sample.tags, sample.tier, sample.vip" in _notes(app, acme)
+    history = client.get(f"/acme/clients/{client_id}?tab=history").get_data(as_text=True)
+    assert "CD-456" in history, "the plugin's changes are in the client's history"
+
+    exported = client.get("/acme/clients/export.csv").get_data(as_text=True).lstrip("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert rows[0]["sample.reference"] == "CD-456" and rows[0]["sample.vip"] == "no"
+
+    text = (
+        "nif,razon social,ref,vip,sample.tags\n"
+        "B12345674,Ana SL,EF-789,si,x|y\n"
+        "A58818501,Nueva SA,ZZ,no,\n"
+        "Q2826000H,Otra SL,GH-000,perhaps,\n"
+        "B76543214,Tercera SL,,,\n"
+    )
+    response = client.post(
+        "/acme/clients/import",
+        data={"file": (io.BytesIO(text.encode()), "clients.csv"), "group": ""},
+        content_type="multipart/form-data",
+    )
+    run_jobs()
+    report = client.get(response.location).get_data(as_text=True)
+    problems = report.split('id="import-problems"')[1]
+    assert "<td>3</td>" in problems and "Sample profile: Reference" in problems
+    assert "<td>4</td>" in problems and "Sample profile: VIP" in problems and "Write yes or no." in problems
+    exported = client.get("/acme/clients/export.csv").get_data(as_text=True).lstrip("\ufeff")
+    by_tax_id = {row["tax_id"]: row for row in csv.DictReader(io.StringIO(exported))}
+    assert (by_tax_id["B12345674"]["sample.reference"], by_tax_id["B12345674"]["sample.vip"]) == ("EF-789", "yes")
+    assert by_tax_id["B12345674"]["sample.tags"] == "x|y"
+    assert by_tax_id["B76543214"]["sample.reference"] == "" and "A58818501" not in by_tax_id
+    assert "Client Ana SL changed: sample.reference, sample.tags, sample.vip" in _notes(app, acme)
+    bare = factory.tenant("bare", plugins=())
+    factory.user(bare, "admin@bare.test", role_key="admin")
+    other = app.test_client()
+    login(other, "bare", "admin@bare.test")
+    assert "sample__reference" not in other.get("/bare/clients/new").get_data(as_text=True)
+
+
+def test_hook_client_list(app, factory, client):
+    from tests.conftest import count_queries
+
+    acme = factory.tenant("acme", language="en")
+    factory.user(acme, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+    for number in range(3):
+        client.post(
+            "/acme/clients/new",
+            data={
+                **CLIENT,
+                "tax_id": ["B12345674", "A58818501", "B76543214"][number],
+                "company_name": f"Firm {number}",
+                "sample__reference": f"AB-00{number}",
+                "sample__vip": "y" if number == 1 else "",
+            },
+        )
+    page = client.get("/acme/clients/").get_data(as_text=True)
+    assert '<th data-column="sample.reference">Reference</th>' in page
+    assert '<span class="badge text-bg-info">AB-001</span>' in page
+    vips = client.get("/acme/clients/?sample.vip=yes").get_data(as_text=True).split('id="client-list"')[1]
+    assert "Firm 1" in vips and "Firm 0" not in vips
+    api = client.get("/acme/clients/api/?sample.vip=no").get_json()
+    assert sorted(c["columns"]["sample.reference"] for c in api["clients"]) == ["AB-000", "AB-002"]
+    exported = client.get("/acme/clients/export.csv?sample.vip=yes").get_data(as_text=True)
+    assert "Firm 1" in exported and "Firm 0" not in exported
+    with count_queries(app) as with_plugin:
+        client.get("/acme/clients/")
+    bare = factory.tenant("bare", plugins=())
+    factory.user(bare, "admin@bare.test", role_key="admin")
+    for number in range(3):
+        factory.client(bare, f"Bare {number}")
+    other = app.test_client()
+    login(other, "bare", "admin@bare.test")
+    with count_queries(app) as without:
+        other.get("/bare/clients/")
+    assert "data-column" not in other.get("/bare/clients/").get_data(as_text=True)
+    assert len(with_plugin) == len(without), "a plugin's column costs no statement of its own"
+
+
+def test_hook_settings_sections(app, factory, client):
+    acme = factory.tenant("acme", language="en")
+    factory.user(acme, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+    page = client.get("/acme/settings/organisation").get_data(as_text=True)
+    assert 'data-section="sample"' in page and 'href="/acme/notes/settings"' in page
+    client.post("/acme/notes/settings", data={"greeting": "Hola"})
+    settings = client.get("/acme/notes/settings").get_data(as_text=True)
+    assert 'value="Hola"' in settings and 'data-section="sample" aria-current="page"' in settings
+    factory.user(acme, "writer@acme.test", permissions=["sample.notes:manage"])
+    writer = app.test_client()
+    login(writer, "acme", "writer@acme.test")
+    assert writer.get("/acme/settings/").location.endswith("/acme/notes/settings")
+    assert 'href="/acme/settings/"' in writer.get("/acme/").get_data(as_text=True)
+    factory.user(acme, "nobody@acme.test", permissions=[])
+    nobody = app.test_client()
+    login(nobody, "acme", "nobody@acme.test")
+    assert "Your role lets you change no settings." in nobody.get("/acme/settings/").get_data(as_text=True)
+    assert 'href="/acme/settings/"' not in nobody.get("/acme/").get_data(as_text=True)
+
+
+def test_hook_plugin_disabled(app, factory, client):
+    from tenants import licensing
+
+    acme = factory.tenant("acme")
+    factory.user(acme, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+    client.post("/acme/settings/plugins/sample", data={"enabled": "0"})
+    assert _notes(app, acme)[-1] == "Switched off for Org acme"
+    client.post("/acme/settings/plugins/sample", data={"enabled": "1"})
+    with app.app_context():
+        licensing.set_licence(_tenant_row(app, acme), "sample", False)
+    assert _notes(app, acme).count("Switched off for Org acme") == 2, "a revoked licence tells the plugin too"
+    with app.app_context():
+        licensing.set_licence(_tenant_row(app, acme), "sample", True)
+        licensing.set_licence(_tenant_row(app, acme), "sample", False)
+    assert _notes(app, acme).count("Switched off for Org acme") == 3
+
+
+def test_hook_mail_transport(app, factory, client, run_jobs, smtp_server):  # noqa: F811
+    from core.api import send_email
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    acme = factory.tenant("acme", language="en")
+    factory.user(acme, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+    client.post("/acme/notes/settings", data={"greeting": "", "smtp_port": str(smtp_server.port)})
+    with app.test_request_context(), tenant_context(acme.id):
+        send_email(
+            _tenant_row(app, acme),
+            "someone@example.test",
+            "Through the sample",
+            "test_message",
+            "en",
+            transport="sample:desk",
+            user=SimpleNamespace(name="Ada"),
+            headers={"In-Reply-To": "<abc@example.test>", "Auto-Submitted": "auto-replied"},
+        )
+    run_jobs()
+    (received,) = smtp_server.received
+    message = received.message
+    assert message["From"] == "desk@sample.test" and message["In-Reply-To"] == "<abc@example.test>"
+    assert message["Auto-Submitted"] == "auto-replied"
+    with app.app_context(), tenant_context(acme.id):
+        from core.mail.models import OutboundMessage
+
+        assert db.session.scalar(select(OutboundMessage.smtp_source)) == "sample"
 
 
 def test_hook_plugin_enabled(app, factory, client):
@@ -174,7 +376,7 @@ def test_hook_plugin_enabled(app, factory, client):
     login(client, "acme", "admin@acme.test")
     client.post("/acme/settings/plugins/sample", data={"enabled": "0"})
     client.post("/acme/settings/plugins/sample", data={"enabled": "1"})
-    assert _notes(app, acme) == ["Welcome note"], "switching on again must not seed twice"
+    assert _notes(app, acme).count("Welcome note") == 1, "switching on again must not seed twice"
 
 
 def test_hook_demo_data(app):
@@ -195,6 +397,20 @@ def test_hook_demo_data(app):
         assert demo.load() == ["demo data already loaded"], "a second load adds nothing"
     assert _notes(app, tenants["demo"]).count("Demo note") == 1
     assert "Demo note" not in _notes(app, tenants["demo-it"]), "not called for a tenant without the plugin"
+
+
+def test_hook_demo_logins(app):
+    from core import demo
+
+    with app.app_context():
+        assert demo.logins()[-1] == "sample            a note's title is its own password"
+
+
+def test_hook_demo_services(app):
+    """What ``make run`` starts beside the web server and the worker."""
+    with app.app_context():
+        services = app.extensions["ventanilla_plugins"].call_all("demo_services", app=app)
+    assert [(s.name, s.lines) for s in services] == [("sample-clock", ("ticks for the demo",))]
 
 
 def _delete_notes(app, tenant, title: str) -> None:

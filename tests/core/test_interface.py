@@ -112,6 +112,7 @@ def test_an_unexpected_error_shows_the_generic_page_and_no_details(app, factory)
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "REDIS_URL": app.config["REDIS_URL"],
             "SECRET_KEY": "k" * 32,
+            "PUBLIC_URL": "https://ventanilla.example.com",
         }
     )
     probe = Blueprint("probe", __name__)

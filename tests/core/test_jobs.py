@@ -129,8 +129,8 @@ def test_cron_fan_out_starts_a_run_per_licensed_active_tenant_and_never_doubles(
     from core.extensions import db
     from core.jobs.models import JobRun
     from core.jobs.runner import fan_out
+    from core.provisioning import set_status
     from tenants.context import all_tenants
-    from tenants.services import set_status
 
     acme = factory.tenant("acme")
     beta = factory.tenant("beta")

@@ -340,11 +340,34 @@ def test_a_limit_that_is_not_a_whole_number_is_refused_and_grants_nothing(app, f
             follow_redirects=True,
         )
         assert page.status_code == 200
-        assert "A limit must be a whole number, or empty for no limit." in _text(page)
+        assert "Maximum notes must be a whole number, or empty for no limit." in _text(page)
         assert "The licence has been saved." not in _text(page)
     admin = app.test_client()
     login(admin, "acme", "boss@acme.test")
     assert admin.get("/acme/notes/").status_code == 404
+
+
+def test_the_operator_sets_list_and_text_limits(app, factory, console):
+    tenant = factory.tenant("acme", language="en", plugins=())
+    page = _text(console.get(f"/operator/tenants/{tenant.id}"))
+    assert 'name="limit_regions" value="islands"' in page and 'name="limit_motto"' in page
+    response = console.post(
+        f"/operator/tenants/{tenant.id}/licences/sample",
+        data={"licensed": "1", "limit_notes": "", "limit_regions": ["south", "islands"], "limit_motto": " Be kind "},
+    )
+    assert "The licence has been saved." in _text(console.get(response.location))
+    page = _text(console.get(f"/operator/tenants/{tenant.id}"))
+    assert 'value="south" id="limit-sample-regions-south" checked' in page
+    assert 'value="north" id="limit-sample-regions-north">' in page and 'value="Be kind"' in page
+    from core.api import licence_value
+    from core.extensions import db
+    from tenants.models import Tenant
+
+    with app.app_context():
+        row = db.session.get(Tenant, tenant.id)
+        assert licence_value(row, "sample", "regions") == ["south", "islands"]
+        assert licence_value(row, "sample", "motto") == "Be kind"
+        assert licence_value(row, "sample", "notes") is None
 
 
 def test_licensing_a_plugin_that_is_not_installed_answers_404(factory, console):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from core.access import PORTAL_ALSO
 from core.permissions import AUTHENTICATED, OPERATOR, PERMISSION, PORTAL, PUBLIC
 from tests.conftest import login, login_operator
-from tests.walker import certificate_of, routes
+from tests.walker import OPERATOR_ROW_ARGUMENTS, ROW_ARGUMENTS, plugin_rows, routes
 
 
 def _all_codes(app) -> list[str]:
@@ -64,14 +64,11 @@ def _client_values(app, factory, tenant) -> dict:
         db.session.add(client_import)
         db.session.commit()
         import_id = client_import.id
-    template_id, certificate_id = certificate_of(app, tenant.id, client_id, "Spare")
-    return {
-        "client_id": client_id,
-        "address_id": address_id,
-        "import_id": import_id,
-        "template_id": template_id,
-        "certificate_id": certificate_id,
+    rows = plugin_rows(app, tenant.id, client_id, "Spare")
+    by_argument = {
+        name: rows[kind] for name, kind in {**ROW_ARGUMENTS, **OPERATOR_ROW_ARGUMENTS}.items() if kind in rows
     }
+    return {"client_id": client_id, "address_id": address_id, "import_id": import_id, **by_argument}
 
 
 def _outbox_file(app, tenant_id: int, user_id: int) -> str:

@@ -176,3 +176,10 @@ def test_permissions_of_a_switched_off_plugin_are_inert_and_hidden(app, factory,
     assert "sample.notes:view" in client.get("/acme/roles/new").get_data(as_text=True)
     client.post("/acme/settings/plugins/sample", data={"enabled": "0"})
     assert "sample.notes:view" not in client.get("/acme/roles/new").get_data(as_text=True)
+
+
+def test_a_plugin_declares_hooks_of_its_own_that_packages_implement(app):
+    from core.api import call_plugins
+
+    with app.app_context():
+        assert call_plugins("sample_stamps") == ["approved"]

@@ -88,13 +88,13 @@ class PushService:
 
 
 @pytest.fixture
-def push_service(app):
-    previous = app.config["PUSH_ALLOW_HTTP_ENDPOINTS"]
-    app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = True
+def push_service(app, monkeypatch):
+    """A push service the platform accepts: plain HTTP on loopback, added to the known services."""
     service = PushService()
+    monkeypatch.setitem(app.config, "PUSH_ALLOW_HTTP_ENDPOINTS", True)
+    monkeypatch.setitem(app.config, "PUSH_SERVICES", [*app.config["PUSH_SERVICES"], service.origin.split("//")[1]])
     yield service
     service.close()
-    app.config["PUSH_ALLOW_HTTP_ENDPOINTS"] = previous
 
 
 @pytest.fixture
@@ -165,32 +165,32 @@ def test_the_vapid_key_is_made_once_and_its_private_half_is_stored_encrypted(app
 
 
 def test_a_subscription_is_stored_and_the_same_endpoint_again_updates_it(app, client, portal):
-    first = Receiver("https://push.example.test/send/abc")
+    first = Receiver("https://fcm.googleapis.com/fcm/send/abc")
     response = post_json(client, SUBSCRIPTIONS, first.subscription())
     assert response.status_code == 201 and response.get_json() == {"ok": True}
     keys = first.subscription()["keys"]
     assert stored(app, portal["tenant"].id) == [
-        (portal["user_id"], "https://push.example.test/send/abc", keys["p256dh"], keys["auth"], False)
+        (portal["user_id"], "https://fcm.googleapis.com/fcm/send/abc", keys["p256dh"], keys["auth"], False)
     ]
 
-    renewed = Receiver("https://push.example.test/send/abc")
+    renewed = Receiver("https://fcm.googleapis.com/fcm/send/abc")
     assert post_json(client, SUBSCRIPTIONS, renewed.subscription()).status_code == 201
     keys = renewed.subscription()["keys"]
     assert stored(app, portal["tenant"].id) == [
-        (portal["user_id"], "https://push.example.test/send/abc", keys["p256dh"], keys["auth"], False)
+        (portal["user_id"], "https://fcm.googleapis.com/fcm/send/abc", keys["p256dh"], keys["auth"], False)
     ]
 
 
 def test_a_renewed_subscription_replaces_the_one_it_renews(app, client, portal):
     """What the service worker does on ``pushsubscriptionchange``: it has no page to read a CSRF
     token from, so it takes one from the key endpoint, and names the endpoint being renewed."""
-    kept = Receiver("https://push.example.test/send/other-phone")
-    old = Receiver("https://push.example.test/send/old")
+    kept = Receiver("https://fcm.googleapis.com/fcm/send/other-phone")
+    old = Receiver("https://fcm.googleapis.com/fcm/send/old")
     post_json(client, SUBSCRIPTIONS, kept.subscription())
     post_json(client, SUBSCRIPTIONS, old.subscription())
 
     key = client.get("/acme/portal/push/key").get_json()
-    renewed = Receiver("https://push.example.test/send/new")
+    renewed = Receiver("https://fcm.googleapis.com/fcm/send/new")
     response = client.post(
         SUBSCRIPTIONS,
         json={**renewed.subscription(), "replaces": old.endpoint},
@@ -202,13 +202,13 @@ def test_a_renewed_subscription_replaces_the_one_it_renews(app, client, portal):
 
 
 def test_a_renewal_cannot_remove_the_subscription_of_someone_else(app, factory, client, portal):
-    mine = Receiver("https://push.example.test/send/mine")
+    mine = Receiver("https://fcm.googleapis.com/fcm/send/mine")
     post_json(client, SUBSCRIPTIONS, mine.subscription())
     tenant = portal["tenant"]
     factory.portal_user(tenant, factory.client(tenant, "Otra SA", email="o@c.test"), "other@acme.test")
     other = app.test_client()
     login(other, "acme", "other@acme.test")
-    theirs = Receiver("https://push.example.test/send/theirs")
+    theirs = Receiver("https://fcm.googleapis.com/fcm/send/theirs")
     assert post_json(other, SUBSCRIPTIONS, {**theirs.subscription(), "replaces": mine.endpoint}).status_code == 201
     assert sorted(row[1] for row in stored(app, tenant.id)) == [mine.endpoint, theirs.endpoint]
 
@@ -216,11 +216,12 @@ def test_a_renewal_cannot_remove_the_subscription_of_someone_else(app, factory, 
 @pytest.mark.parametrize(
     "subscription",
     [
-        {"endpoint": "https://push.example.test/send/abc"},
-        {"endpoint": "https://push.example.test/send/abc", "keys": {"p256dh": "", "auth": "c2VjcmV0"}},
-        {"endpoint": "https://push.example.test/send/abc", "keys": {"p256dh": "not base64!", "auth": "c2VjcmV0"}},
-        {"endpoint": "https://push.example.test/send/abc", "keys": {"p256dh": "BAAA", "auth": "a/b+c"}},
-        {"endpoint": "http://push.example.test/send/abc", "keys": {"p256dh": "BAAA", "auth": "c2VjcmV0"}},
+        {"endpoint": "https://fcm.googleapis.com/fcm/send/abc"},
+        {"endpoint": "https://push.example.test/send/abc", "keys": {"p256dh": "BAAA", "auth": "c2VjcmV0"}},
+        {"endpoint": "https://fcm.googleapis.com/fcm/send/abc", "keys": {"p256dh": "", "auth": "c2VjcmV0"}},
+        {"endpoint": "https://fcm.googleapis.com/fcm/send/abc", "keys": {"p256dh": "not base64!", "auth": "c2VjcmV0"}},
+        {"endpoint": "https://fcm.googleapis.com/fcm/send/abc", "keys": {"p256dh": "BAAA", "auth": "a/b+c"}},
+        {"endpoint": "http://fcm.googleapis.com/fcm/send/abc", "keys": {"p256dh": "BAAA", "auth": "c2VjcmV0"}},
         {"endpoint": "javascript:alert(1)", "keys": {"p256dh": "BAAA", "auth": "c2VjcmV0"}},
         {"endpoint": "", "keys": {"p256dh": "BAAA", "auth": "c2VjcmV0"}},
         {},
@@ -234,6 +235,49 @@ def test_an_unusable_subscription_is_refused_with_a_message(app, client, portal,
     assert stored(app, portal["tenant"].id) == []
 
 
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://fcm.googleapis.com/fcm/send/dGVzdA",
+        "https://updates.push.services.mozilla.com/wpush/v2/gAAAAABk",
+        "https://wns2-by3p.notify.windows.com/w/?token=BQYAAAB",
+        "https://web.push.apple.com/QGuQyavXutnMH",
+    ],
+)
+def test_the_browsers_push_services_are_accepted(app, client, portal, endpoint):
+    assert post_json(client, SUBSCRIPTIONS, Receiver(endpoint).subscription()).status_code == 201
+    assert [row[1] for row in stored(app, portal["tenant"].id)] == [endpoint]
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://attacker.example/collect",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://127.0.0.1/x",
+        "https://fcm.googleapis.com.attacker.example/fcm/send/x",
+        "https://attacker-fcm.googleapis.com.example/x",
+        "https://fcm.googleapis.com:8443/fcm/send/x",
+        "https://user@fcm.googleapis.com/fcm/send/x",
+        "https://notify.windows.com.attacker.example/w",
+        "https://fcm.googleapis.com:notaport/x",
+    ],
+)
+def test_an_endpoint_that_is_not_a_known_push_service_is_refused(app, client, portal, endpoint):
+    response = post_json(client, SUBSCRIPTIONS, Receiver(endpoint).subscription())
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "This browser sent an unusable push subscription."}
+    assert stored(app, portal["tenant"].id) == []
+
+
+def test_an_account_keeps_a_few_browsers_and_a_new_one_replaces_the_oldest(app, client, portal):
+    limit = app.config["PUSH_MAX_SUBSCRIPTIONS"]
+    endpoints = [f"https://fcm.googleapis.com/fcm/send/device-{n}" for n in range(limit + 3)]
+    for endpoint in endpoints:
+        assert post_json(client, SUBSCRIPTIONS, Receiver(endpoint).subscription()).status_code == 201
+    assert [row[1] for row in stored(app, portal["tenant"].id)] == endpoints[-limit:]
+
+
 def test_a_body_that_is_not_json_is_refused_with_a_message(app, client, portal):
     response = client.post(
         SUBSCRIPTIONS, data="{not json", content_type="application/json", headers={"X-CSRFToken": client.csrf_token()}
@@ -243,8 +287,8 @@ def test_a_body_that_is_not_json_is_refused_with_a_message(app, client, portal):
 
 
 def test_unsubscribing_deletes_the_subscription(app, client, portal):
-    kept = Receiver("https://push.example.test/send/kept")
-    gone = Receiver("https://push.example.test/send/gone")
+    kept = Receiver("https://fcm.googleapis.com/fcm/send/kept")
+    gone = Receiver("https://fcm.googleapis.com/fcm/send/gone")
     post_json(client, SUBSCRIPTIONS, kept.subscription())
     post_json(client, SUBSCRIPTIONS, gone.subscription())
     response = post_json(client, f"{SUBSCRIPTIONS}/delete", {"endpoint": gone.endpoint})
@@ -253,7 +297,7 @@ def test_unsubscribing_deletes_the_subscription(app, client, portal):
 
 
 def test_a_portal_user_cannot_remove_the_subscription_of_someone_else(app, factory, client, portal):
-    mine = Receiver("https://push.example.test/send/mine")
+    mine = Receiver("https://fcm.googleapis.com/fcm/send/mine")
     post_json(client, SUBSCRIPTIONS, mine.subscription())
 
     tenant = portal["tenant"]
@@ -357,7 +401,9 @@ def test_a_failing_push_service_keeps_the_subscription_and_counts_a_failure(app,
 
 
 def test_an_unreachable_push_service_does_not_raise(app, client, portal, push_service):
-    down = Receiver(f"http://127.0.0.1:{closed_port()}/down")
+    port = closed_port()
+    app.config["PUSH_SERVICES"].append(f"127.0.0.1:{port}")  # a known service that is down
+    down = Receiver(f"http://127.0.0.1:{port}/down")
     up = Receiver(f"{push_service.origin}/up")
     post_json(client, SUBSCRIPTIONS, down.subscription())
     post_json(client, SUBSCRIPTIONS, up.subscription())
@@ -395,3 +441,40 @@ def test_a_revoked_portal_account_gets_no_more_pushes(app, factory, client, port
     assert (result.delivered, result.removed, result.failed) == (0, 0, 0)
     assert push_service.received == []
     assert stored(app, tenant.id) == []
+
+
+def test_pushes_sent_later_go_through_their_own_queue_and_report_what_arrived(
+    app, client, portal, push_service, run_jobs
+):
+    from rq import Queue
+
+    from core.jobs.services import queue_name
+    from core.push.services import Push, send_later
+    from core.redis_connection import get_redis
+    from tenants.context import tenant_context
+
+    phone = Receiver(f"{push_service.origin}/phone")
+    post_json(client, SUBSCRIPTIONS, phone.subscription())
+    tenant = portal["tenant"]
+    with app.app_context(), tenant_context(tenant.id):
+        queued = send_later(
+            [Push(portal["user_id"], {"title": "Hola"}, key=7), Push(987654, {"title": "nobody"}, key=8)],
+            on_delivered="tests.core.test_push:_delivered",
+        )
+        assert queued == 1, "a user with no browser is not queued at all"
+        assert Queue(queue_name("push"), connection=get_redis()).count == 1
+        assert Queue(queue_name("mail"), connection=get_redis()).count == 0, "pushes never wait on the mail queue"
+    assert push_service.received == [], "nothing is sent in the caller's request"
+    delivered_keys.clear()
+    run_jobs()
+    assert [phone.decrypt(r["body"]) for r in push_service.received] == [{"title": "Hola"}]
+    assert delivered_keys == [(tenant.id, [7])]
+
+
+delivered_keys: list = []
+
+
+def _delivered(keys: list) -> None:
+    from tenants.context import current_tenant_id
+
+    delivered_keys.append((current_tenant_id(), keys))

@@ -1,9 +1,11 @@
-"""The core's message catalogues (Spanish, Italian, English) are complete and really translate.
+"""Every message catalogue (core's and each plugin's; Spanish, Italian, English) is complete and
+really translates.
 
 Workflow: after adding or changing a translatable string (``_()``, ``_l()``, ``gettext``,
 ``ngettext`` in Python; ``{{ _('...') }}`` or ``ngettext(...)`` in a template), run
-``make translations-update``. It extracts every string into core/translations/messages.pot and
-merges that into core/translations/{es,it,en}/LC_MESSAGES/messages.po. Then fill the new, empty
+``make translations-update``. It extracts core's strings into core/translations/messages.pot and
+each plugin's into plugins/<name>/translations/messages.pot, and merges those into the
+{es,it,en}/LC_MESSAGES/messages.po beside them. Then fill the new, empty
 entries in each language (English: the msgid itself, plural forms too), check any entry marked
 ``#, fuzzy`` (Babel's guess from a similar old string) and remove the flag, keep every ``%(name)s``
 placeholder, and run ``make translations`` to compile the .mo files. These tests run the same
@@ -26,6 +28,13 @@ from core.config import LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "core" / "translations"
+# (name, folder whose strings are extracted, extraction config): core, then every built-in plugin.
+SOURCES = [("core", ROOT, ROOT / "babel.cfg")] + [
+    (folder.name, folder, ROOT / "babel-plugin.cfg")
+    for folder in sorted((ROOT / "plugins").iterdir())
+    if (folder / "__init__.py").is_file()
+]
+CATALOGUES = [name for name, _folder, _config in SOURCES]
 # A %-conversion: named (%(name)s, %(num)d), positional (%s), an escaped %%, or a stray %.
 PLACEHOLDER = re.compile(r"%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|%")
 
@@ -37,8 +46,13 @@ def _makefile_keywords() -> list[str]:
     return match.group(1).split()
 
 
-def _catalogue(language: str) -> Catalog:
-    path = TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
+def _folder(name: str) -> Path:
+    return next(folder for source, folder, _config in SOURCES if source == name)
+
+
+def _catalogue(language: str, name: str = "core") -> Catalog:
+    translations = TRANSLATIONS if name == "core" else _folder(name) / "translations"
+    path = translations / language / "LC_MESSAGES" / "messages.po"
     assert path.is_file(), f"{path.relative_to(ROOT)} is missing: run `make translations-update`"
     with path.open("rb") as f:
         return read_po(f, locale=language)
@@ -63,36 +77,40 @@ def _placeholders(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def source_messages(tmp_path_factory) -> list[Message]:
-    """What ``pybabel extract`` finds in the sources today, exactly as the Makefile runs it."""
-    pot = tmp_path_factory.mktemp("extract") / "messages.pot"
-    args = ["pybabel", "-q", "extract", "-F", str(ROOT / "babel.cfg"), "-o", str(pot)]
-    for keyword in _makefile_keywords():
-        args += ["-k", keyword]
-    CommandLineInterface().run([*args, str(ROOT)])
-    with pot.open("rb") as f:
-        messages = list(_entries(read_po(f)))
-    assert len(messages) > 100, "the extraction found almost nothing: check babel.cfg"
-    return messages
+def source_messages(tmp_path_factory) -> dict[str, list[Message]]:
+    """What ``pybabel extract`` finds in the sources today, exactly as the Makefile runs it, by catalogue."""
+    found = {}
+    for name, folder, config in SOURCES:
+        pot = tmp_path_factory.mktemp("extract") / "messages.pot"
+        args = ["pybabel", "-q", "extract", "-F", str(config), "-o", str(pot)]
+        for keyword in _makefile_keywords():
+            args += ["-k", keyword]
+        CommandLineInterface().run([*args, str(folder)])
+        with pot.open("rb") as f:
+            found[name] = list(_entries(read_po(f)))
+    assert len(found["core"]) > 100, "the extraction found almost nothing: check babel.cfg"
+    return found
 
 
+@pytest.mark.parametrize("name", CATALOGUES)
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_every_source_string_has_an_entry_in_the_catalogue(source_messages, language):
-    catalogue = _catalogue(language)
+def test_every_source_string_has_an_entry_in_the_catalogue(source_messages, language, name):
+    catalogue = _catalogue(language, name)
     missing = []
-    for message in source_messages:
+    for message in source_messages[name]:
         entry = catalogue.get(message.id, context=message.context)
         if entry is None or entry.id != message.id:
             missing.append(_describe(message))
     assert not missing, (
-        f"{len(missing)} strings of the sources are not in the {language} catalogue; "
+        f"{len(missing)} strings of the sources are not in the {language} catalogue of {name}; "
         "run `make translations-update` and translate them:\n" + "\n".join(missing)
     )
 
 
+@pytest.mark.parametrize("name", CATALOGUES)
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_every_entry_is_translated_and_none_is_fuzzy(language):
-    catalogue = _catalogue(language)
+def test_every_entry_is_translated_and_none_is_fuzzy(language, name):
+    catalogue = _catalogue(language, name)
     assert not catalogue.fuzzy, f"the header of the {language} catalogue is marked fuzzy"
     untranslated, fuzzy = [], []
     for message in _entries(catalogue):
@@ -103,13 +121,14 @@ def test_every_entry_is_translated_and_none_is_fuzzy(language):
             untranslated.append(_describe(message))
         if message.fuzzy:
             fuzzy.append(_describe(message))
-    assert not untranslated, f"{language}: empty translations:\n" + "\n".join(untranslated)
-    assert not fuzzy, f"{language}: fuzzy entries (check them, then remove the flag):\n" + "\n".join(fuzzy)
+    assert not untranslated, f"{name} {language}: empty translations:\n" + "\n".join(untranslated)
+    assert not fuzzy, f"{name} {language}: fuzzy entries (check them, then remove the flag):\n" + "\n".join(fuzzy)
 
 
+@pytest.mark.parametrize("name", CATALOGUES)
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_translations_keep_the_placeholders_of_their_source(language):
-    catalogue = _catalogue(language)
+def test_translations_keep_the_placeholders_of_their_source(language, name):
+    catalogue = _catalogue(language, name)
     wrong = []
     for message in _entries(catalogue):
         if message.pluralizable:
@@ -123,7 +142,7 @@ def test_translations_keep_the_placeholders_of_their_source(language):
     # Babel's own checks, as `pybabel compile` runs them (format strings, number of plural forms).
     for message, errors in catalogue.check():
         wrong += [f"{_describe(message)}: {error}" for error in errors]
-    assert not wrong, f"{language}: placeholders differ from the source:\n" + "\n".join(wrong)
+    assert not wrong, f"{name} {language}: placeholders differ from the source:\n" + "\n".join(wrong)
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,37 @@
 """A small plugin that exercises the whole plugin contract in the test suite.
 
-It is loaded through ``EXTRA_PLUGINS`` (exactly as an entry point would load it) and has a
-gated blueprint, a menu entry, permissions, a licence limit, a cron job, a widget, a client
-tab, an operator console, search results, its own table and its own migration branch.
+It is loaded through ``EXTRA_PLUGINS`` (exactly as an entry point would load it) and imports
+nothing of core but ``core.api``. It has a gated blueprint, a menu entry, permissions, licence
+limits of every kind, a cron job, a widget, a client tab, client fields (form, data tab, import,
+export), a client-list column and filter, a settings section, an operator console, search
+results, a mail transport, its own tables and its own migration branch.
 """
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from core import hookimpl
-from core.permissions import Permission
-from core.plugins import ClientTab, NavItem, PluginInfo, SearchResult, Widget
+from core.api import (
+    LIST,
+    TEXT,
+    ClientColumn,
+    ClientFilter,
+    ClientTab,
+    DemoService,
+    LicenceLimit,
+    NavItem,
+    Permission,
+    PluginInfo,
+    SearchResult,
+    SettingsSection,
+    Widget,
+    has_permission,
+    hookimpl,
+)
+from tests.sample_plugin import hookspecs
 
 NAME = "sample"
+REGIONS = (("north", _l("North")), ("south", _l("South")), ("islands", _l("Islands")))
 
 
 @hookimpl
@@ -23,8 +41,18 @@ def ventanilla_plugin():
         title=_l("Sample notes"),
         version="1.0",
         description=_l("Notes that prove the plugin contract."),
-        limits={"notes": _l("Maximum notes")},
+        limits={
+            "notes": _l("Maximum notes"),
+            "regions": LicenceLimit(_l("Regions"), kind=LIST, choices=lambda: REGIONS),
+            "motto": LicenceLimit(_l("Motto"), kind=TEXT),
+        },
+        hookspecs=hookspecs,
     )
+
+
+@hookimpl
+def sample_stamps():
+    return ["approved"]
 
 
 @hookimpl
@@ -74,10 +102,45 @@ def client_tabs(client, user):
 
 
 @hookimpl
+def client_fields(tenant):
+    from tests.sample_plugin.services import profile_fields
+
+    return [profile_fields()]
+
+
+@hookimpl
+def client_list(tenant, user):
+    from tests.sample_plugin.services import reference_of_client, vip_condition
+
+    return [
+        ClientColumn("reference", _l("Reference"), reference_of_client, "sample.notes:view", badge="info"),
+        ClientFilter(
+            "vip",
+            _l("VIP"),
+            lambda: (("yes", _l("VIP clients")), ("no", _l("Other clients"))),
+            vip_condition,
+            "sample.notes:view",
+        ),
+    ]
+
+
+@hookimpl
+def settings_sections(tenant, user):
+    return [SettingsSection("sample", _l("Sample notes"), "sample.settings", "sample.notes:manage", "journal-text")]
+
+
+@hookimpl
 def plugin_enabled(tenant):
     from tests.sample_plugin.services import add_welcome_note
 
     add_welcome_note(tenant)
+
+
+@hookimpl
+def plugin_disabled(tenant):
+    from tests.sample_plugin.services import note_about
+
+    note_about(f"Switched off for {tenant.name}", commit=False)
 
 
 @hookimpl
@@ -88,10 +151,25 @@ def demo_data(tenant):
 
 
 @hookimpl
+def demo_services(app):
+    import sys
+
+    return [
+        DemoService(
+            "sample-clock", (sys.executable, "-c", "import time; time.sleep(3600)"), lines=("ticks for the demo",)
+        )
+    ]
+
+
+@hookimpl
+def demo_logins():
+    return ["sample            a note's title is its own password"]
+
+
+@hookimpl
 def global_search(tenant, user, query):
     from flask import url_for
 
-    from core.auth.services import has_permission
     from tests.sample_plugin.services import search
 
     if not has_permission(user, "sample.notes:view"):
@@ -100,23 +178,24 @@ def global_search(tenant, user, query):
 
 
 @hookimpl
-def client_created(client):
-    from core.extensions import db
-    from tests.sample_plugin.models import SampleNote
-    from tests.sample_plugin.services import note_about
+def clients_created(tenant, client_ids):
+    from tests.sample_plugin.services import note_new_clients
 
-    if "Faulty" in client.name:
-        # A plugin that breaks half-way: tests check it cannot undo or fail the client's creation.
-        db.session.add(SampleNote(title="half-written", body=""))
-        raise RuntimeError("the sample plugin fails on purpose")
-    note_about(f"Client {client.name} created")
+    note_new_clients(tenant, client_ids)
 
 
 @hookimpl
-def client_updated(client, changes):
-    from tests.sample_plugin.services import note_about
+def clients_updated(tenant, changes):
+    from tests.sample_plugin.services import note_changed_clients
 
-    note_about(f"Client {client.name} changed: {', '.join(sorted(changes))}")
+    note_changed_clients(tenant, changes)
+
+
+@hookimpl
+def mail_transport(tenant, key):
+    from tests.sample_plugin.services import transport
+
+    return transport(key)
 
 
 @hookimpl

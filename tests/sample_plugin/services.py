@@ -1,10 +1,24 @@
+import re
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from core.errors import DomainError
-from core.extensions import db
-from tenants.licensing import limit
-from tests.sample_plugin.models import SampleNote
+from core.api import (
+    BOOLEAN_FIELD,
+    CHOICE_FIELD,
+    LIST_FIELD,
+    Client,
+    ClientField,
+    DomainError,
+    ModelClientFields,
+    SmtpSettings,
+    TransientJobError,
+    db,
+    limit,
+    plugin_settings,
+    update_plugin_settings,
+)
+from tests.sample_plugin.models import SampleNote, SampleProfile
 
 WELCOME = "Welcome note"
 
@@ -50,13 +64,102 @@ def count_notes(ctx, fail_times: int = 0):
     for index, _note in enumerate(notes, start=1):
         ctx.progress(index, len(notes), f"{index}/{len(notes)}")
     if ctx.run.attempts <= fail_times:
-        from core.jobs import TransientJobError
-
         raise TransientJobError(f"flaky on attempt {ctx.run.attempts}")
     db.session.commit()
     return {"notes": len(notes), "tenant": ctx.tenant.slug}
 
 
-def note_about(title: str) -> None:
+def note_about(title: str, commit: bool = True) -> None:
     db.session.add(SampleNote(title=title, body=""))
+    if commit:
+        db.session.commit()
+
+
+def _names(client_ids) -> list[tuple[int, str]]:
+    return db.session.execute(
+        select(Client.id, Client.name).where(Client.id.in_(list(client_ids))).order_by(Client.id)
+    ).all()
+
+
+def note_new_clients(tenant, client_ids: list[int]) -> None:
+    """A note per new client, written for the whole batch in one commit (a plugin reacting
+    set-based); it fails on purpose for a client called "Faulty": tests check it cannot undo or
+    fail the clients' creation."""
+    names = _names(client_ids)
+    if any("Faulty" in name for _id, name in names):
+        db.session.add(SampleNote(title="half-written", body=""))
+        raise RuntimeError("the sample plugin fails on purpose")
+    db.session.add_all(SampleNote(title=f"Client {name} created", body="") for _id, name in names)
     db.session.commit()
+
+
+def note_changed_clients(tenant, changes: dict) -> None:
+    names = dict(_names(changes))
+    db.session.add_all(
+        SampleNote(title=f"Client {names[client_id]} changed: {', '.join(sorted(fields))}", body="")
+        for client_id, fields in sorted(changes.items())
+    )
+    db.session.commit()
+
+
+# --- client fields, list column and filter ------------------------------------------------
+
+_REFERENCE = re.compile(r"^[A-Z]{2}-[0-9]{3}$")
+TIERS = (("gold", _l("Gold")), ("silver", _l("Silver")))
+
+
+def _check_profile(values: dict, client_id: int | None) -> dict:
+    if "reference" in values:
+        reference = (values["reference"] or "").strip().upper()
+        if reference and not _REFERENCE.match(reference):
+            raise DomainError(_l("A reference is two letters, a hyphen and three digits (AB-123)."), field="reference")
+        values["reference"] = reference
+    if "tags" in values:
+        tags = [tag.strip().lower() for tag in values["tags"] if tag.strip()]
+        if any(len(tag) > 20 for tag in tags):
+            raise DomainError(_l("A tag has at most 20 characters."), field="tags")
+        values["tags"] = tags
+    return values
+
+
+def profile_fields() -> ModelClientFields:
+    return ModelClientFields(
+        SampleProfile,
+        _l("Sample profile"),
+        [
+            ClientField("reference", _l("Reference"), help=_l("Two letters and three digits."), headers=("ref",)),
+            ClientField("vip", _l("VIP"), kind=BOOLEAN_FIELD, headers=("vip",)),
+            ClientField("tags", _l("Tags"), kind=LIST_FIELD),
+            ClientField("tier", _l("Tier"), kind=CHOICE_FIELD, choices=TIERS),
+        ],
+        check=_check_profile,
+    )
+
+
+def reference_of_client():
+    return select(SampleProfile.reference).where(SampleProfile.client_id == Client.id).scalar_subquery()
+
+
+def vip_condition(value: str):
+    vips = select(SampleProfile.client_id).where(SampleProfile.vip.is_(True))
+    return Client.id.in_(vips) if value == "yes" else Client.id.not_in(vips)
+
+
+# --- settings and mail ------------------------------------------------------------------------
+
+
+def greeting() -> str:
+    return plugin_settings("sample").get("greeting", "")
+
+
+def save_settings(greeting_text: str, smtp_port: int | None) -> None:
+    update_plugin_settings("sample", {"greeting": greeting_text.strip() or None, "smtp_port": smtp_port})
+    db.session.commit()
+
+
+def transport(key: str) -> SmtpSettings | None:
+    """The sample's own SMTP server (on loopback, in tests), for messages sent with "sample:<key>"."""
+    port = plugin_settings("sample").get("smtp_port")
+    if not port:
+        return None
+    return SmtpSettings("127.0.0.1", int(port), "none", None, None, f"{key}@sample.test", "sample")

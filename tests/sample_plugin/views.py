@@ -1,10 +1,7 @@
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from core.errors import DomainError
-from core.extensions import db
-from core.permissions import operator_only, portal, requires
-from tenants.context import all_tenants
+from core.api import DomainError, all_tenants, db, operator_only, portal, requires
 from tests.sample_plugin import services
 from tests.sample_plugin.models import SampleNote
 
@@ -39,6 +36,17 @@ def new():
 def show(note_id: int):
     note = db.get_or_404(SampleNote, note_id)
     return render_template("sample/show.html", note=note)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@requires("sample.notes:manage")
+def settings():
+    if request.method == "POST":
+        port = request.form.get("smtp_port", "")
+        services.save_settings(request.form.get("greeting", ""), int(port) if port.isdigit() else None)
+        flash("saved", "success")
+        return redirect(url_for("sample.settings"))
+    return render_template("sample/settings.html", greeting=services.greeting())
 
 
 @console.route("/")

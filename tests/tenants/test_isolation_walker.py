@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD, login
-from tests.walker import ROW_ARGUMENTS, certificate_of, routes, uncovered
+from tests.walker import OPERATOR_ROW_ARGUMENTS, ROW_ARGUMENTS, plugin_rows, plugin_snapshot, routes, uncovered
 
 MARKER_A = "ALPHA-c41f"
 MARKER_B = "BETA-7f3a"
@@ -52,7 +52,7 @@ def populate(app, factory, slug: str, marker: str) -> dict:
             db.session.add(
                 PushSubscription(
                     user_id=portal_user,
-                    endpoint=f"https://push.{slug}.test/{marker}",
+                    endpoint=f"https://fcm.googleapis.com/fcm/send/{slug}-{marker}",
                     p256dh=f"{marker}-key",
                     auth=f"{marker}-auth",
                 )
@@ -60,10 +60,8 @@ def populate(app, factory, slug: str, marker: str) -> dict:
             db.session.commit()
             client_import = client_import.id
     _mail_of(app, tenant.id, slug, marker)
-    certificate_template, certificate = certificate_of(app, tenant.id, client, marker)
     return {
-        "certificate_template": certificate_template,
-        "certificate": certificate,
+        **plugin_rows(app, tenant.id, client, marker),
         "tenant": tenant,
         "admin": admin,
         "user": other,
@@ -106,7 +104,6 @@ def snapshot(app, tenant_id: int) -> dict:
     from core.mail.models import OutboundMessage, TenantMailSettings
     from core.push.models import PushSubscription
     from core.roles.models import Role
-    from plugins.center_certificates.models import Certificate, CertificateTemplate
     from tenants.context import tenant_context
     from tenants.models import TenantPlugin
     from tests.sample_plugin.models import SampleNote
@@ -160,13 +157,7 @@ def snapshot(app, tenant_id: int) -> dict:
                 (p.id, p.user_id, p.endpoint, p.p256dh, p.auth, p.last_sent_at)
                 for p in db.session.scalars(select(PushSubscription))
             ),
-            "certificates": sorted(
-                (c.id, c.status, c.notes, c.file_id, c.validity_date, c.rejection_reason, c.archived_at, c.deleted_at)
-                for c in db.session.scalars(select(Certificate))
-            ),
-            "certificate_templates": sorted(
-                (t.id, t.name, t.active, t.lead_days) for t in db.session.scalars(select(CertificateTemplate))
-            ),
+            "plugins_rows": plugin_snapshot(app, tenant_id),
         }
 
 
@@ -216,6 +207,7 @@ def test_a_user_of_one_tenant_reaches_nothing_of_another(app, factory, client):
     outside = [r for r in all_routes if not r.tenant_scoped]
     for route in outside:
         values = {"tenant_id": b["tenant"].id, "plugin": "sample", "eml": "none.eml"}
+        values.update({name: b[kind] for name, kind in OPERATOR_ROW_ARGUMENTS.items()})
         for method in route.methods:
             response = client.open(route.build(values), method=method, data={} if method == "POST" else None)
             assert MARKER_B not in response.get_data(as_text=True), f"{method} {route.rule} leaked tenant B"
@@ -251,7 +243,7 @@ def test_a_portal_account_of_one_tenant_reaches_nothing_of_another(app, factory,
             assert MARKER_B not in response.get_data(as_text=True), f"{method} {route.rule} leaked tenant B's data"
 
     # B's push subscription named from A: nothing of B is removed or taken over.
-    endpoint = f"https://push.beta.test/{MARKER_B}"
+    endpoint = f"https://fcm.googleapis.com/fcm/send/beta-{MARKER_B}"
     json_post = {"without_csrf": True, "headers": {"X-CSRFToken": client.csrf_token()}}
     client.post("/alpha/portal/push/subscriptions/delete", json={"endpoint": endpoint}, **json_post)
     subscription = {"endpoint": endpoint, "keys": {"p256dh": "QUxQSEE", "auth": "QUxQSEE"}}

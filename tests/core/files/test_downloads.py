@@ -24,6 +24,7 @@ def probe(app):
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "REDIS_URL": app.config["REDIS_URL"],
             "SECRET_KEY": "k" * 32,
+            "PUBLIC_URL": "https://ventanilla.example.com",
             "FILES_DIR": app.config["FILES_DIR"],
         }
     )

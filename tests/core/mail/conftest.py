@@ -27,10 +27,12 @@ class Received:
 
 
 class Recorder:
-    """The server's handler: keeps every message it accepts; can refuse chosen recipients."""
+    """The server's handler: keeps every message it accepts and every login tried; can refuse chosen
+    recipients."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
+        self.logins: list[tuple[str, str]] = []
         self.refuse: set[str] = set()
         self.lock = threading.Lock()
 
@@ -48,16 +50,19 @@ class Recorder:
         return "250 Message accepted for delivery"
 
 
-def _authenticator(server, session, envelope, mechanism, auth_data):
-    from aiosmtpd.smtp import AuthResult, LoginPassword
+def _authenticator(recorder: Recorder):
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
 
-    if isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        SMTP_USER.encode(),
-        SMTP_PASSWORD.encode(),
-    ):
-        return AuthResult(success=True, auth_data=auth_data)
-    # handled=False: aiosmtpd answers 535 itself (handled=True would leave the client waiting).
-    return AuthResult(success=False, handled=False)
+        if isinstance(auth_data, LoginPassword):
+            with recorder.lock:
+                recorder.logins.append((auth_data.login.decode(), auth_data.password.decode()))
+            if (auth_data.login, auth_data.password) == (SMTP_USER.encode(), SMTP_PASSWORD.encode()):
+                return AuthResult(success=True, auth_data=auth_data)
+        # handled=False: aiosmtpd answers 535 itself (handled=True would leave the client waiting).
+        return AuthResult(success=False, handled=False)
+
+    return authenticate
 
 
 def _free_port() -> int:
@@ -84,7 +89,7 @@ class SmtpServer:
             self.handler,
             hostname=self.host,
             port=self.port,
-            authenticator=_authenticator,
+            authenticator=_authenticator(self.handler),
             auth_require_tls=False,
         )
         self.controller.start()

@@ -113,7 +113,11 @@ def test_a_bad_server_is_refused_with_a_clear_message(app, factory, client, chan
 
 @pytest.mark.parametrize(
     ("typed", "stored"),
-    [("SMTP.Example.COM", "smtp.example.com"), ("192.0.2.25", "192.0.2.25"), ("[2001:db8::25]", "2001:db8::25")],
+    [
+        ("SMTP.Example.COM", "smtp.example.com"),
+        ("93.184.215.14", "93.184.215.14"),
+        ("[2606:4700::1111]", "2606:4700::1111"),
+    ],
 )
 def test_host_names_and_ip_addresses_are_accepted(app, factory, client, typed, stored):
     tenant = _admin(factory, client)
@@ -150,6 +154,7 @@ def test_the_test_button_shows_what_the_server_said_when_it_fails(app, factory, 
     assert "The server refused the user name or the password." in page
     assert "SMTPAuthenticationError: 535" in page
     assert "wrong-password" not in page
+    assert "5.7.8" not in page and "Authentication credentials invalid" not in page, "codes only, not the server's text"
 
     page = _text(client.post("/acme/settings/mail/test", data=_form(smtp_server, security="starttls")))
     assert "does not offer what these settings ask for (STARTTLS or login)" in page
@@ -186,3 +191,104 @@ def test_only_holders_of_the_mail_permission_see_the_page_and_the_menu_entry(app
 def test_the_mail_permission_is_for_administrators_only_by_default(app):
     permission = app.extensions["ventanilla_plugins"].permissions.get("core.mail:manage")
     assert permission is not None and permission.default_roles == ()
+
+
+# --- the server must be on the internet, and the stored password stays with its server ---------
+
+
+@pytest.fixture
+def strict(app, monkeypatch):
+    """Production's rule: servers on private addresses are refused (tests allow them by default)."""
+    monkeypatch.setitem(app.config, "ALLOW_PRIVATE_HOSTS", False)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "localhost", "[::1]", "169.254.169.254", "10.0.0.7", "192.168.1.20", "[::ffff:127.0.0.1]", "0.0.0.0"],
+)
+def test_a_server_on_a_private_address_is_refused_on_saving(app, factory, client, strict, host):
+    tenant = _admin(factory, client)
+    page = client.post("/acme/settings/mail/", data=_form(host=host))
+    assert page.status_code == 200
+    assert "is not a server on the internet" in _text(page)
+    assert _stored(app, tenant) is None
+
+
+def test_the_test_button_never_connects_to_a_private_address(app, factory, client, smtp_server, strict):
+    _admin(factory, client)
+    for host in (smtp_server.host, "localhost"):
+        page = _text(client.post("/acme/settings/mail/test", data=_form(smtp_server, host=host)))
+        assert f"{host} is not a server on the internet" in page
+        assert "We have sent a test message" not in page
+    assert smtp_server.received == [] and smtp_server.handler.logins == []
+
+
+@pytest.fixture
+def banner_server():
+    """A service that is not SMTP (an SSH daemon, say) on loopback: it greets and hangs up."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    banner = b"SSH-2.0-OpenSSH_9.6 internal-bastion-7\r\n"
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.sendall(banner)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    listener.close()
+    thread.join(timeout=5)
+
+
+def test_the_test_button_shows_a_classified_error_and_nothing_the_other_end_said(app, factory, client, banner_server):
+    _admin(factory, client)
+    page = _text(client.post("/acme/settings/mail/test", data=_form(host="127.0.0.1", port=str(banner_server))))
+    assert "The test message could not be sent." in page
+    assert "SSH-2.0" not in page and "internal-bastion" not in page and "OpenSSH" not in page
+
+
+def test_the_stored_password_is_never_sent_to_a_server_or_user_the_form_changed(app, factory, client, smtp_server):
+    tenant = _admin(factory, client)
+    # The stored password belongs to the organisation's real server ...
+    client.post("/acme/settings/mail/", data=_form(host="smtp.example.com"))
+    assert _stored(app, tenant)["password"] == SMTP_PASSWORD
+    # ... a test through another host with the field left empty must not hand it over.
+    page = _text(client.post("/acme/settings/mail/test", data=_form(smtp_server, password="")))
+    assert "We have sent a test message" not in page
+    assert all(password != SMTP_PASSWORD for _login, password in smtp_server.handler.logins)
+    assert smtp_server.received == []
+    # Nor as another user on the stored host (saved the same way, below).
+    client.post("/acme/settings/mail/", data=_form(host="smtp.example.com", username="other@acme.test", password=""))
+    assert _stored(app, tenant)["password"] is None, "a new user name forgets the old user's password"
+    client.post("/acme/settings/mail/", data=_form(host="smtp.example.com"))
+    client.post("/acme/settings/mail/", data=_form(host="smtp.elsewhere.example", password=""))
+    assert _stored(app, tenant)["password"] is None, "a new host forgets the old host's password"
+    client.post("/acme/settings/mail/", data=_form(host="smtp.example.com"))
+    client.post("/acme/settings/mail/", data=_form(host="SMTP.example.com", port="465", security="ssl", password=""))
+    assert _stored(app, tenant)["password"] == SMTP_PASSWORD, "same host and user: kept"
+
+
+def test_delivery_to_a_tenant_server_on_a_private_address_fails_for_good(app, factory, client, smtp_server, outbox):
+    from tests.core.mail.conftest import messages
+
+    tenant = _admin(factory, client)
+    use_smtp(app, tenant, smtp_server)  # saved while private hosts were allowed
+    app.config["ALLOW_PRIVATE_HOSTS"] = False
+    try:
+        client.post("/acme/password/forgot", data={"email": "admin@acme.test"})
+        outbox()
+    finally:
+        app.config["ALLOW_PRIVATE_HOSTS"] = True
+    (message,) = messages(app, tenant)
+    assert message["status"] == "failed" and message["attempts"] == 1
+    assert "RefusedAddress" in message["last_error"]
+    assert smtp_server.received == []

@@ -224,7 +224,9 @@ def _phone(app, centre, factory, service, path: str, locale: str | None = None):
     return phone
 
 
-def test_a_subscribed_phone_gets_the_notice_as_a_push_it_can_decrypt(app, centre, factory, outbox, push_service):
+def test_a_subscribed_phone_gets_the_notice_as_a_push_it_can_decrypt(
+    app, centre, factory, outbox, push_service, run_jobs
+):
     from core.extensions import db
     from plugins.center_certificates.models import CertificateNotice
 
@@ -232,6 +234,8 @@ def test_a_subscribed_phone_gets_the_notice_as_a_push_it_can_decrypt(app, centre
     template = make_template(app, centre.tenant)
     certificate = make_request(app, centre.tenant, centre.client, template)
     _notify(app, centre.tenant)
+    assert push_service.received == [], "sent from the push queue, not by the notices run"
+    run_jobs()
     (request,) = push_service.received
     payload = phone.decrypt(request["body"])
     assert payload["certificate"] == certificate and payload["event"] == "created"
@@ -244,7 +248,7 @@ def test_a_subscribed_phone_gets_the_notice_as_a_push_it_can_decrypt(app, centre
     assert [m.subject for m in outbox()] == ["Org acme asks you for: Medical certificate"], "e-mail always"
 
 
-def test_a_phone_the_push_service_forgot_is_unsubscribed(app, centre, factory, push_service):
+def test_a_phone_the_push_service_forgot_is_unsubscribed(app, centre, factory, push_service, run_jobs):
     from core.extensions import db
     from core.push.models import PushSubscription
 
@@ -252,17 +256,19 @@ def test_a_phone_the_push_service_forgot_is_unsubscribed(app, centre, factory, p
     _phone(app, centre, factory, push_service, "old")
     make_request(app, centre.tenant, centre.client, make_template(app, centre.tenant))
     _notify(app, centre.tenant)
+    run_jobs()
     with acting(app, centre.tenant):
         assert db.session.scalar(select(func.count()).select_from(PushSubscription)) == 0
 
 
-def test_the_push_says_what_happened_in_the_clients_language(app, centre, factory, push_service):
+def test_the_push_says_what_happened_in_the_clients_language(app, centre, factory, push_service, run_jobs):
     phone = _phone(app, centre, factory, push_service, "phone-it", locale="it")
     certificate = make_request(app, centre.tenant, centre.client, make_template(app, centre.tenant))
     with time_machine.travel(SPRING, tick=False):
         upload(app, centre.tenant, certificate, date(2026, 4, 15))
         approve(app, centre.tenant, certificate)
         _notify(app, centre.tenant)
+    run_jobs()
     payloads = {p["event"]: p for p in (phone.decrypt(r["body"]) for r in push_service.received)}
     assert set(payloads) == {"created", "approved"}
     approved = payloads["approved"]

@@ -8,8 +8,7 @@ Create Date: 2026-11-23 16:50:25.866080
 from alembic import op
 import sqlalchemy as sa
 
-import core.extensions
-from tenants.isolation import enable_row_level_security
+from core.api import UTCDateTime, enable_row_level_security
 
 revision = '0001_center_certificates'
 down_revision = None
@@ -28,8 +27,8 @@ def upgrade():
     sa.Column('renew_on_expiry', sa.Boolean(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', core.extensions.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.extensions.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', UTCDateTime(timezone=True), nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['core_users.id'], name=op.f('fk_center_certificates_templates_created_by_id_core_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_center_certificates_templates_tenant_id_tenants'), ondelete='CASCADE'),
@@ -50,21 +49,21 @@ def upgrade():
     sa.Column('expiring_from', sa.Date(), nullable=True),
     sa.Column('notes', sa.String(length=400), nullable=False),
     sa.Column('file_id', sa.Integer(), nullable=True),
-    sa.Column('uploaded_at', core.extensions.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('uploaded_at', UTCDateTime(timezone=True), nullable=True),
     sa.Column('uploaded_by_client', sa.Boolean(), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
-    sa.Column('approved_at', core.extensions.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('approved_at', UTCDateTime(timezone=True), nullable=True),
     sa.Column('approved_by_id', sa.Integer(), nullable=True),
     sa.Column('rejection_reason', sa.String(length=400), nullable=False),
-    sa.Column('rejected_at', core.extensions.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('expired_at', core.extensions.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('archived_at', core.extensions.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('deleted_at', core.extensions.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('rejected_at', UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expired_at', UTCDateTime(timezone=True), nullable=True),
+    sa.Column('archived_at', UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deleted_at', UTCDateTime(timezone=True), nullable=True),
     sa.Column('deleted_by_id', sa.Integer(), nullable=True),
     sa.Column('renewal_of_id', sa.Integer(), nullable=True),
     sa.Column('issued_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', core.extensions.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.extensions.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', UTCDateTime(timezone=True), nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['approved_by_id'], ['core_users.id'], name=op.f('fk_center_certificates_certificates_approved_by_id_core_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['client_id'], ['core_clients.id'], name=op.f('fk_center_certificates_certificates_client_id_core_clients'), ondelete='CASCADE'),
@@ -90,7 +89,7 @@ def upgrade():
     sa.Column('event', sa.String(length=16), nullable=False),
     sa.Column('message_id', sa.Integer(), nullable=True),
     sa.Column('pushed', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.extensions.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', UTCDateTime(timezone=True), nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['certificate_id'], ['center_certificates_certificates.id'], name=op.f('fk_center_certificates_notices_certificate_id_center_certificates_certificates'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['message_id'], ['core_outbound_messages.id'], name=op.f('fk_center_certificates_notices_message_id_core_outbound_messages'), ondelete='SET NULL'),

@@ -8,7 +8,7 @@ Create Date: 2026-11-23
 import sqlalchemy as sa
 from alembic import op
 
-from tenants.isolation import enable_row_level_security
+from core.api import enable_row_level_security
 
 revision = "0001_sample"
 down_revision = None

@@ -1,17 +1,22 @@
-"""Provisioning and looking after tenants (the operator's work)."""
+"""Provisioning and looking after tenants (the operator's work): a tenant is made with its
+default roles and its first administrator, so this sits above core's roles and users."""
 
 from __future__ import annotations
 
 import zoneinfo
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
+from core.auth.models import User, new_session_nonce
 from core.config import LANGUAGES
 from core.errors import DomainError
 from core.extensions import db
-from tenants.context import tenant_context
+from core.plugins import host
+from core.roles.models import ROLE_ADMIN, Role
+from core.roles.services import create_default_roles
+from core.users.services import invite_user
+from tenants.context import all_tenants, tenant_context
 from tenants.models import RESERVED_SLUGS, SLUG_PATTERN, TENANT_ACTIVE, TENANT_SUSPENDED, Tenant
 
 
@@ -38,15 +43,13 @@ def _validate(slug: str | None, name: str, language: str, timezone: str) -> None
 
 def create_tenant(slug: str, name: str, language: str = "es", timezone: str = "Europe/Madrid") -> Tenant:
     """A new tenant with its default roles, named in its language."""
-    from core.roles.services import create_default_roles
-
     slug = (slug or "").strip().lower()
     _validate(slug, name, language, timezone)
     tenant = Tenant(slug=slug, name=name.strip(), language=language, timezone=timezone, status=TENANT_ACTIVE)
     db.session.add(tenant)
     db.session.flush()
     with tenant_context(tenant):
-        create_default_roles(language, current_app.extensions["ventanilla_plugins"].permissions)
+        create_default_roles(language, host().permissions)
         db.session.commit()
     return tenant
 
@@ -62,8 +65,6 @@ def update_tenant(tenant: Tenant, name: str, language: str, timezone: str) -> Te
 
 def set_status(tenant: Tenant, suspended: bool) -> Tenant:
     """Suspend (every session of the tenant ends, its pages and jobs stop) or reactivate a tenant."""
-    from core.auth.models import User, new_session_nonce
-
     tenant.status = TENANT_SUSPENDED if suspended else TENANT_ACTIVE
     if suspended:
         with tenant_context(tenant):
@@ -82,9 +83,6 @@ def find(slug: str) -> Tenant:
 
 def invite_administrator(tenant: Tenant, email: str, name: str, inviter_name: str):
     """Invite a user holding the tenant's administrator role (the first one, or another)."""
-    from core.roles.models import ROLE_ADMIN, Role
-    from core.users.services import invite_user
-
     with tenant_context(tenant):
         admin_role = db.session.scalar(select(Role).where(Role.key == ROLE_ADMIN))
         return invite_user(tenant, email, name, [admin_role.id], inviter_name=inviter_name)
@@ -92,8 +90,5 @@ def invite_administrator(tenant: Tenant, email: str, name: str, inviter_name: st
 
 def counts() -> dict[int, int]:
     """Users per tenant, for the operator's list (one query)."""
-    from core.auth.models import User
-    from tenants.context import all_tenants
-
     with all_tenants():
         return dict(db.session.execute(select(User.tenant_id, func.count()).group_by(User.tenant_id)).all())
