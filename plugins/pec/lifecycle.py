@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from plugins.pec.errors import PecError
 
@@ -41,13 +42,15 @@ class BoxState(StrEnum):
         return STATE_LABELS[self]
 
 
+# A box's states (the seed's "in attesa di attivazione", "ATTIVA"...): their own context, since
+# Italian and Spanish agree them with "casella" / "buzón".
 STATE_LABELS = {
-    BoxState.PENDING: _l("Awaiting activation"),
-    BoxState.REFUSED: _l("Activation refused"),
-    BoxState.ACTIVE: _l("Active"),
-    BoxState.EXPIRED: _l("Expired"),
-    BoxState.SUSPENDED: _l("Suspended"),
-    BoxState.DELETED: _l("Deleted"),
+    BoxState.PENDING: lazy_pgettext("box state", "Awaiting activation"),
+    BoxState.REFUSED: lazy_pgettext("box state", "Activation refused"),
+    BoxState.ACTIVE: lazy_pgettext("box state", "Active"),
+    BoxState.EXPIRED: lazy_pgettext("box state", "Expired"),
+    BoxState.SUSPENDED: lazy_pgettext("box state", "Suspended"),
+    BoxState.DELETED: lazy_pgettext("box state", "Deleted"),
 }
 
 # The states time moves a box through, in order.

@@ -410,7 +410,10 @@ def test_hook_demo_services(app):
     """What ``make run`` starts beside the web server and the worker."""
     with app.app_context():
         services = app.extensions["ventanilla_plugins"].call_all("demo_services", app=app)
-    assert [(s.name, s.lines) for s in services] == [("sample-clock", ("ticks for the demo",))]
+    # Other installed plugins may add their own stand-ins; the sample's comes through as declared.
+    assert [(s.name, s.lines) for s in services if s.name == "sample-clock"] == [
+        ("sample-clock", ("ticks for the demo",))
+    ]
 
 
 def _delete_notes(app, tenant, title: str) -> None:
