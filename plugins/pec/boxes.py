@@ -45,6 +45,7 @@ from plugins.pec.catalogue import (
     validate_years,
 )
 from plugins.pec.errors import PecError, PecErrors
+from plugins.pec.exports import BOX_COLUMNS
 from plugins.pec.lifecycle import (
     DEFAULT_POLICY,
     STATE_LABELS,
@@ -302,9 +303,10 @@ def search_statement(tenant, user, search: Search, stmt: Select | None = None) -
 EXPORT_BATCH = 1000
 
 
-def export_records(tenant, user, search: Search) -> Iterator[dict]:
-    """The searched boxes as export records, read through a server-side cursor in batches: the
-    export's memory is that of a batch, whatever the number of boxes."""
+def export_rows(tenant, user, search: Search) -> Iterator[list]:
+    """The searched boxes as rows of the export (the columns of ``exports.BOX_COLUMNS``), read
+    through a server-side cursor in batches: the export's memory is that of a batch, whatever the
+    number of boxes."""
     zone = ZoneInfo(tenant.timezone)
     stmt = search_statement(
         tenant,
@@ -336,25 +338,47 @@ def export_records(tenant, user, search: Search) -> Iterator[dict]:
         .outerjoin(Package, Package.id == Box.package_id),
     ).order_by(Box.id.desc())
     types = {t.code: t.name for t in DEFAULT_BOX_TYPES}
+    # Labels in the reader's language, translated once per export rather than once per row.
+    states = {state.value: str(STATE_LABELS[state]) for state in BoxState}
+    renewals = {mode.value: str(mode.label) for mode in RenewalMode}
+    days: dict = {}
+
+    def local_day(moment):
+        # Many boxes share a day: the zone conversion is made once per distinct instant's date.
+        if moment is None:
+            return None
+        key = (moment.year, moment.month, moment.day, moment.hour, moment.minute)
+        if key not in days:
+            days[key] = moment.astimezone(zone).date()
+        return days[key]
+
     result = db.session.execute(stmt.execution_options(yield_per=EXPORT_BATCH))
     for row in result:
         agent = row.agent_company or " ".join(x for x in (row.agent_last, row.agent_first) if x)
-        yield {
-            "address": row.address,
-            "domain": row.domain,
-            "state": BoxState(row.state),
-            "box_type": types.get(row.box_type, row.box_type),
-            "mailbox_mb": row.mailbox_mb,
-            "holder": row.holder,
-            "codice_fiscale": row.codice_fiscale,
-            "partita_iva": row.partita_iva or "",
-            "agent": agent,
-            "package": row.package,
-            "created_on": row.created_at.astimezone(zone).date() if row.created_at else None,
-            "activated_on": row.activated_at.astimezone(zone).date() if row.activated_at else None,
-            "expires_on": row.expires_on,
-            "renewal": RenewalMode(row.renewal),
-        }
+        # In the order of exports.BOX_COLUMNS, each cell as the export writes it.
+        yield [
+            row.address,
+            row.domain,
+            states.get(row.state, row.state),
+            types.get(row.box_type, row.box_type),
+            row.mailbox_mb,
+            row.holder,
+            row.codice_fiscale,
+            row.partita_iva or "",
+            agent,
+            row.package or "",
+            local_day(row.created_at) or "",
+            local_day(row.activated_at) or "",
+            row.expires_on or "",
+            renewals.get(row.renewal, row.renewal),
+        ]
+
+
+def export_records(tenant, user, search: Search) -> Iterator[dict]:
+    """``export_rows`` as mappings by column key."""
+    keys = [key for key, _title in BOX_COLUMNS]
+    for row in export_rows(tenant, user, search):
+        yield dict(zip(keys, row, strict=True))
 
 
 def state_counts(user) -> dict[str, int]:

@@ -305,13 +305,13 @@ def logins() -> list[str]:
         lines = []
         if account is not None:
             lines.append(
-                f"demo-it PEC        /demo-it/pec/     reseller code {account.code}"
+                f"{'demo-it PEC':<17} /demo-it/pec/     reseller code {account.code}"
                 f" (held by {RESELLER_USER} / demo-admin)"
             )
         if assistant_account is not None:
             lines.append(
-                f"demo-it PEC        /demo-it/pec/     assistant {ASSISTANT[0]} / {ASSISTANT[3]}"
+                f"{'demo-it PEC':<17} /demo-it/pec/     assistant {ASSISTANT[0]} / {ASSISTANT[3]}"
                 f" (code {assistant_account.code})"
             )
-        lines.append("PEC gestore       /operator/pec/    the operator's login")
+        lines.append(f"{'PEC gestore':<17} /operator/pec/    the operator's login")
         return lines

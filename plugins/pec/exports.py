@@ -50,6 +50,12 @@ def cell(value: Any) -> Any:
     return value
 
 
+def with_header(rows: Iterable[list[Any]], columns=BOX_COLUMNS) -> Iterator[list[Any]]:
+    """Rows already in the columns' order, the headings first."""
+    yield header(columns)
+    yield from rows
+
+
 def box_rows(records: Iterable[Mapping[str, Any]], columns=BOX_COLUMNS) -> Iterator[list[Any]]:
     """Rows of the export from mappings (a SQLAlchemy ``Row._mapping``, a dict) with ``columns``'
     keys; the headings first. Lazy: a cursor stays a cursor."""

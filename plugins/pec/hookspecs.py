@@ -13,7 +13,9 @@ hookspec = pluggy.HookspecMarker("ventanilla")
 
 @hookspec
 def pec_activation_providers():
-    """Offer ways of activating PEC boxes. Called once, when the plugin builds its provider registry.
+    """Offer ways of activating PEC boxes. Called (with ``core.api.call_plugins``) whenever the plugin
+    builds its provider registry: to offer the operator the providers of a domain, to submit a box,
+    to read a callback.
 
     The pec plugin itself answers with the manual gestore (``ManualProvider``: the operator
     activates each box in the console) and the HTTP one (``HttpActivationProvider``).

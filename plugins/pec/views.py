@@ -418,8 +418,8 @@ def boxes_list():
 def boxes_export():
     """ "Esporta Dati": the searched list as CSV, streamed (core neutralises formula cells)."""
     _form, search = _search()
-    records = boxes.export_records(g.tenant, current_user, search)
-    return csv_response(exports.box_rows(records), f"caselle-pec-{g.tenant.slug}.csv")
+    rows = boxes.export_rows(g.tenant, current_user, search)
+    return csv_response(exports.with_header(rows), f"caselle-pec-{g.tenant.slug}.csv")
 
 
 @bp.route("/boxes/bulk", methods=["POST"])

@@ -242,7 +242,7 @@ def test_the_export_reads_in_batches_in_flat_memory(app, reseller):
         tracemalloc.start()
         try:
             count = sum(
-                1 for _ in exports.box_rows(boxes.export_records(tenant_row(reseller.tenant), user, boxes.Search()))
+                1 for _ in exports.with_header(boxes.export_rows(tenant_row(reseller.tenant), user, boxes.Search()))
             )
             _, peak = tracemalloc.get_traced_memory()
         finally:
