@@ -12,7 +12,7 @@ Prints how long building took; then, for one tenant:
     starting state is restored and the same three statements, written by hand, run bare (with
     the same tenant keys, so that each is a range or a probe of an index); the ratio, and the
     time of each bare statement;
-  - "Generar certificados" (``services.run_generation``) for 100,000 clients of five centres,
+  - "Generar certificados" (``jobs.run_generation``) for 100,000 clients of five centres,
     against a bare INSERT … SELECT for another 100,000 clients of five other centres; the ratio.
 
 Each timed operation is cancelled after ``--limit`` seconds (and rolled back); it is then
@@ -518,20 +518,21 @@ def _bench_generation(tenant_id: int, template_id: int, groups: list[int], clien
     """Ours for the clients of groups[:5]; a bare INSERT … SELECT for those of groups[5:]."""
     from core.extensions import db
     from plugins.center_certificates import services
+    from plugins.center_certificates.jobs import run_generation
     from tenants.context import tenant_context
     from tenants.models import Tenant
 
     half = len(groups) // 2
     with tenant_context(tenant_id):
         tenant = db.session.get(Tenant, tenant_id)
-        template = db.session.get(services.CertificateTemplate, template_id)
+        template = services.get_template(template_id)
         name, lead_days = template.name, template.lead_days
         ctx = SimpleNamespace(tenant=tenant, run=SimpleNamespace(started_by_id=None), progress=lambda *a, **k: None)
         connection = db.session.connection()
         try:
             with _cancel_after(limit, connection):
                 started = time.perf_counter()
-                result = services.run_generation(ctx, template_id, groups[:half])  # commits after each batch
+                result = run_generation(ctx, template_id, groups[:half])  # commits after each batch
                 ours_ms = (time.perf_counter() - started) * 1000
             assert result["created"] == clients, result
         except Cancelled:
@@ -539,7 +540,7 @@ def _bench_generation(tenant_id: int, template_id: int, groups: list[int], clien
             result, ours_ms = {"created": 0}, None
     db.session.close()
     print(
-        f"Generar certificados, ours (services.run_generation, {clients:,} clients of {half} centres, "
+        f"Generar certificados, ours (jobs.run_generation, {clients:,} clients of {half} centres, "
         f"batches of {services.GENERATION_BATCH:,}): {_ms(ours_ms, limit)}  created {result['created']:,} "
         f"in {result.get('batches', 0)} INSERT … SELECT"
     )

@@ -12,6 +12,7 @@ from flask import Flask, abort, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from core.auth import sessions
 from core.auth.models import User
 from core.auth.services import has_permission, load_operator
 from core.extensions import db, login_manager
@@ -67,10 +68,15 @@ def _load_user(identity: str):
     parts = identity.split(":")
     tenant = g.get("tenant")
     if parts[0] == "op" and len(parts) == 3 and tenant is None:
-        return load_operator(int(parts[1]), parts[2])
+        operator = load_operator(int(parts[1]), parts[2])
+        return operator if operator is not None and sessions.is_live(identity) else None
     if parts[0] == "t" and len(parts) == 4 and tenant is not None and int(parts[1]) == tenant.id:
         user = db.session.get(User, int(parts[2]))
-        if user is not None and user.is_active and user.session_nonce == parts[3]:
+        if user is None or not user.is_active or user.session_nonce != parts[3]:
+            return None
+        if user.is_portal and not user.client.active:
+            return None  # a deactivated client's portal account is closed
+        if sessions.is_live(identity):
             return user
     return None
 

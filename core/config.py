@@ -138,6 +138,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "FILES_STORE": env.get("VENTANILLA_FILES_STORE", "local"),
         "FILES_DIR": env.get("VENTANILLA_FILES_DIR") or str(instance / "files"),
         "FILES_PDF_CHECK_TIMEOUT": float(env.get("VENTANILLA_PDF_CHECK_TIMEOUT", "10")),
+        # Uploaded images are decoded and re-encoded in a child process with this time limit
+        # (seconds), and one account may have this many uploads in progress at once.
+        "FILES_IMAGE_TIMEOUT": float(env.get("VENTANILLA_IMAGE_TIMEOUT", "20")),
+        "UPLOADS_PER_ACCOUNT": 2,
         # Outbound mail: attempts before a message is marked failed, the first back-off (doubled
         # after each failure: 90 s ... 25.6 h, about two days in all), a worker's claim on a message
         # and the SMTP connection timeout (seconds).

@@ -43,6 +43,7 @@ class UTCDateTime(TypeDecorator):
 
 
 def utcnow() -> datetime:
+    """Now, as an aware UTC datetime: what every timestamp column stores."""
     return datetime.now(UTC)
 
 

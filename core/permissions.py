@@ -44,25 +44,19 @@ class Access:
     permission: str | None = None
 
 
-def _declare(access: Access) -> Callable:
+def _declare(access: Access, doc: str = "") -> Callable:
     def decorator(view: Callable) -> Callable:
         setattr(view, ACCESS_ATTRIBUTE, access)
         return view
 
+    decorator.__doc__ = doc
     return decorator
 
 
-public = _declare(Access(PUBLIC))
-"""Anyone, logged in or not (login page, password reset, error pages)."""
-
-authenticated = _declare(Access(AUTHENTICATED))
-"""Any active user of the tenant in the URL (dashboard, own profile, logout)."""
-
-operator_only = _declare(Access(OPERATOR))
-"""Platform operators only (the operator console)."""
-
-portal = _declare(Access(PORTAL))
-"""A client's own portal account in the tenant of the URL (and nobody else)."""
+public = _declare(Access(PUBLIC), "Anyone, logged in or not (login page, password reset, a signed webhook).")
+authenticated = _declare(Access(AUTHENTICATED), "Any active user of the tenant in the URL (dashboard, own profile).")
+operator_only = _declare(Access(OPERATOR), "Platform operators only (the operator console).")
+portal = _declare(Access(PORTAL), "A client's own portal account in the tenant of the URL (and nobody else).")
 
 
 def requires(code: str) -> Callable:

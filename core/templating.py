@@ -67,11 +67,20 @@ def settings_menu() -> list[tuple]:
     ]
 
 
+def audit_changes(event) -> dict:
+    """The changes of an audit event as the signed-in person may read them."""
+    from core.clients.services import readable_changes
+
+    return readable_changes(current_user, event)
+
+
 def init_app(app: Flask) -> None:
     from core.audit.recorder import audit_titles, field_label, value_label
     from core.jobs.models import STATUS_LABELS, STATUS_STYLES
 
-    app.jinja_env.globals.update(audit_titles=audit_titles, audit_field=field_label, audit_value=value_label)
+    app.jinja_env.globals.update(
+        audit_titles=audit_titles, audit_field=field_label, audit_value=value_label, audit_changes=audit_changes
+    )
     app.jinja_env.globals.update(
         can=can,
         menu=menu,

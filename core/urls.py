@@ -16,6 +16,8 @@ DEVELOPMENT_URL = "http://127.0.0.1:5000"
 
 
 def external_url(endpoint: str, **values) -> str:
+    """An absolute link to ``endpoint`` for an e-mail or a push: built on the configured public URL
+    (``VENTANILLA_PUBLIC_URL``), never on the request's host."""
     public = current_app.config.get("PUBLIC_URL")
     if not public:
         if not (current_app.debug or current_app.testing):

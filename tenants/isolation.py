@@ -7,14 +7,24 @@ deleted rows, and the ``tenant_id`` column default refuses to insert without a c
 Layer 2 (PostgreSQL): row-level security on every tenant table, keyed on the
 transaction-local setting ``app.tenant_id`` that ``after_begin`` writes. It covers what the
 ORM layer cannot see: raw SQL, Core statements and identity-map hits.
+
+What the criteria cannot reach is refused on every engine (``UnscopedStatement``): the ORM's
+bulk UPDATE by primary key (a list of rows, no WHERE for the criteria to join), UPDATE and
+DELETE of a tenant ``Table`` (not its mapped class), and textual SQL naming a tenant table.
+They go through helpers that put the tenant in the statement: ``update_by_id`` and
+``tenant_sql``.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from flask import has_app_context
-from sqlalchemy import ForeignKey, event, text
+from sqlalchemy import ForeignKey, Table, bindparam, event, text, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, declared_attr, mapped_column, with_loader_criteria
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TableClause
 
 from tenants.context import TenantContextMissing, TenantMismatch, crossing_tenants, current_tenant_id, on_change
@@ -118,10 +128,52 @@ def _touches_tenant_rows(state: ORMExecuteState) -> bool:
     )
 
 
+class UnscopedStatement(RuntimeError):
+    """A statement on tenant tables that the tenant criteria cannot reach; use ``update_by_id`` or
+    ``tenant_sql``, which put the tenant into it."""
+
+
+# Set by the helpers on the statements they build: the tenant is in their WHERE already.
+TENANT_IN_STATEMENT = "ventanilla_tenant_in_statement"
+
+_TENANT_NAMES: dict[frozenset, re.Pattern] = {}
+
+
+def _names_tenant_table(sql: str) -> bool:
+    names = frozenset(_scoped_classes())
+    pattern = _TENANT_NAMES.get(names)
+    if pattern is None:
+        _TENANT_NAMES.clear()
+        alternatives = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+        pattern = _TENANT_NAMES[names] = re.compile(r"(?<!\w)(?:" + alternatives + r")(?!\w)", re.IGNORECASE)
+    return bool(names) and pattern.search(sql) is not None
+
+
+def _refuse_unscoped(state: ORMExecuteState) -> None:
+    if state.execution_options.get(TENANT_IN_STATEMENT):
+        return
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        if _names_tenant_table(statement.text):
+            raise UnscopedStatement("textual SQL on a tenant table: build it with tenants.isolation.tenant_sql()")
+        return
+    if not (state.is_update or state.is_delete):
+        return
+    mapped = any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
+    if mapped and isinstance(state.parameters, list):
+        raise UnscopedStatement(
+            "bulk UPDATE by primary key of a tenant model ignores the tenant: use tenants.isolation.update_by_id()"
+        )
+    table = getattr(statement, "table", None)
+    if not mapped and isinstance(table, Table) and is_tenant_table(table):
+        raise UnscopedStatement(f"UPDATE or DELETE of the tenant table {table.name} outside the ORM: use its model")
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statement(state: ORMExecuteState) -> None:
     if state.is_column_load or state.is_relationship_load:
         return
+    _refuse_unscoped(state)
     if not _touches_tenant_rows(state):
         return
     if crossing_tenants():
@@ -158,6 +210,42 @@ def _stamp_and_check_rows(session: Session, flush_context, instances) -> None:
             if tenant_id is None:
                 raise TenantContextMissing(f"change to {type(obj).__name__} without a tenant context")
             raise TenantMismatch(f"change to {type(obj).__name__} of another tenant")
+
+
+def update_by_id(session: Session, model: type, rows: Sequence[dict]) -> None:
+    """Set-based UPDATE of many rows of a tenant model, each by its primary key, in the current
+    tenant only: what ``session.execute(update(model), rows)`` does, with ``tenant_id = <current>``
+    added to its WHERE (a row of another tenant is left alone, as the criteria would). Every row
+    has the same keys: the primary key and the columns to set."""
+    if not rows:
+        return
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise TenantContextMissing("update_by_id() without a tenant context")
+    table = model.__table__
+    (key,) = table.primary_key.columns
+    columns = [name for name in rows[0] if name != key.key]
+    statement = (
+        update(table)
+        .where(key == bindparam("_by_id_key"), table.c.tenant_id == tenant_id)
+        .values({table.c[name]: bindparam(f"_by_id_{name}") for name in columns})
+        .execution_options(**{TENANT_IN_STATEMENT: True})
+    )
+    session.execute(
+        statement, [{"_by_id_key": row[key.key], **{f"_by_id_{name}": row[name] for name in columns}} for row in rows]
+    )
+
+
+def tenant_sql(sql: str) -> TextClause:
+    """Textual SQL on tenant tables, for the current tenant: the text restricts every tenant table
+    it reads or writes with ``tenant_id = :tenant_id``, which this binds (other parameters are
+    given to ``execute`` as usual)."""
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise TenantContextMissing("tenant_sql() without a tenant context")
+    if not re.search(r":tenant_id\b", sql):
+        raise ValueError("tenant_sql() needs the text to restrict its tenant tables with :tenant_id")
+    return text(sql).bindparams(tenant_id=tenant_id).execution_options(**{TENANT_IN_STATEMENT: True})
 
 
 def _database_setting_values() -> dict[str, str]:

@@ -55,6 +55,7 @@ def enabled_for_current_tenant() -> set[str]:
 
 
 def is_enabled(tenant: Tenant, plugin: str) -> bool:
+    """Whether ``tenant`` has ``plugin`` licensed and enabled (core always is)."""
     return plugin == "core" or plugin in enabled_plugins(tenant)
 
 

@@ -26,6 +26,21 @@ message (and the form field it concerns) for whatever the user did wrong.
 ``func(ctx, **arguments)`` where ``ctx`` is a ``JobContext`` (``ctx.tenant``, ``ctx.run``,
 ``ctx.progress(done, total, message)``); it runs in the tenant's context, only while the tenant
 holds the plugin. Raise ``TransientJobError`` (or let a connection error out) to be retried.
+
+**Names that are not functions or classes** (each function and class documents itself):
+
+- ``hookimpl``: the marker of a hook implementation (``@hookimpl``).
+- ``db``: Flask-SQLAlchemy (``db.Model``, ``db.session``).
+- ``public``, ``authenticated``, ``portal``, ``operator_only``: access of a view (anyone; any
+  signed-in user of the tenant; the client's own portal account; platform operators); with
+  ``requires(code)``, the only decorators a view may carry.
+- ``NUMBER``, ``LIST``, ``TEXT``: kinds of ``LicenceLimit``.
+- ``TEXT_FIELD``, ``TEXTAREA_FIELD``, ``BOOLEAN_FIELD``, ``CHOICE_FIELD``, ``LIST_FIELD``: kinds of
+  ``ClientField``.
+- ``CLIENT_FIELDS``: the client's own fields a ``clients_updated`` change may name.
+- ``CREATE``, ``UPDATE``, ``DELETE``: actions of an ``audit_row``.
+- ``JPEG``, ``PNG``, ``HEIC``, ``PDF``: content types an ``UploadKind`` may accept; ``MB``: a
+  megabyte, for its size limit.
 """
 
 from __future__ import annotations
@@ -98,7 +113,8 @@ from core.plugins import host
 from core.push.services import Push, send_later, send_to_user
 from core.urls import external_url
 from tenants.context import all_tenants, current_tenant_id, tenant_context
-from tenants.isolation import TenantScoped, enable_row_level_security
+from tenants.isolation import TenantScoped, enable_row_level_security, tenant_sql
+from tenants.isolation import update_by_id as _update_by_id
 from tenants.licensing import is_enabled, licence_value, limit, plugin_settings, update_plugin_settings
 from tenants.models import Tenant
 
@@ -221,6 +237,13 @@ def audit_rows(rows: list[dict]) -> None:
     record_many(db.session, rows)
 
 
+def update_by_id(model, rows: list[dict]) -> None:
+    """Set-based UPDATE of many rows of a tenant model, each by its primary key, in the current
+    tenant only (``session.execute(update(model), rows)`` is refused: the tenant criteria cannot
+    reach it). Every row has the same keys: the primary key and the columns to set."""
+    _update_by_id(db.session, model, rows)
+
+
 audit_row = make_row
 """``audit_row(tenant_id, action, object_type, object_id, label, changes, parent=None)``: one event
 attributed to whoever is acting now (``action`` is ``CREATE``, ``UPDATE`` or ``DELETE``;
@@ -332,8 +355,10 @@ __all__ = [
     "send_thumbnail",
     "send_to_user",
     "tenant_context",
+    "tenant_sql",
     "tenant_today",
     "thumbnail",
+    "update_by_id",
     "update_plugin_settings",
     "user_language",
     "users_with_permission",

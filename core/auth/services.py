@@ -146,7 +146,7 @@ def authenticate_user(tenant, email: str, password: str, address: str) -> User:
     if user is None or not verify_password(user.password_hash, password):
         _record_failure(scope, email, address)
         raise DomainError(INVALID_LOGIN)
-    if not user.active:
+    if not user.active or (user.is_portal and not user.client.active):
         raise DomainError(_l("This account has been deactivated. Ask your administrator."))
     _clear_account_failures(scope, email)
     user.last_login_at = utcnow()
@@ -170,9 +170,11 @@ def authenticate_operator(email: str, password: str, address: str) -> Operator:
 
 
 def set_password(user: User, password: str, confirm: str) -> None:
+    """A new password: every session of the account ends and every unused one-time link dies."""
     check_new_password(password, confirm)
     user.password_hash = hash_password(password)
     user.session_nonce = new_session_nonce()
+    revoke_tokens(user)
     _clear_account_failures(f"t{user.tenant_id}", normalise_email(user.email))
 
 
@@ -198,6 +200,13 @@ def issue_token(user: User, purpose: str) -> str:
     return token
 
 
+def revoke_tokens(user: User) -> None:
+    """Spend every unused one-time link (reset, invitation) of ``user``."""
+    now = utcnow()
+    for row in db.session.scalars(select(AuthToken).where(AuthToken.user_id == user.id, AuthToken.used_at.is_(None))):
+        row.used_at = now
+
+
 def token_user(token: str, purpose: str) -> User:
     """The user a still-valid token belongs to, or a ``DomainError`` saying why not."""
     row = db.session.scalar(
@@ -207,7 +216,7 @@ def token_user(token: str, purpose: str) -> User:
         raise DomainError(_l("This link is not valid or has already been used."))
     if row.expires_at <= utcnow():
         raise DomainError(_l("This link has expired. Ask for a new one."))
-    if not row.user.active:
+    if not row.user.active or (row.user.is_portal and not row.user.client.active):
         raise DomainError(_l("This account has been deactivated. Ask your administrator."))
     return row.user
 
@@ -222,21 +231,51 @@ def consume_token(token: str, purpose: str, password: str, confirm: str) -> User
     return user
 
 
-def request_password_reset(tenant, email: str, address: str) -> tuple[User, str] | None:
-    """A reset token for the active account of ``tenant`` with this e-mail, else None.
+def request_password_reset(tenant, email: str, address: str) -> None:
+    """Ask for a reset link for the account of ``tenant`` with this e-mail, if there is one.
 
-    None too when the account has been sent enough links within the window (a flood of reset
-    e-mails to one person); ``ResetThrottled`` when ``address`` has asked too often.
+    The request itself only counts the request and queues a ``mail``-queue job
+    (``send_password_reset``) that looks the account up, makes the link and writes the e-mail: it
+    does the same work, in the same time, whether or not the account exists. Nothing is queued
+    when the account has been sent enough links within the window (a flood of reset e-mails to
+    one person), which again says nothing about the account. ``ResetThrottled`` when ``address``
+    has asked too often.
     """
+    from core.jobs.services import get_queue
+
     email = normalise_email(email)
     if not _count_reset_request(f"t{tenant.id}", email, address):
-        return None
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-    if user is None or not user.is_active:
-        return None
-    token = issue_token(user, TOKEN_RESET)
-    db.session.commit()
-    return user, token
+        return
+    get_queue("mail").enqueue(
+        "core.auth.services.send_password_reset",
+        tenant.id,
+        email,
+        job_timeout=current_app.config["MAIL_LEASE_SECONDS"],
+        result_ttl=0,  # whether an account was found is nobody's business
+        description=f"password reset (tenant {tenant.id})",
+    )
+
+
+def send_password_reset(tenant_id: int, email: str) -> None:
+    """The job behind ``request_password_reset``: a link and its e-mail for the active account of
+    the tenant with ``email``; nothing when there is none."""
+    from core.jobs.runner import _fresh_connections_after_fork, job_application
+    from tenants.context import tenant_context
+    from tenants.models import Tenant
+
+    app = job_application()
+    with app.app_context():
+        _fresh_connections_after_fork()
+        with tenant_context(tenant_id):
+            tenant = db.session.get(Tenant, tenant_id)
+            if tenant is None or not tenant.is_active:
+                return
+            user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+            if user is None or not user.is_active:
+                return
+            token = issue_token(user, TOKEN_RESET)
+            # The link and its e-mail commit together.
+            email_password_reset(tenant, user, token)
 
 
 # --- permissions ------------------------------------------------------------------------
@@ -268,6 +307,7 @@ def permissions_of(user) -> frozenset[str]:
 
 
 def has_permission(user, code: str) -> bool:
+    """Whether ``user``'s roles grant permission ``code`` (of core or of a plugin the tenant has enabled)."""
     return code in permissions_of(user)
 
 

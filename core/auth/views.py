@@ -6,7 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from core.auth import services
+from core.auth import services, sessions
 from core.auth.forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, NewPasswordForm, ProfileForm
 from core.auth.models import TOKEN_INVITE, TOKEN_RESET
 from core.errors import DomainError
@@ -35,6 +35,7 @@ def login():
         else:
             session.clear()
             login_user(user)
+            sessions.open_session(user.get_id())
             session.permanent = True
             home = url_for("portal.home") if user.is_portal else url_for("dashboard.index")
             target = safe_next(request.args.get("next"), home)
@@ -47,6 +48,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @authenticated
 def logout():
+    sessions.close_session()
     logout_user()
     session.clear()
     flash(_("You have logged out."), "info")
@@ -59,13 +61,11 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         try:
-            found = services.request_password_reset(g.tenant, form.email.data, client_address())
+            # Only queues the work: the same time whether or not the account exists.
+            services.request_password_reset(g.tenant, form.email.data, client_address())
         except services.ResetThrottled as error:
             flash(str(error.message), "danger")
             return render_template("auth/forgot_password.html", form=form), 429
-        if found is not None:
-            user, token = found
-            services.email_password_reset(g.tenant, user, token)
         # The same answer whether or not the account exists: it must not reveal accounts.
         flash(_("If an account with that e-mail exists, we have sent a link to it to choose a new password."), "info")
         return redirect(url_for("auth.login"))
@@ -151,5 +151,6 @@ def _change_own_password(user, password_form: ChangePasswordForm) -> bool:
     db.session.commit()
     # The session nonce changed: log in again on this browser, every other one is out.
     login_user(user)
+    sessions.open_session(user.get_id())
     flash(_("Your password has been changed."), "success")
     return True

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from core.audit.models import CREATE, UPDATE
 from core.audit.recorder import acting_as, make_row, record_many
 from core.auth.models import User
 from core.clients import fields as client_fields
 from core.clients.models import Client, ClientAddress, ClientImport, GroupClient
+from core.clients.portal import revoke_portals
 from core.clients.services import (
     COLUMN_FIELDS,
     ClientData,
@@ -31,12 +32,14 @@ from core.clients.services import (
     fold,
     own_group_ids,
     sees_every_client,
+    tax_id_unavailable,
 )
 from core.clients.taxids import parse_tax_id
 from core.csvstream import unneutralise
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.groups.models import Group
+from tenants.isolation import update_by_id
 
 MAX_ROWS = 100_000
 BATCH = 1000
@@ -333,18 +336,7 @@ def _import(ctx, job: ClientImport, user):
         client = existing.get(tax_id)
         if client is not None:
             if visible_ids is not None and client.id not in visible_ids:
-                problems.append(
-                    [
-                        row.number,
-                        "tax_id",
-                        str(
-                            _l(
-                                "The tax id %(tax_id)s already belongs to another client of the organisation.",
-                                tax_id=tax_id,
-                            )
-                        ),
-                    ]
-                )
+                problems.append([row.number, "tax_id", str(tax_id_unavailable(tax_id))])
                 continue
             _merge(data, client, parsed.fields)
         try:
@@ -496,9 +488,11 @@ def _update(tenant, updates: list, group_names: dict[int, str], sets) -> tuple[i
         ):
             addresses.setdefault(address.client_id, []).append(address)
         plugin_before = client_fields.load(sets, list(current)) if sets else {}
-        rows, audit, new_links, new_addresses, plugin_saves, changes_by_id = [], [], [], [], {}, {}
+        rows, audit, new_links, new_addresses, plugin_saves, changes_by_id, deactivated = [], [], [], [], {}, {}, []
         for client_id, checked, groups, active, address, plugin_values in batch:
             client = current[client_id]
+            if client.active and not active:
+                deactivated.append(client_id)
             columns = checked.columns()
             changes = {
                 k: (getattr(client, k), columns[k])
@@ -539,7 +533,9 @@ def _update(tenant, updates: list, group_names: dict[int, str], sets) -> tuple[i
                 audit.append(make_row(tenant_id, UPDATE, "client", client_id, client.audit_label(), logged))
             changes_by_id[client_id] = changes
         if rows:
-            db.session.execute(update(Client), rows)
+            update_by_id(db.session, Client, rows)
+        # A client the file deactivates loses its portal access, as on its page.
+        revoke_portals(deactivated)
         if new_links:
             db.session.execute(insert(GroupClient), new_links)
         record_many(db.session, audit)

@@ -59,11 +59,24 @@ def invite_to_portal(tenant, client: Client, inviter) -> User:
 
 
 def revoke_portal(client: Client) -> None:
-    account = portal_account(client)
-    if account is None:
-        return
-    account.active = False
-    account.session_nonce = new_session_nonce()
-    # Its phones stop getting notices too (they subscribe again when the client logs in again).
-    db.session.execute(delete(PushSubscription).where(PushSubscription.user_id == account.id))
+    revoke_portals([client.id])
     db.session.commit()
+
+
+def revoke_portals(client_ids: list[int]) -> None:
+    """Close the portal accounts of these clients (in the caller's transaction): every session
+    ends, unused invitation links die, and their phones stop getting notices (they subscribe again
+    when the client is invited back and logs in)."""
+    from core.auth.services import revoke_tokens
+
+    if not client_ids:
+        return
+    accounts = list(db.session.scalars(select(User).where(User.client_id.in_(client_ids))))
+    for account in accounts:
+        account.active = False
+        account.session_nonce = new_session_nonce()
+        revoke_tokens(account)
+    if accounts:
+        db.session.execute(
+            delete(PushSubscription).where(PushSubscription.user_id.in_([account.id for account in accounts]))
+        )

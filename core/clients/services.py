@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -179,6 +179,49 @@ def visible(user, stmt: Select) -> Select:
     return stmt.where(Client.id.in_(shared))
 
 
+def visible_audit_events(user, stmt: Select) -> Select:
+    """Limit a statement over audit events to those that tell ``user`` nothing about clients they
+    cannot see: events of such a client, of what belongs to it (its addresses, a plugin's records
+    of it) and of its portal account are left out."""
+    from core.audit.models import AuditEvent
+    from core.auth.models import User
+
+    if sees_every_client(user):
+        return stmt
+    shown = visible(user, select(Client.id))
+    hidden_accounts = select(User.id).where(User.client_id.is_not(None), User.client_id.not_in(shown))
+    return stmt.where(
+        or_(AuditEvent.object_type != "client", AuditEvent.object_id.in_(shown)),
+        or_(AuditEvent.parent_type.is_(None), AuditEvent.parent_type != "client", AuditEvent.parent_id.in_(shown)),
+        or_(AuditEvent.object_type != "user", AuditEvent.object_id.not_in(hidden_accounts)),
+    )
+
+
+def _client_list_fields(object_type: str) -> frozenset[str]:
+    """The recorded collections of an audited type whose members are clients (a group's clients)."""
+    from sqlalchemy import inspect
+
+    from core.audit.recorder import audited_types
+
+    cls = audited_types().get(object_type)
+    if cls is None:
+        return frozenset()
+    relationships = inspect(cls).relationships
+    return frozenset(
+        key for key in cls.__audit_relations__ if key in relationships and relationships[key].mapper.class_ is Client
+    )
+
+
+def readable_changes(user, event) -> dict:
+    """The recorded changes of an audit event as ``user`` may read them: lists of clients (who joined
+    or left a group) only for those who see every client."""
+    changes = event.changes or {}
+    if getattr(user, "is_operator", False) or sees_every_client(user):
+        return changes
+    hidden = _client_list_fields(event.object_type)
+    return {field: pair for field, pair in changes.items() if field not in hidden}
+
+
 def matching(q: str):
     """The condition on clients whose name, tax id, e-mail or phone contains ``q`` (accents and
     case aside)."""
@@ -219,6 +262,13 @@ def _groups_for(user, group_ids, current: list[Group] | None = None) -> list[Gro
 # --- changes ----------------------------------------------------------------------------
 
 
+def tax_id_unavailable(tax_id: str):
+    """What a user who cannot see the client holding ``tax_id`` is told: that the tax id cannot be
+    used here, not that it belongs to a client of the organisation (nor whose). The refusal itself
+    cannot be avoided while a tax id is unique in the organisation."""
+    return _l("The tax id %(tax_id)s cannot be used. Ask someone who manages every client.", tax_id=tax_id)
+
+
 def _check_tax_id_free(user, tax_id: str, except_id: int | None = None) -> None:
     existing = db.session.scalar(select(Client).where(Client.tax_id == tax_id))
     if existing is not None and existing.id != except_id:
@@ -227,7 +277,7 @@ def _check_tax_id_free(user, tax_id: str, except_id: int | None = None) -> None:
                 "The tax id %(tax_id)s already belongs to the client %(name)s.", tax_id=tax_id, name=existing.name
             )
         else:
-            message = _l("The tax id %(tax_id)s already belongs to another client of the organisation.", tax_id=tax_id)
+            message = tax_id_unavailable(tax_id)
         raise DomainError(message, field="tax_id")
 
 
@@ -317,8 +367,13 @@ def update_client(tenant, user, client: Client, data: ClientData) -> Client:
 
 
 def set_active(tenant, client: Client, active: bool) -> Client:
+    """Activate or deactivate a client; deactivating closes its portal account."""
+    from core.clients.portal import revoke_portals
+
     before = snapshot(client)
     client.active = active
+    if not active:
+        revoke_portals([client.id])
     db.session.commit()
     _announce_changes(tenant, client, before)
     return client

@@ -1,41 +1,40 @@
-"""Decode an uploaded image under a pixel limit and re-encode it; make thumbnails.
+"""Uploaded images: refused when they hide markup, else decoded and re-encoded in a child process.
 
-Re-encoding is what makes an image safe to keep and show: the new file holds only pixels, so EXIF
-(GPS, camera, dates), comments, text chunks and anything appended after the image data (a phone's
-motion-photo video, say) are gone. An image that carries a web page or script in its headers,
-metadata or after its end (a polyglot) is refused outright: nobody's camera makes one, so it was
-built to attack whoever opens it.
-The EXIF orientation is applied first, and an embedded colour profile is converted to sRGB, so
-the picture looks the same without its metadata.
-JPEG stays JPEG, PNG stays PNG, HEIC becomes JPEG (never re-saved as HEIF, which would carry its
-metadata along).
+Decoding is where an image costs: a 0.8 MB JPEG can take 350 MB and a second to decode, and a
+HEIC goes through libheif. So the web worker never decodes one: ``image_worker.py`` runs in a
+fresh, isolated interpreter (``-I``, an environment with nothing inherited: no secrets) under its
+own memory and CPU limits, and is killed when ``FILES_IMAGE_TIMEOUT`` seconds have passed; it
+re-encodes the upload (what makes an image safe to keep and show: only pixels, no EXIF, comments
+or appended data) and makes thumbnails. See ``image_worker.py`` for what it keeps and converts.
+
+An image that carries a web page or script in its headers, metadata or after its end (a polyglot)
+is refused before that, here: nobody's camera makes one, so it was built to attack whoever opens it.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
-import pillow_heif
+from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from PIL import Image, ImageCms, ImageOps
 
 from core.errors import DomainError
-from core.files.kinds import HEIC, HEIF, JPEG, PNG
+from core.files.kinds import DEFAULT_MAX_PIXELS, HEIC, HEIF, JPEG, PNG
 
 log = logging.getLogger(__name__)
 
-pillow_heif.register_heif_opener(thumbnails=False)
-
-DECODERS = {JPEG: "JPEG", PNG: "PNG", HEIC: "HEIF", HEIF: "HEIF"}
-PNG_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16"})
-JPEG_QUALITY = 90
-THUMBNAIL_QUALITY = 85
-_SRGB = ImageCms.createProfile("sRGB")
+WORKER = Path(__file__).with_name("image_worker.py")
+DEFAULT_TIMEOUT = 20
+# The child's allocator: few arenas, so its address-space limit holds the pixels, not reservations.
+WORKER_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
 
 
 @dataclass(frozen=True)
@@ -131,52 +130,43 @@ def _too_large(max_pixels: int) -> DomainError:
     return DomainError(_l("The image is too large: at most %(n)s megapixels.", n=f"{max_pixels / 1_000_000:g}"))
 
 
-def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+def _timeout() -> float:
+    return (
+        float(current_app.config.get("FILES_IMAGE_TIMEOUT", DEFAULT_TIMEOUT)) if has_app_context() else DEFAULT_TIMEOUT
+    )
 
 
-def _flatten(image: Image.Image) -> Image.Image:
-    """An RGB or L image; transparent areas become white."""
-    if _has_alpha(image):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, "white")
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image if image.mode in ("RGB", "L") else image.convert("RGB")
-
-
-def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
-    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
-        return image
+def _in_child(operation: str, argument: str, max_pixels: int, data: bytes) -> tuple[dict, bytes]:
+    """Run ``image_worker.py``; its JSON header and the bytes it made, or ``DomainError``."""
+    timeout = _timeout()
     try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGBA" if image.mode == "RGBA" else "RGB")
-    except Exception:  # an unusable profile: keep the pixels as they are
-        log.info("ignored an unusable colour profile")
-        return image
-
-
-def _open(data: bytes | BinaryIO, decoder: str, max_pixels: int) -> Image.Image:
-    """Open lazily (headers only) and refuse an image with too many pixels before decoding it."""
-    source = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+        done = subprocess.run(
+            [sys.executable, "-I", str(WORKER), operation, argument, str(max_pixels)],
+            input=data,
+            capture_output=True,
+            timeout=timeout,
+            env=dict(WORKER_ENVIRONMENT),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        log.info("image %s timed out after %ss (%d bytes)", operation, timeout, len(data))
+        raise DomainError(_l("The image took too long to read; it may be damaged. Save it again and retry.")) from None
+    line, _, body = done.stdout.partition(b"\n")
     try:
-        image = Image.open(source, formats=[decoder])
-    except Image.DecompressionBombError:
-        raise _too_large(max_pixels) from None
-    except Exception:
-        raise _damaged() from None
-    width, height = image.size
-    if width < 1 or height < 1:
-        image.close()
-        raise _damaged()
-    if width * height > max_pixels:
-        image.close()
+        result = json.loads(line.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        # Killed by its own limits (memory, CPU) or crashed inside a decoder.
+        log.info("image %s ended without an answer (exit %s, %d bytes)", operation, done.returncode, len(data))
+        result = {"ok": False, "reason": "too_large" if done.returncode < 0 else "damaged"}
+    if result.get("ok"):
+        return result, body
+    if result.get("reason") == "too_large":
         raise _too_large(max_pixels)
-    return image
+    raise _damaged()
 
 
 def reencode(data: bytes, content_type: str, max_pixels: int) -> Rendition:
-    """Decode ``data`` (whose sniffed type is ``content_type``) and encode a clean copy."""
+    """Decode ``data`` (whose sniffed type is ``content_type``) and encode a clean copy, in a child."""
     if _hides_markup(data, content_type):
         raise DomainError(
             _l(
@@ -184,42 +174,11 @@ def reencode(data: bytes, content_type: str, max_pixels: int) -> Rendition:
                 "Save the picture again (a screenshot will do) and upload that."
             )
         )
-    image = _open(data, DECODERS[content_type], max_pixels)
-    with image:
-        try:
-            image.load()
-        except Image.DecompressionBombError:
-            raise _too_large(max_pixels) from None
-        except Exception:  # truncated data, bad chunks, decoder errors (some raise bare ValueError)
-            raise _damaged() from None
-        icc = image.info.get("icc_profile")
-        try:
-            upright = ImageOps.exif_transpose(image)
-        except Exception:  # unreadable EXIF: keep the pixels as stored
-            upright = image.copy()
-    upright = _to_srgb(upright, icc)
-    out = io.BytesIO()
-    if content_type == PNG:
-        if upright.mode not in PNG_MODES:
-            upright = upright.convert("RGBA" if _has_alpha(upright) else "RGB")
-        upright.info = {}
-        upright.save(out, "PNG", compress_level=6)
-        target, extension = PNG, "png"
-    else:
-        upright = _flatten(upright)
-        upright.info = {}
-        upright.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
-        target, extension = JPEG, "jpg"
-    return Rendition(out.getvalue(), target, extension, upright.width, upright.height)
+    header, body = _in_child("reencode", content_type, max_pixels, data)
+    return Rendition(body, header["content_type"], header["extension"], int(header["width"]), int(header["height"]))
 
 
 def render_thumbnail(source: BinaryIO, size: int) -> bytes:
     """A JPEG at most ``size`` pixels wide and high, from a stored (already re-encoded) image."""
-    with Image.open(source, formats=["JPEG", "PNG"]) as image:
-        image.draft("RGB", (size, size))
-        image.thumbnail((size, size))
-        small = _flatten(image)
-        small.info = {}
-        out = io.BytesIO()
-        small.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
-    return out.getvalue()
+    _header, body = _in_child("thumbnail", str(size), DEFAULT_MAX_PIXELS, source.read())
+    return body

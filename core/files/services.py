@@ -1,11 +1,12 @@
 """Accepting uploads, thumbnails and deleting files. No request objects: views pass bytes and names.
 
-The pipeline of ``accept_upload``: size limit of the kind (read at most limit + 1 bytes) → type
-from the content (``sniff``), which must be one the kind allows → images decoded under the
-kind's pixel limit and re-encoded (``images.reencode``), PDFs parsed in a child process under a
-time limit (``pdfs.check_pdf``) and kept as given, CSV text kept as given → bytes written to the
-tenant's content-addressed store → a ``StoredFile`` row, flushed but not committed: the caller
-commits it together with the object that refers to it.
+The pipeline of ``accept_upload``: one of the account's few upload slots (``UPLOADS_PER_ACCOUNT``
+at once) → size limit of the kind (read at most limit + 1 bytes) → type from the content
+(``sniff``), which must be one the kind allows → images decoded under the kind's pixel limit and
+re-encoded in a child process under a time limit (``images.reencode``), PDFs parsed in a child
+process under a time limit (``pdfs.check_pdf``) and kept as given, CSV text kept as given → bytes
+written to the tenant's content-addressed store → a ``StoredFile`` row, flushed but not
+committed: the caller commits it together with the object that refers to it.
 
 Every refusal is a ``DomainError`` whose translatable message says what is wrong.
 """
@@ -13,6 +14,8 @@ Every refusal is a ``DomainError`` whose translatable message says what is wrong
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 from flask import current_app, has_app_context
@@ -85,6 +88,41 @@ def display_name(filename: str | None, extension: str) -> str:
     return f"{stem}.{extension}"
 
 
+# How long an upload slot is held at most if its request dies without giving it back (seconds).
+UPLOAD_SLOT_SECONDS = 300
+
+
+@contextmanager
+def upload_slot(tenant_id: int, user_id: int | None) -> Iterator[None]:
+    """Hold one of the account's ``UPLOADS_PER_ACCOUNT`` upload slots for the block.
+
+    Each upload may start child processes that decode images or parse PDFs: an account sending
+    many files at once gets a ``DomainError`` for those beyond its slots. Uploads with no user
+    (the demo data, jobs) are not counted.
+    """
+    if user_id is None:
+        yield
+        return
+    from core.redis_connection import get_redis
+
+    limit = current_app.config["UPLOADS_PER_ACCOUNT"]
+    key = f"ventanilla:uploads:t{tenant_id}:u{user_id}"
+    redis = get_redis()
+    with redis.pipeline() as pipe:
+        pipe.incr(key)
+        pipe.expire(key, UPLOAD_SLOT_SECONDS)
+        held = pipe.execute()[0]
+    try:
+        if held > limit:
+            raise DomainError(
+                _l("You are already sending %(n)s files. Wait until they are done and try again.", n=limit),
+                field="file",
+            )
+        yield
+    finally:
+        redis.decr(key)
+
+
 def accept_upload(
     data: bytes | BinaryIO,
     filename: str | None,
@@ -97,9 +135,15 @@ def accept_upload(
 
     ``data`` is the bytes or a readable binary stream (e.g. ``request.files["file"]``);
     ``filename`` only gives the display name. ``tenant_id`` defaults to the current tenant and
-    must match it. Raises ``DomainError`` with a message for the user.
+    must match it; ``user_id`` (who uploads) is held to ``UPLOADS_PER_ACCOUNT`` uploads at once.
+    Raises ``DomainError`` with a message for the user.
     """
     tenant = _tenant(tenant_id)
+    with upload_slot(tenant, user_id):
+        return _accept(data, filename, kind, tenant, user_id)
+
+
+def _accept(data, filename: str | None, kind: str, tenant: int, user_id: int | None) -> StoredFile:
     upload_kind = get_kind(kind)
     raw = _read(data, upload_kind)
     sniffed = sniff(raw)
@@ -161,6 +205,7 @@ def open_stored(stored: StoredFile) -> BinaryIO:
 
 
 def read_stored(stored: StoredFile) -> bytes:
+    """The bytes of a stored file (the caller has checked tenant and permission)."""
     return get_store().read(stored.tenant_id, stored.key)
 
 

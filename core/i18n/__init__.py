@@ -6,6 +6,7 @@ import os
 
 from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from core.config import LANGUAGES
 
@@ -41,10 +42,28 @@ def select_timezone() -> str:
 LANGUAGE_NAMES = {"es": "Español", "it": "Italiano", "en": "English"}
 
 
+def _lazy_text_is_escaped(self) -> Markup:
+    return escape(str(self))
+
+
+def lazy_strings_are_text() -> None:
+    """Make templates escape lazy translated strings like any other text.
+
+    flask-babel's ``LazyString`` declares itself safe HTML (its ``__html__`` returns the string as
+    it is), so a message built with a value the user typed (``_l("%(value)s is not a valid
+    choice.", value=...)`` as a form error, a ``DomainError``) reached the page unescaped. No
+    source string is markup, so every lazy string is escaped when a template shows it.
+    """
+    from flask_babel.speaklater import LazyString
+
+    LazyString.__html__ = _lazy_text_is_escaped
+
+
 def init_app(app: Flask, directories: list[str]) -> None:
     """``directories``: each plugin's own ``translations/``, then core's (the last wins on a shared message)."""
     from core.extensions import babel
 
+    lazy_strings_are_text()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(directories)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
 

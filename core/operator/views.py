@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from core import provisioning as tenant_services
 from core.auth import services as auth_services
+from core.auth import sessions
 from core.auth.models import User
 from core.errors import DomainError
 from core.extensions import db
@@ -44,6 +45,7 @@ def login():
         else:
             session.clear()
             login_user(operator)
+            sessions.open_session(operator.get_id())
             session.permanent = True
             return redirect(safe_next(request.args.get("next"), url_for("operator.index")))
     return render_template("operator/login.html", form=form)
@@ -52,6 +54,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @operator_only
 def logout():
+    sessions.close_session()
     logout_user()
     session.clear()
     return redirect(url_for("operator.login"))

@@ -42,6 +42,57 @@ def _check_name_free(name: str, except_id: int | None = None) -> None:
         raise DomainError(_l("There is already a role called %(name)s.", name=name.strip()), field="name")
 
 
+# --- what one may grant ------------------------------------------------------------------------
+
+
+def holds_every_permission(user) -> bool:
+    """Whether ``user`` holds a role with every permission (the administrator role)."""
+    return any(role.all_permissions for role in user.roles)
+
+
+def held_codes(user) -> set[str]:
+    """Every permission code ``user``'s roles grant (also those of plugins switched off for now)."""
+    return {code for role in user.roles for code in role.codes}
+
+
+def can_grant(actor, role: Role) -> bool:
+    """Whether ``actor`` may give ``role`` to someone (or take it away): only a role that grants
+    nothing beyond what the actor holds. The administrator role, only an administrator."""
+    if holds_every_permission(actor):
+        return True
+    return not role.all_permissions and role.codes <= held_codes(actor)
+
+
+def check_can_grant_codes(actor, codes) -> None:
+    """Refuse to put into a role a permission ``actor`` does not hold."""
+    if actor is None or holds_every_permission(actor):
+        return
+    missing = set(codes) - held_codes(actor)
+    if missing:
+        raise DomainError(
+            _l("You cannot grant permissions you do not hold: %(codes)s.", codes=", ".join(sorted(missing))),
+            field="permissions",
+        )
+
+
+def check_can_change_roles(actor, before: list[Role], after: list[Role]) -> None:
+    """Refuse to give or take away a role ``actor`` could not grant."""
+    if actor is None:
+        return
+    changed = {role.id: role for role in before if role not in after} | {
+        role.id: role for role in after if role not in before
+    }
+    refused = sorted(role.name for role in changed.values() if not can_grant(actor, role))
+    if refused:
+        raise DomainError(
+            _l(
+                "You cannot give or take away the role %(roles)s: it grants permissions you do not hold.",
+                roles=", ".join(refused),
+            ),
+            field="roles",
+        )
+
+
 def _set_codes(role: Role, codes, allowed: set[str]) -> None:
     unknown = set(codes) - allowed
     if unknown:
@@ -52,8 +103,10 @@ def _set_codes(role: Role, codes, allowed: set[str]) -> None:
     ]
 
 
-def create_role(name: str, description: str, codes, allowed: set[str]) -> Role:
+def create_role(name: str, description: str, codes, allowed: set[str], actor=None) -> Role:
+    """A new role granting ``codes`` (each of them one that ``actor`` holds)."""
     _check_name_free(name)
+    check_can_grant_codes(actor, codes)
     role = Role(name=name.strip(), description=(description or "").strip())
     _set_codes(role, codes, allowed)
     db.session.add(role)
@@ -61,8 +114,11 @@ def create_role(name: str, description: str, codes, allowed: set[str]) -> Role:
     return role
 
 
-def update_role(role: Role, name: str, description: str, codes, allowed: set[str]) -> Role:
+def update_role(role: Role, name: str, description: str, codes, allowed: set[str], actor=None) -> Role:
+    """Rename the role and set its permissions; what it newly grants must be held by ``actor``."""
     _check_name_free(name, except_id=role.id)
+    if not role.all_permissions:
+        check_can_grant_codes(actor, set(codes) - role.codes)
     role.name = name.strip()
     role.description = (description or "").strip()
     if not role.all_permissions:

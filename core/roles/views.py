@@ -6,6 +6,7 @@ from itertools import groupby
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from core.audit.services import history
@@ -60,7 +61,11 @@ def new():
     if form.validate_on_submit():
         try:
             services.create_role(
-                form.name.data, form.description.data, form.permissions.data, {p.code for p in permissions}
+                form.name.data,
+                form.description.data,
+                form.permissions.data,
+                {p.code for p in permissions},
+                actor=current_user,
             )
         except DomainError as error:
             db.session.rollback()
@@ -82,7 +87,12 @@ def edit(role_id: int):
     if form.validate_on_submit():
         try:
             services.update_role(
-                role, form.name.data, form.description.data, form.permissions.data, {p.code for p in permissions}
+                role,
+                form.name.data,
+                form.description.data,
+                form.permissions.data,
+                {p.code for p in permissions},
+                actor=current_user,
             )
         except DomainError as error:
             db.session.rollback()

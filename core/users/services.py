@@ -11,6 +11,7 @@ from core.errors import DomainError
 from core.extensions import db
 from core.groups.models import Group
 from core.roles.models import Role, UserRole
+from core.roles.services import check_can_change_roles
 
 
 def _roles(ids) -> list[Role]:
@@ -65,12 +66,18 @@ def invite_user(
     *,
     inviter_id: int | None = None,
     inviter_name: str | None = None,
+    actor=None,
 ) -> User:
-    """Create a user who sets a password through the e-mailed invitation link."""
+    """Create a user who sets a password through the e-mailed invitation link.
+
+    ``actor`` (who invites) may only give roles they could grant (``roles.services.can_grant``).
+    """
     email = normalise_email(email)
     _check_email_free(email)
+    roles = _roles(role_ids)
+    check_can_change_roles(actor, [], roles)
     user = User(email=email, name=name.strip(), locale=locale or None, invited_by_id=inviter_id)
-    user.roles = _roles(role_ids)
+    user.roles = roles
     user.groups = _groups(group_ids)
     db.session.add(user)
     db.session.flush()
@@ -87,8 +94,10 @@ def resend_invitation(tenant, user: User, inviter_name: str) -> None:
     email_invitation(tenant, user, token, inviter_name)
 
 
-def update_user(user: User, name: str, role_ids=(), group_ids=(), locale: str | None = None) -> User:
+def update_user(user: User, name: str, role_ids=(), group_ids=(), locale: str | None = None, actor=None) -> User:
+    """Change a user; ``actor`` may only give or take away roles they could grant."""
     roles = _roles(role_ids)
+    check_can_change_roles(actor, list(user.roles), roles)
     _keep_an_administrator(user, roles, user.active)
     user.name = name.strip()
     user.roles = roles

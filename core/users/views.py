@@ -58,6 +58,7 @@ def invite():
                 form.locale.data,
                 inviter_id=current_user.id,
                 inviter_name=current_user.name,
+                actor=current_user,
             )
         except DomainError as error:
             getattr(form, error.field or "email").errors.append(str(error.message))
@@ -86,7 +87,9 @@ def edit(user_id: int):
         form.locale.data = user.locale or ""
     if form.validate_on_submit():
         try:
-            services.update_user(user, form.name.data, form.roles.data, form.groups.data, form.locale.data)
+            services.update_user(
+                user, form.name.data, form.roles.data, form.groups.data, form.locale.data, actor=current_user
+            )
         except DomainError as error:
             db.session.rollback()
             flash(str(error.message), "danger")

@@ -57,25 +57,25 @@ def register_permissions():
 
 @hookimpl
 def register_jobs(jobs):
-    from plugins.center_certificates import services
+    from plugins.center_certificates import jobs as plugin_jobs
 
     jobs.add(
         "center_certificates.transitions",
-        services.run_transitions,
+        plugin_jobs.run_transitions,
         title=_l("Update certificate states"),
         cron="*/15 * * * *",
         timeout=1800,
     )
     jobs.add(
         "center_certificates.notify",
-        services.run_notify,
+        plugin_jobs.run_notify,
         queue="mail",
         title=_l("Tell clients about their certificates"),
         timeout=1800,
     )
     jobs.add(
         "center_certificates.generate",
-        services.run_generation,
+        plugin_jobs.run_generation,
         queue="bulk",
         title=_l("Generate certificates"),
         timeout=3600,

@@ -189,6 +189,29 @@ class Certificate(TenantScoped, Audited, db.Model):
         """Approved certificates are no longer editable by anyone."""
         return self.deleted_at is None and self.archived_at is None and self.status in (MISSING, PENDING)
 
+    # The state rules, stated once: the services enforce them and the templates offer what they allow.
+
+    @property
+    def can_be_decided(self) -> bool:
+        """Whether it can be approved or rejected: a document waits for the centre's decision."""
+        return self.deleted_at is None and self.status == PENDING
+
+    @property
+    def can_be_archived(self) -> bool:
+        """Only an approved certificate (also one expiring soon) leaves the running by hand."""
+        return self.deleted_at is None and self.archived_at is None and self.status in (APPROVED, EXPIRING)
+
+    def accepts_upload(self, by_client: bool) -> bool:
+        """Whether a document can be handed in now: the client while information is missing; the
+        centre also while it waits for approval (to correct what the client sent)."""
+        allowed = (MISSING,) if by_client else (MISSING, PENDING)
+        return self.deleted_at is None and self.archived_at is None and self.status in allowed
+
+    @property
+    def sent_back(self) -> bool:
+        """Rejected and not handed in again since: the client reads the reason."""
+        return bool(self.rejection_reason) and self.status == MISSING
+
 
 class CertificateNotice(TenantScoped, db.Model):
     """The marker of one event told to the client: each event is sent once per certificate (a

@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
-from core.api import db, portal
+from core.api import portal
 from plugins.center_certificates import services
 from plugins.center_certificates.downloads import file_response, thumbnail_response
 from plugins.center_certificates.forms import DocumentForm
@@ -18,13 +17,7 @@ bp = Blueprint("center_certificates_portal", __name__, template_folder="template
 
 def _own_or_404(certificate_id: int) -> Certificate:
     """Only the certificates of the client this account is, never one in the bin."""
-    certificate = db.session.scalar(
-        select(Certificate).where(
-            Certificate.id == certificate_id,
-            Certificate.client_id == current_user.client_id,
-            Certificate.deleted_at.is_(None),
-        )
-    )
+    certificate = services.of_portal_account(current_user.client_id, certificate_id)
     if certificate is None:
         abort(404)
     return certificate

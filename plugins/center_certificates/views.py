@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from core.api import (
@@ -67,9 +66,7 @@ def widget_counts(user) -> dict[str, int]:
 
 def client_tab_context(client: Client) -> dict:
     current, history = services.of_client(client.id)
-    in_use = db.session.scalars(
-        select(CertificateTemplate).where(CertificateTemplate.active.is_(True)).order_by(CertificateTemplate.name)
-    ).all()
+    in_use = services.templates_in_use()
     # Only what can be asked for: not a template the client already has an open certificate of.
     asked = {c.template_id for c in current}
     form = RequestForm()
@@ -105,7 +102,7 @@ def index():
         q=q,
         status=status,
         statuses=STATUSES,
-        templates=db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)).all(),
+        templates=services.all_templates(),
         template_id=template_id,
         groups=services.centres_for(current_user),
         group_id=group_id,
@@ -119,10 +116,9 @@ def request_certificate(client_id: int):
     if client is None:
         abort(404)
     form = RequestForm()
-    templates = db.session.scalars(select(CertificateTemplate).where(CertificateTemplate.active.is_(True))).all()
-    form.template.choices = choices((t.id, t.name) for t in templates)
+    form.template.choices = choices((t.id, t.name) for t in services.templates_in_use())
     if form.validate_on_submit():
-        template = db.session.get(CertificateTemplate, form.template.data)
+        template = services.get_template(form.template.data)
         try:
             certificate = services.request_certificate(g.tenant, client, template, current_user)
         except DomainError as error:
@@ -244,14 +240,7 @@ def client_history(client_id: int):
 @requires(MANAGE)
 def trash():
     """Certificates sent to the bin: listed, never restorable (their files are gone)."""
-    stmt = (
-        select(Certificate)
-        .where(
-            Certificate.deleted_at.is_not(None),
-            Certificate.client_id.in_(services.visible_client_ids(current_user)),
-        )
-        .options(selectinload(Certificate.client))
-    )
+    stmt = services.bin_statement(current_user)
     page = keyset_page(db.session, stmt, [Certificate.id], request.args.get("after"), per_page=50, descending=True)
     return render_template("center_certificates/trash.html", page=page)
 
@@ -262,13 +251,9 @@ def trash():
 @bp.route("/templates/")
 @requires(TEMPLATES)
 def templates():
-    rows = db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)).all()
-    open_counts = dict(
-        db.session.execute(
-            select(Certificate.template_id, func.count()).where(Certificate.is_open).group_by(Certificate.template_id)
-        ).all()
+    return render_template(
+        "center_certificates/templates.html", templates=services.all_templates(), open_counts=services.open_counts()
     )
-    return render_template("center_certificates/templates.html", templates=rows, open_counts=open_counts)
 
 
 def _template_data(form: TemplateForm) -> services.TemplateData:

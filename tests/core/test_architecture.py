@@ -91,3 +91,21 @@ def test_the_cycle_check_finds_a_cycle(tmp_path):
     finally:
         sys.path.remove(str(tmp_path))
     assert import_cycles(graph, ["loopy"]) == [["loopy.a", "loopy.b", "loopy.c"]]
+
+
+def test_every_name_of_the_plugin_api_is_documented():
+    """Functions and classes by their own docstring; other names in the module's docstring."""
+    import inspect
+
+    import core.api as api
+
+    undocumented = []
+    for name in api.__all__:
+        value = getattr(api, name)
+        if inspect.isfunction(value) or inspect.isclass(value):
+            if len(inspect.getdoc(value) or "") < 15:
+                undocumented.append(name)
+        elif f"``{name}``" not in api.__doc__:
+            undocumented.append(name)
+    assert undocumented == []
+    assert sorted(api.__all__) == sorted(set(api.__all__)), "a name is listed twice"

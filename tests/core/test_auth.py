@@ -84,6 +84,38 @@ def test_logout_ends_the_session(factory, client):
     assert client.get("/acme/").status_code == 302
 
 
+def _copy_cookies(source, target) -> None:
+    """What an attacker who copied the browser's cookies holds."""
+    for cookie in source._cookies.values():
+        target.set_cookie(cookie.key, cookie.value, domain=cookie.domain, path=cookie.path)
+
+
+def test_a_copied_session_cookie_stops_working_once_its_owner_logs_out(app, factory, client):
+    tenant = factory.tenant("acme")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    login(client, "acme", "boss@acme.test")
+    thief = app.test_client()
+    _copy_cookies(client, thief)
+    assert thief.get("/acme/").status_code == 200, "a copied cookie works while its session lasts"
+    client.post("/acme/logout")
+    assert thief.get("/acme/").status_code == 302, "logging out ends the session on the server too"
+    other = app.test_client()
+    login(other, "acme", "boss@acme.test")
+    assert other.get("/acme/").status_code == 200, "only that session: another browser stays in"
+
+
+def test_a_copied_operator_cookie_stops_working_once_the_operator_logs_out(app, factory, client):
+    from tests.conftest import login_operator
+
+    factory.operator()
+    login_operator(client)
+    thief = app.test_client()
+    _copy_cookies(client, thief)
+    assert thief.get("/operator/").status_code == 200
+    client.post("/operator/logout")
+    assert thief.get("/operator/").status_code == 302
+
+
 def test_a_form_posted_without_its_csrf_token_is_refused(factory, client):
     tenant = factory.tenant("acme")
     factory.user(tenant, "boss@acme.test", role_key="admin")
@@ -128,6 +160,42 @@ def test_reset_for_an_unknown_address_reveals_nothing_and_sends_nothing(factory,
     page = client.post("/acme/password/forgot", data={"email": "ghost@acme.test"}, follow_redirects=True)
     assert "If an account with that e-mail exists" in page.get_data(as_text=True)
     assert outbox() == []
+
+
+def test_asking_for_a_reset_link_does_the_same_work_whether_or_not_the_account_exists(app, factory, client, outbox):
+    from sqlalchemy import event, func, select
+
+    from core.auth.models import AuthToken
+    from core.extensions import db
+    from core.mail.models import OutboundMessage
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    work = {}
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for email in ("boss@acme.test", "ghost@acme.test", "boss@acme.test"):
+            statements.clear()
+            response = client.post("/acme/password/forgot", data={"email": email})
+            assert response.status_code == 302
+            work.setdefault(email, []).append(list(statements))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert work["boss@acme.test"][0] == work["ghost@acme.test"][0] == work["boss@acme.test"][1], (
+        "the same SQL in the request for an account and for nobody: the account's work is done by a job"
+    )
+    with app.app_context(), tenant_context(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(AuthToken)) == 0
+        assert db.session.scalar(select(func.count()).select_from(OutboundMessage)) == 0
+    assert [mail.to for mail in outbox()] == ["boss@acme.test", "boss@acme.test"], "the job writes the links"
 
 
 def test_reset_links_to_one_account_stop_at_the_limit_with_the_same_answer(app, factory, client, outbox):
@@ -272,6 +340,24 @@ def test_changing_the_password_ends_every_other_session(app, factory):
     )
     assert laptop.get("/acme/").status_code == 200
     assert phone.get("/acme/").status_code == 302
+
+
+def test_changing_the_password_spends_every_outstanding_reset_link(app, factory, client, outbox):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "boss@acme.test", role_key="admin")
+    client.post("/acme/password/forgot", data={"email": "boss@acme.test"})
+    link = path_of(outbox()[0].link())
+    login(client, "acme", "boss@acme.test")
+    client.post(
+        "/acme/profile",
+        data={
+            "password-current": PASSWORD,
+            "password-password": "brand-new-password",
+            "password-confirm": "brand-new-password",
+        },
+    )
+    stale = app.test_client().get(link)
+    assert stale.status_code == 404 and "already been used" in stale.get_data(as_text=True)
 
 
 def test_a_deactivated_user_is_logged_out_and_cannot_log_in(app, factory):

@@ -177,6 +177,82 @@ def test_staff_see_only_the_clients_of_their_groups_everywhere(app, factory, cli
     assert client.get(f"/acme/clients/api/{theirs}").status_code == 404
 
 
+def test_a_tax_id_of_a_client_one_cannot_see_is_refused_without_saying_it_is_a_client(app, factory, client):
+    from core.clients.models import Client
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    tenant, _north, _south, _mine, theirs = _two_centres(app, factory)
+    with app.app_context(), tenant_context(tenant.id):
+        hidden_tax_id = db.session.get(Client, theirs).tax_id
+    login(client, "acme", "north@acme.test")
+    page = _create(client, kind="company", tax_id=hidden_tax_id, company_name="Mine Now SL").get_data(as_text=True)
+    assert f"The tax id {hidden_tax_id} cannot be used. Ask someone who manages every client." in page
+    for word in ("already belongs", "client of the organisation", "Southern Client"):
+        assert word not in page, page[max(0, page.find(word) - 300) : page.find(word) + 100]
+
+
+def test_the_audit_trail_says_nothing_about_clients_one_cannot_see(app, factory, client):
+    tenant, north, south, mine, theirs = _two_centres(app, factory)
+    factory.user(
+        tenant,
+        "auditor@acme.test",
+        permissions=["core.clients:view", "core.audit:view", "core.groups:view"],
+        groups=[north],
+    )
+    factory.user(tenant, "admin@acme.test", role_key="admin", name="Ada Admin")
+    admin = app.test_client()
+    login(admin, "acme", "admin@acme.test")
+    # The administrator writes both clients' tax ids and notes, adds an address to each and
+    # touches the group of the one the auditor cannot see.
+    for client_id, name, tax_id, group in (
+        (mine, "Northern Client", "B11111119", north),
+        (theirs, "Southern Client", "B22222228", south),
+    ):
+        response = admin.post(
+            f"/acme/clients/{client_id}/edit",
+            data={
+                "kind": "company",
+                "country": "ES",
+                "tax_id": tax_id,
+                "company_name": name,
+                "notes": f"private notes of {name}",
+                "groups": [str(group)],
+            },
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        admin.post(f"/acme/clients/{client_id}/addresses/new", data={"street": f"Calle {name} 9", "country": "ES"})
+    # A group holding both clients is deleted: its event lists the clients it held.
+    temporary = factory.group(tenant, "Temporary")
+    _add_to_group(app, tenant, temporary, [mine, theirs])
+    assert admin.post(f"/acme/groups/{temporary}/delete").status_code == 302
+
+    login(client, "acme", "auditor@acme.test")
+    trail = client.get("/acme/audit/").get_data(as_text=True).split("audit-events")[1]
+    export = client.get("/acme/audit/export.csv").get_data(as_text=True)
+    group_page = client.get(f"/acme/groups/{south}").get_data(as_text=True)
+    for text in (trail, export, group_page):
+        for secret in ("Southern Client (", "B22222228", "private notes of Southern", "Calle Southern"):
+            assert secret not in text, secret
+    assert "Northern Client" in trail and "private notes of Northern" in export and "Calle Northern" in trail
+    boss = app.test_client()
+    login(boss, "acme", "admin@acme.test")
+    everything = boss.get("/acme/audit/export.csv").get_data(as_text=True)
+    assert "B22222228" in everything and "private notes of Southern" in everything, "all of it, for who sees all"
+    assert "Southern Client (B22222228)" in boss.get("/acme/audit/?object_type=group").get_data(as_text=True)
+    assert "Temporary" in trail, "the group's own event stays, without the clients"
+
+
+def _add_to_group(app, tenant, group_id: int, client_ids) -> None:
+    from core.clients.models import GroupClient
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.add_all(GroupClient(group_id=group_id, client_id=client_id) for client_id in client_ids)
+        db.session.commit()
+
+
 def test_view_all_sees_every_client(app, factory, client):
     _two_centres(app, factory)
     login(client, "acme", "boss@acme.test")
@@ -639,7 +715,8 @@ def test_staff_import_into_one_of_their_groups_only(app, factory, client, run_jo
     )
     run_jobs()
     page = client.get(response.location).get_data(as_text=True)
-    assert "already belongs to another client of the organisation" in page
+    assert "The tax id B12345674 cannot be used. Ask someone who manages every client." in page
+    assert "already belongs" not in page and "Hidden SL" not in page.split('id="import-problems"')[1]
     assert "Ana García" in client.get("/acme/clients/").get_data(as_text=True)
 
 

@@ -218,3 +218,86 @@ def test_new_tenants_start_with_the_default_roles_in_their_language(app, factory
             assert names["admin"] == "Administrator"
         else:
             assert names["admin"] != "Administrator", f"{language} roles are not translated"
+
+
+# --- nobody grants what they do not hold --------------------------------------------------------
+
+
+def _user_roles(app, tenant, user_id) -> list[str]:
+    from core.auth.models import User
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        return sorted(role.key or role.name for role in db.session.get(User, user_id).roles)
+
+
+def _role_codes(app, tenant, role_id) -> set[str]:
+    from core.extensions import db
+    from core.roles.models import Role
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        return db.session.get(Role, role_id).codes
+
+
+def test_a_user_manager_cannot_grant_the_administrator_role_or_any_role_beyond_their_own(app, factory, client):
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "admin@acme.test", role_key="admin")
+    me = factory.user(tenant, "hr@acme.test", permissions=["core.users:view", "core.users:manage"])
+    login(client, "acme", "hr@acme.test")
+    admin_role = _role_id(app, tenant, "admin")
+    manager_role = _role_id(app, tenant, "manager")
+    for role in (admin_role, manager_role):
+        page = client.post(f"/acme/users/{me}/edit", data={"name": "Me", "roles": [str(role)]}, follow_redirects=True)
+        assert "it grants permissions you do not hold" in page.get_data(as_text=True)
+        assert _user_roles(app, tenant, me) == ["role for hr@acme.test"]
+        invited = client.post("/acme/users/invite", data={"email": "x@acme.test", "name": "X", "roles": [str(role)]})
+        assert invited.status_code == 200 and "it grants permissions you do not hold" in invited.get_data(as_text=True)
+    admin = factory.user(tenant, "boss@acme.test", role_key="admin")
+    page = client.post(f"/acme/users/{admin}/edit", data={"name": "Boss"}, follow_redirects=True)
+    assert "it grants permissions you do not hold" in page.get_data(as_text=True), "nor take it away"
+    assert _user_roles(app, tenant, admin) == ["admin"]
+    # A role within one's own permissions can be given.
+    viewer = factory.role(tenant, "Viewer", ["core.users:view"])
+    assert (
+        client.post(
+            "/acme/users/invite", data={"email": "v@acme.test", "name": "V", "roles": [str(viewer)]}
+        ).status_code
+        == 302
+    )
+
+
+def test_a_role_manager_cannot_put_into_a_role_a_permission_they_do_not_hold(app, factory, client):
+    tenant = factory.tenant("acme", language="en")
+    me = factory.user(tenant, "roles@acme.test", permissions=["core.roles:manage", "core.users:view"])
+    login(client, "acme", "roles@acme.test")
+    from core.auth.models import User
+    from core.extensions import db
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        own_role = db.session.get(User, me).roles[0].id
+    page = client.post(
+        f"/acme/roles/{own_role}",
+        data={"name": "Mine", "permissions": ["core.roles:manage", "core.users:view", "core.users:manage"]},
+    )
+    assert "You cannot grant permissions you do not hold: core.users:manage." in page.get_data(as_text=True)
+    assert _role_codes(app, tenant, own_role) == {"core.roles:manage", "core.users:view"}
+    page = client.post("/acme/roles/new", data={"name": "Escalator", "permissions": ["core.audit:view"]})
+    assert "You cannot grant permissions you do not hold: core.audit:view." in page.get_data(as_text=True)
+    assert client.post("/acme/roles/new", data={"name": "Fine", "permissions": ["core.users:view"]}).status_code == 302
+    # Taking a permission away is not granting: allowed.
+    assert (
+        client.post(f"/acme/roles/{own_role}", data={"name": "Mine", "permissions": ["core.roles:manage"]}).status_code
+        == 302
+    )
+
+
+def test_a_submitted_value_in_an_error_message_is_escaped(factory, client):
+    _admin(factory, client)
+    page = client.post(
+        "/acme/roles/new", data={"name": "Sneaky", "permissions": ["<script>alert('x')</script>"]}
+    ).get_data(as_text=True)
+    assert "<script>alert('x')</script>" not in page, "a lazy translated message is text, not markup"
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; is not a valid choice." in page

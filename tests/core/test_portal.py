@@ -229,6 +229,46 @@ def test_revoking_access_ends_the_portal_session_and_the_login(app, factory, cli
     assert "/portal/invite" in card.split("</div></div>")[0], "the client can be invited again"
 
 
+def test_deactivating_a_client_closes_its_portal_account(app, factory, client, outbox):
+    tenant, client_id, _ = _portal_client(factory)
+    other_client = factory.client(tenant, "Otra SA", tax_id="B87654313", email="otra@client.test")
+    portal = app.test_client()
+    login(portal, "acme", "portal@acme.test")
+    assert portal.get("/acme/portal/").status_code == 200
+    _admin(factory, tenant, client)
+    client.post(f"/acme/clients/{other_client}/portal/invite")
+    invitation = path_of(outbox()[-1].link())
+
+    client.post(f"/acme/clients/{client_id}/deactivate")
+    client.post(f"/acme/clients/{other_client}/deactivate")
+
+    assert portal.get("/acme/portal/").status_code == 302, "the open session ends"
+    again = portal.post("/acme/login", data={"email": "portal@acme.test", "password": PASSWORD})
+    assert "This account has been deactivated." in again.get_data(as_text=True)
+    assert app.test_client().get(invitation).status_code == 404, "a pending invitation dies too"
+    client.post(f"/acme/clients/{client_id}/reactivate")
+    refused = portal.post("/acme/login", data={"email": "portal@acme.test", "password": PASSWORD})
+    assert refused.status_code == 200, "reactivating the client does not reopen the portal: invite again"
+
+
+def test_a_client_deactivated_by_an_import_loses_its_portal_account(app, factory, client, run_jobs):
+    import io
+
+    tenant, _client_id, _ = _portal_client(factory)
+    portal = app.test_client()
+    login(portal, "acme", "portal@acme.test")
+    _admin(factory, tenant, client)
+    client.post(
+        "/acme/clients/import",
+        data={"file": (io.BytesIO(b"tax_id,active\nB12345674,no\n"), "clients.csv"), "group": ""},
+        content_type="multipart/form-data",
+    )
+    run_jobs()
+    assert portal.get("/acme/portal/").status_code == 302
+    again = portal.post("/acme/login", data={"email": "portal@acme.test", "password": PASSWORD})
+    assert "This account has been deactivated." in again.get_data(as_text=True)
+
+
 # --- the portal's own pages -------------------------------------------------------------
 
 

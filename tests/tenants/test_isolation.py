@@ -74,6 +74,77 @@ def test_bulk_update_and_delete_touch_only_the_current_tenant(app, two_tenants):
     assert bodies == {"Welcome note": "Hello, Org beta", "beta note": "body of beta note"}
 
 
+def _titles_and_bodies(app, tenant_id):
+    from core.extensions import db
+    from tests.sample_plugin.models import SampleNote
+
+    with app.app_context(), tenant_context(tenant_id):
+        return dict(db.session.execute(select(SampleNote.title, SampleNote.body)).all())
+
+
+def test_statements_the_tenant_criteria_cannot_reach_are_refused(app, two_tenants):
+    """Verified on main: tenant A's session rewrote tenant B's row with a bulk UPDATE by primary key."""
+    from core.extensions import db
+    from tenants.isolation import UnscopedStatement
+    from tests.sample_plugin.models import SampleNote
+
+    acme, beta = two_tenants
+    with app.app_context():
+        with all_tenants():
+            foreign = db.session.scalar(select(SampleNote.id).where(SampleNote.title == "beta note"))
+        with tenant_context(acme.id):
+            attempts = [
+                lambda: db.session.execute(update(SampleNote), [{"id": foreign, "body": "stolen"}]),
+                lambda: db.session.execute(
+                    text("UPDATE sample_notes SET body = 'stolen' WHERE id = :id"), {"id": foreign}
+                ),
+                lambda: db.session.execute(text("delete from Sample_Notes where id = :id"), {"id": foreign}),
+                lambda: db.session.execute(text("SELECT body FROM sample_notes WHERE id = :id"), {"id": foreign}),
+                lambda: db.session.execute(
+                    update(SampleNote.__table__).where(SampleNote.__table__.c.id == foreign).values(body="stolen")
+                ),
+                lambda: db.session.execute(delete(SampleNote.__table__).where(SampleNote.__table__.c.id == foreign)),
+            ]
+            for attempt in attempts:
+                with pytest.raises(UnscopedStatement):
+                    attempt()
+                db.session.rollback()
+            assert db.session.execute(text("SELECT 1")).scalar() == 1, "SQL on no tenant table is not concerned"
+    assert _titles_and_bodies(app, beta.id)["beta note"] == "body of beta note"
+
+
+def test_the_helpers_put_the_tenant_into_bulk_updates_and_textual_sql(app, two_tenants):
+    from core.extensions import db
+    from tenants.isolation import tenant_sql, update_by_id
+    from tests.sample_plugin.models import SampleNote
+
+    acme, beta = two_tenants
+    with app.app_context():
+        with all_tenants():
+            ids = dict(db.session.execute(select(SampleNote.title, SampleNote.id)).all())
+        with tenant_context(acme.id):
+            update_by_id(
+                db.session,
+                SampleNote,
+                [{"id": ids["acme note"], "body": "mine"}, {"id": ids["beta note"], "body": "x"}],
+            )
+            db.session.execute(
+                tenant_sql(
+                    "UPDATE sample_notes SET body = 'also mine' WHERE tenant_id = :tenant_id AND title = :title"
+                ),
+                {"title": "Welcome note"},
+            )
+            db.session.execute(
+                tenant_sql("UPDATE sample_notes SET body = 'x' WHERE tenant_id = :tenant_id AND id = :id"),
+                {"id": ids["beta note"]},
+            )
+            db.session.commit()
+            with pytest.raises(ValueError):
+                tenant_sql("UPDATE sample_notes SET body = 'x'")
+    assert _titles_and_bodies(app, acme.id) == {"Welcome note": "also mine", "acme note": "mine"}
+    assert _titles_and_bodies(app, beta.id) == {"Welcome note": "Hello, Org beta", "beta note": "body of beta note"}
+
+
 def test_a_row_of_another_tenant_cannot_be_written(app, two_tenants):
     from core.extensions import db
     from tests.sample_plugin.models import SampleNote

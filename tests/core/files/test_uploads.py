@@ -182,6 +182,49 @@ def test_a_truncated_jpeg_is_refused_as_damaged(acme, acting):
     assert message == "The image is damaged or incomplete."
 
 
+def test_images_are_decoded_in_a_child_process_under_a_time_limit(app, acme, acting, monkeypatch):
+    """The web worker never decodes an upload: a child does, and is killed at its time limit."""
+    monkeypatch.setitem(app.config, "FILES_IMAGE_TIMEOUT", 0.01)
+    with acting(acme):
+        for upload, name in ((samples.jpeg(), "photo.jpg"), (samples.heic(), "phone.heic"), (samples.png(), "a.png")):
+            started = time.perf_counter()
+            message = refusal(lambda upload=upload, name=name: accept_image_or_pdf(upload, name))
+            assert message.startswith("The image took too long to read"), name
+            assert time.perf_counter() - started < 5
+    monkeypatch.setitem(app.config, "FILES_IMAGE_TIMEOUT", 20)
+    with acting(acme):
+        assert accept_image_or_pdf(samples.heic(), "phone.heic").content_type == "image/jpeg"
+
+
+def test_a_huge_decode_is_borne_by_the_child_and_the_web_worker_stays_small(acme, acting):
+    """A 6000 x 6000 photo of one colour is a few hundred KB of JPEG and over 100 MB of pixels."""
+    import resource
+
+    upload = samples.jpeg(samples.photo(6000, 6000), quality=50)
+    assert len(upload) < 1 * MB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with acting(acme):
+        stored = accept_image_or_pdf(upload, "huge.jpg")
+    assert (stored.width, stored.height) == (6000, 6000)
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 60_000, f"the web worker's peak memory grew by {grown_kb // 1024} MB"
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss > 100_000, "the child held the pixels"
+
+
+def test_an_account_has_a_few_uploads_in_progress_at_a_time(app, acme, acting, factory, monkeypatch):
+    from core.files.services import upload_slot
+
+    user = factory.user(acme, "busy@acme.test", permissions=[])
+    monkeypatch.setitem(app.config, "UPLOADS_PER_ACCOUNT", 2)
+    with acting(acme), upload_slot(acme.id, user), upload_slot(acme.id, user):
+        message = refusal(lambda: accept_image_or_pdf(samples.png(), "third.png", user_id=user))
+        assert message == "You are already sending 2 files. Wait until they are done and try again."
+        other = factory.user(acme, "calm@acme.test", permissions=[])
+        assert accept_image_or_pdf(samples.png(), "theirs.png", user_id=other), "another account is not held back"
+    with acting(acme):
+        assert accept_image_or_pdf(samples.png(), "later.png", user_id=user), "the slots are given back"
+
+
 # --- PDFs ----------------------------------------------------------------------------------
 
 

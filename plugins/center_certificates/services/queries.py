@@ -1,0 +1,137 @@
+"""Who sees which certificates, the lists and counts: every read of the plugin's screens."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import aliased, selectinload
+
+from core.api import (
+    Client,
+    client_ids_in_groups,
+    clients_matching,
+    db,
+    visible_client_ids,
+)
+from plugins.center_certificates.models import (
+    EXPIRED,
+    STATUSES,
+    Certificate,
+    CertificateTemplate,
+)
+
+
+def visible_statement(user):
+    """Certificates of the clients ``user`` sees, not in the bin."""
+    return select(Certificate).where(
+        Certificate.deleted_at.is_(None), Certificate.client_id.in_(visible_client_ids(user))
+    )
+
+
+def superseded():
+    """The condition that a newer certificate (not in the bin) of the same template exists for the
+    same client: an expired one that was renewed, or asked again, is no longer news."""
+    newer = aliased(Certificate)
+    return exists().where(
+        newer.tenant_id == Certificate.tenant_id,
+        newer.client_id == Certificate.client_id,
+        newer.template_id == Certificate.template_id,
+        newer.id > Certificate.id,
+        newer.deleted_at.is_(None),
+    )
+
+
+def status_counts(user) -> dict[str, int]:
+    """Certificates neither archived nor in the bin by state, among the clients ``user`` sees (one
+    query). Caducado counts only those not superseded by a newer one, as the list's filter shows."""
+    stmt = (
+        select(Certificate.status, func.count())
+        .where(
+            Certificate.deleted_at.is_(None),
+            Certificate.archived_at.is_(None),
+            Certificate.client_id.in_(visible_client_ids(user)),
+            or_(Certificate.status != EXPIRED, ~superseded()),
+        )
+        .group_by(Certificate.status)
+    )
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update(dict(db.session.execute(stmt).all()))
+    return counts
+
+
+def list_statement(user, *, q: str = "", status: str = "", template_id: int | None = None, group_id: int | None = None):
+    """The staff's list: certificates neither archived nor in the bin of the clients ``user`` sees,
+    in one state (or in any state but Caducado), of one template, of the clients of one centre, of
+    the clients whose name, tax id or e-mail contains ``q``. Caducado lists only the expired
+    certificates not superseded by a newer one (the dashboard counts the same)."""
+    stmt = visible_statement(user).where(Certificate.archived_at.is_(None))
+    if status == EXPIRED:
+        stmt = stmt.where(Certificate.status == EXPIRED, ~superseded())
+    elif status in STATUSES:
+        stmt = stmt.where(Certificate.status == status)
+    else:
+        stmt = stmt.where(Certificate.status != EXPIRED)
+    if template_id:
+        stmt = stmt.where(Certificate.template_id == template_id)
+    if group_id:
+        stmt = stmt.where(Certificate.client_id.in_(client_ids_in_groups([group_id])))
+    if q.strip():
+        stmt = stmt.where(Certificate.client_id.in_(select(Client.id).where(clients_matching(q))))
+    return stmt
+
+
+def get_visible(user, certificate_id: int) -> Certificate | None:
+    return db.session.scalar(visible_statement(user).where(Certificate.id == certificate_id))
+
+
+def of_client(client_id: int) -> tuple[list[Certificate], list[Certificate]]:
+    """A client's current certificates and their history (expired or archived), newest first."""
+    rows = db.session.scalars(
+        select(Certificate)
+        .where(Certificate.client_id == client_id, Certificate.deleted_at.is_(None))
+        .order_by(Certificate.id.desc())
+    ).all()
+    return [c for c in rows if c.is_open], [c for c in rows if c.in_history]
+
+
+def all_templates() -> list[CertificateTemplate]:
+    return list(db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)))
+
+
+def templates_in_use() -> list[CertificateTemplate]:
+    """The templates that can be asked for now."""
+    return list(
+        db.session.scalars(
+            select(CertificateTemplate).where(CertificateTemplate.active.is_(True)).order_by(CertificateTemplate.name)
+        )
+    )
+
+
+def get_template(template_id: int | None) -> CertificateTemplate | None:
+    return db.session.get(CertificateTemplate, template_id) if template_id is not None else None
+
+
+def open_counts() -> dict[int, int]:
+    """How many open certificates each template has."""
+    return dict(
+        db.session.execute(
+            select(Certificate.template_id, func.count()).where(Certificate.is_open).group_by(Certificate.template_id)
+        ).all()
+    )
+
+
+def bin_statement(user):
+    """The certificates in the bin of the clients ``user`` sees (listed, never restorable)."""
+    return (
+        select(Certificate)
+        .where(Certificate.deleted_at.is_not(None), Certificate.client_id.in_(visible_client_ids(user)))
+        .options(selectinload(Certificate.client))
+    )
+
+
+def of_portal_account(client_id: int, certificate_id: int) -> Certificate | None:
+    """A certificate of the client a portal account is (never one in the bin)."""
+    return db.session.scalar(
+        select(Certificate).where(
+            Certificate.id == certificate_id, Certificate.client_id == client_id, Certificate.deleted_at.is_(None)
+        )
+    )
