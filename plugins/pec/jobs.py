@@ -16,7 +16,18 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, insert, literal, select, update
 from sqlalchemy.orm import aliased, selectinload
 
-from core.api import UPDATE, audit_row, audit_rows, db, external_url, send_email, tenant_today, user_language, utcnow
+from core.api import (
+    UPDATE,
+    audit_row,
+    audit_rows,
+    db,
+    external_url,
+    send_email,
+    tenant_today,
+    update_by_id,
+    user_language,
+    utcnow,
+)
 from plugins.pec.activation import service as activation
 from plugins.pec.activation.contract import ProviderError
 from plugins.pec.lifecycle import (
@@ -142,7 +153,7 @@ def send_reminders(tenant, reminder_ids: list[int]) -> int:
             )
             messages.append({"id": reminder.id, "message_id": message.id})
     if messages:
-        db.session.execute(update(BoxReminder), messages)
+        update_by_id(BoxReminder, messages)  # one executemany: each marker points at its e-mail
     listed = [(boxes[r.box_id], r.days) for r in reminders]
     for user in activation.reseller_recipients(tenant):
         send_email(
