@@ -164,9 +164,12 @@ class HolderFields(ModelClientFields):
 
     def save(self, values_by_client):
         super().save(values_by_client)
-        clients = db.session.scalars(select(Client).where(Client.id.in_(list(values_by_client)))).all()
-        for client in clients:
-            fill_from_codice_fiscale(client)
+        # Set-based for an import's batch: the clients and their profiles in two queries.
+        ids = list(values_by_client)
+        profiles = self._rows(ids)
+        for client in db.session.scalars(select(Client).where(Client.id.in_(ids))):
+            fill_from_codice_fiscale(client, profiles.get(client.id), flush=False)
+        db.session.flush()
 
 
 def holder_fields() -> HolderFields:
@@ -192,9 +195,9 @@ def holder_fields() -> HolderFields:
     )
 
 
-def fill_from_codice_fiscale(client: Client) -> HolderProfile:
+def fill_from_codice_fiscale(client: Client, profile: HolderProfile | None = None, flush: bool = True) -> HolderProfile:
     """The holder's profile, with the birth data its codice fiscale tells written where empty."""
-    profile = profile_of(client.id)
+    profile = profile or profile_of(client.id)
     if profile is None:
         profile = HolderProfile(client_id=client.id)
         db.session.add(profile)
@@ -215,7 +218,8 @@ def fill_from_codice_fiscale(client: Client) -> HolderProfile:
                 else:
                     profile.birth_comune = decoded.birth_comune or ""
                     profile.birth_provincia = decoded.birth_provincia or ""
-    db.session.flush()
+    if flush:
+        db.session.flush()
     return profile
 
 

@@ -416,3 +416,23 @@ def test_info_servizio_summarises_states_expiries_and_package_use(app, client, r
     dashboard = client.get("/rivendita/").get_data(as_text=True)
     assert 'data-widget="pec-pending"' in dashboard
     assert ROSSI_CF  # holders found by CF elsewhere
+
+
+def test_holders_imported_by_cores_client_import_get_the_pec_fields_and_their_birth_data(app, client, reseller, run_jobs):
+    from core.api import Client, db
+    from plugins.pec.holders import profile_of
+
+    login(client, reseller.slug, "admin@rivendita.test")
+    text = f"Codice fiscale;Nome;Cognome;Paese;Partita IVA\n{ROSSI_CF};Mario;Rossi;IT;{COMPANY_PIVA}\n"
+    response = client.post(
+        "/rivendita/clients/import",
+        data={"file": (io.BytesIO(text.encode()), "titolari.csv"), "group": ""},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    run_jobs()
+    with in_tenant(app, reseller.tenant):
+        holder = db.session.scalar(select(Client).where(Client.tax_id == ROSSI_CF))
+        assert holder is not None, client.get(response.location).get_data(as_text=True)[-3000:]
+        profile = profile_of(holder.id)
+        assert (profile.partita_iva, profile.birth_date, profile.birth_comune) == (COMPANY_PIVA, "1978-04-15", "Roma")
