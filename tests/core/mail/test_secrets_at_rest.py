@@ -78,6 +78,7 @@ SCANNED = {
     "core_tenant_mail_settings.password",
     "core_vapid_keys.private_pem",
     "inboxes_mailboxes.password",  # tests/plugins/inboxes/test_secrets.py
+    "pec_provider_configs.settings",  # scanned by tests/plugins/pec/test_activation.py
 }
 
 
