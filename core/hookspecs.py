@@ -74,6 +74,15 @@ def operator_views(app):
     """
 
 
+@hookspec
+def operator_navigation():
+    """Entries of the operator console's menu for the plugin's operator pages (``operator_views``),
+    such as the PEC gestore's activation queue. Called on every operator page.
+
+    :return: a list of ``NavItem`` (title, endpoint; no permission: operators see every entry).
+    """
+
+
 # --- per tenant: dispatched only to plugins the tenant licenses and has enabled ---------
 
 
@@ -156,6 +165,16 @@ def settings_sections(tenant, user):
 
     :return: a list of ``SettingsSection`` (key, title, endpoint of a plugin view whose template
         extends ``settings/layout.html``, permission, order).
+    """
+
+
+@hookspec
+def login_identifiers(tenant):
+    """Other identifiers than the e-mail with which the tenant's users may sign in (a PEC
+    reseller's 10-digit code). Called when the tenant's login page is drawn and when someone signs
+    in with something that is not an e-mail address. Per tenant.
+
+    :return: a list of ``LoginIdentifier`` (label, ``find(text) -> user or None``).
     """
 
 

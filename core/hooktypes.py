@@ -125,6 +125,17 @@ class SearchResult:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class LoginIdentifier:
+    """Another way to name oneself on the tenant's login page than the e-mail (a reseller's panel
+    code). ``find(text)`` gives the active user ``text`` names in the current tenant, or None; core
+    asks it when what was typed is not an e-mail address, and then checks the password and
+    throttles exactly as for an e-mail. ``label`` joins "E-mail" on the form ("E-mail or panel code")."""
+
+    label: object
+    find: Callable[[str], Any]
+
+
 @dataclass
 class SettingsSection:
     """An entry of the settings page's own menu, beside core's (Organisation, E-mail, Plugins).

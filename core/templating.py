@@ -44,6 +44,14 @@ def menu() -> dict[str, list[tuple[NavItem, str]]]:
     return g.menu
 
 
+def operator_menu() -> list[tuple]:
+    """``(entry, url)`` of the plugins' operator pages, for the operator console's menu."""
+    if not current_user.is_authenticated or not current_user.is_operator:
+        return []
+    items = sorted(host().call_all("operator_navigation"), key=lambda i: (i.order, str(i.title)))
+    return [(item, url_for(item.endpoint, **item.url_values)) for item in items]
+
+
 def settings_sections() -> list:
     """The sections of the settings page the current user may open (core's and the plugins')."""
     tenant = g.get("tenant")
@@ -85,6 +93,7 @@ def init_app(app: Flask) -> None:
         can=can,
         menu=menu,
         settings_menu=settings_menu,
+        operator_menu=operator_menu,
         get_locale=get_locale,
         JOB_STATUS_LABELS=STATUS_LABELS,
         JOB_STATUS_STYLES=STATUS_STYLES,

@@ -74,7 +74,7 @@ from core.auth.services import has_permission
 from core.clients import services as _clients
 from core.clients.fields import ModelClientFields
 from core.clients.models import Client, ClientAddress, GroupClient
-from core.clients.services import CLIENT_FIELDS, matching
+from core.clients.services import CLIENT_FIELDS, ClientData, matching
 from core.crypto import EncryptedBytes, EncryptedText
 from core.csvstream import csv_response
 from core.errors import DomainError
@@ -109,6 +109,7 @@ from core.hooktypes import (
     ClientTab,
     DemoService,
     LicenceLimit,
+    LoginIdentifier,
     NavItem,
     PluginInfo,
     SearchResult,
@@ -127,6 +128,7 @@ from core.permissions import Permission, authenticated, operator_only, portal, p
 from core.plugins import host
 from core.push.services import Push, send_later, send_to_user
 from core.urls import external_url
+from core.users import services as _users
 from tenants.context import all_tenants, current_tenant_id, tenant_context
 from tenants.isolation import (
     TenantScoped,
@@ -246,6 +248,35 @@ def users_with_permission(code: str, group_ids=None) -> list[User]:
     return [user for user in db.session.scalars(stmt.order_by(User.name)) if has_permission(user, code)]
 
 
+def create_client(tenant, user, data: ClientData, *, by_plugin_rule: bool = False) -> Client:
+    """Create a client with core's checks (tax id, names, e-mail, groups the user may use, plugin
+    fields in ``data.extra``), committed; the tenant's plugins then hear of it (``clients_created``).
+    ``data.group_ids`` empty: the user's own groups when they do not see every client.
+    ``by_plugin_rule``: the plugin decides who sees the client by a rule of its own, so the user
+    need not put it in one of their groups. Raises ``DomainError`` naming the field."""
+    if not data.group_ids and user is not None and not _clients.sees_every_client(user):
+        data.group_ids = sorted(_clients.own_group_ids(user))
+    return _clients.create_client(tenant, user, data, by_plugin_rule=by_plugin_rule)
+
+
+def create_staff_account(
+    tenant, email: str, name: str, role_key: str, *, password: str | None = None, actor=None
+) -> tuple[User, str]:
+    """A staff account of the tenant with its default role ``role_key`` and a first password (made
+    up when not given, and returned in clear once, to be e-mailed; the platform's length rule
+    applies). An existing account with that e-mail is returned as it is, with an empty password.
+    ``actor`` may only give a role they could grant themselves."""
+    return _users.create_with_password(tenant, email, name, role_key, password=password, actor=actor)
+
+
+def set_user_active(user, active: bool, actor=None) -> None:
+    """Deactivate (its sessions end, it cannot sign in) or reactivate a staff account; committed."""
+    if active:
+        _users.reactivate_user(user)
+    else:
+        _users.deactivate_user(user, actor)
+
+
 def user_language(user, tenant: Tenant) -> str:
     """The language to write to ``user`` in: their own choice, else the tenant's."""
     return user.language_in(tenant)
@@ -297,6 +328,7 @@ __all__ = [
     "Client",
     "ClientAddress",
     "ClientColumn",
+    "ClientData",
     "ClientField",
     "ClientFieldSet",
     "ClientFilter",
@@ -309,6 +341,7 @@ __all__ = [
     "JobContext",
     "JobRun",
     "LicenceLimit",
+    "LoginIdentifier",
     "ModelClientFields",
     "NavItem",
     "Page",
@@ -342,6 +375,8 @@ __all__ = [
     "choices",
     "client_ids_in_groups",
     "clients_matching",
+    "create_client",
+    "create_staff_account",
     "csrf_exempt",
     "csv_response",
     "current_tenant",
@@ -382,6 +417,7 @@ __all__ = [
     "send_stored_file",
     "send_thumbnail",
     "send_to_user",
+    "set_user_active",
     "tenant_context",
     "tenant_key",
     "tenant_sql",

@@ -9,7 +9,8 @@ from core.i18n import LANGUAGE_NAMES
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    # Not an e-mail field: a plugin may let people sign in with another identifier (a panel code).
+    email = StringField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 

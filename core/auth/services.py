@@ -137,12 +137,32 @@ def _count_reset_request(scope: str, email: str, address: str) -> bool:
 INVALID_LOGIN = _l("The e-mail or the password is not correct.")
 
 
+def login_identifiers(tenant) -> list:
+    """The tenant's plugins' other ways to name oneself at login (``login_identifiers`` hook)."""
+    from core.plugins import host
+    from tenants.licensing import enabled_for
+
+    return host().call_for_tenant("login_identifiers", enabled_for(tenant), tenant=tenant)
+
+
+def _user_named(tenant, identifier: str) -> User | None:
+    """The user an e-mail address names, else the one a plugin's identifier names."""
+    if "@" in identifier:
+        return db.session.scalar(select(User).where(func.lower(User.email) == identifier))
+    for login_identifier in login_identifiers(tenant):
+        user = login_identifier.find(identifier)
+        if user is not None:
+            return user
+    return None
+
+
 def authenticate_user(tenant, email: str, password: str, address: str) -> User:
-    """Return the active user of ``tenant`` with these credentials, or raise a ``DomainError``."""
+    """Return the active user of ``tenant`` with these credentials, or raise a ``DomainError``.
+    ``email`` may also be another identifier a plugin understands (``login_identifiers``)."""
     email = normalise_email(email)
     scope = f"t{tenant.id}"
     _check_throttle(scope, email, address)
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    user = _user_named(tenant, email)
     if user is None or not verify_password(user.password_hash, password):
         _record_failure(scope, email, address)
         raise DomainError(INVALID_LOGIN)

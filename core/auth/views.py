@@ -27,6 +27,9 @@ def login():
     if current_user.is_authenticated and not current_user.is_operator:
         return redirect(url_for("portal.home") if current_user.is_portal else url_for("dashboard.index"))
     form = LoginForm()
+    others = [str(identifier.label) for identifier in services.login_identifiers(g.tenant)]
+    if others:
+        form.email.label.text = _("E-mail or %(others)s", others=", ".join(others))
     if form.validate_on_submit():
         try:
             user = services.authenticate_user(g.tenant, form.email.data, form.password.data, client_address())

@@ -322,12 +322,13 @@ def transmit(mime: EmailMessage, recipients: list[str], transport: SmtpSettings 
 
 
 def _open_smtp(transport: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP:
-    """A connection to the transport's server. A tenant's server is one the tenant typed: it goes
-    to the checked public address of its name (``core.netcheck``); the platform's is the operator's."""
+    """A connection to the transport's server. Every server but the platform's own (the operator's)
+    is one a tenant typed, its own or a plugin's (a contract's mailbox): it goes to the checked
+    public address of its name (``core.netcheck``)."""
     timeout = current_app.config["SMTP_TIMEOUT"]
     helo = message_domain()
     implicit_tls = transport.security == SECURITY_SSL
-    if transport.source == SOURCE_TENANT:
+    if transport.source != SOURCE_SYSTEM:
         return smtp_client(
             transport.host,
             transport.port,

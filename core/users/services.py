@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+import string
+
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
 from core.auth.models import TOKEN_INVITE, User, new_session_nonce
-from core.auth.services import email_invitation, issue_token, normalise_email
+from core.auth.services import check_new_password, email_invitation, hash_password, issue_token, normalise_email
 from core.errors import DomainError
 from core.extensions import db
 from core.groups.models import Group
@@ -85,6 +89,36 @@ def invite_user(
     # The user, the link and the message commit together (send_email commits).
     email_invitation(tenant, user, token, inviter_name or tenant.name)
     return user
+
+
+def create_with_password(
+    tenant, email: str, name: str, role_key: str, *, password: str | None = None, actor=None
+) -> tuple[User, str]:
+    """A staff account with the default role ``role_key`` and a first password instead of an
+    invitation link (panels whose users get their credentials by e-mail): ``(user, password)``.
+    An existing account with that e-mail is returned unchanged, with an empty password."""
+    email = normalise_email(email)
+    existing = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    if existing is not None:
+        return existing, ""
+    password = password or first_password()
+    check_new_password(password, password)
+    roles = list(db.session.scalars(select(Role).where(Role.key == role_key)))
+    check_can_change_roles(actor, [], roles)
+    user = User(email=email, name=name.strip(), password_hash=hash_password(password), roles=roles)
+    db.session.add(user)
+    db.session.flush()
+    return user, password
+
+
+# Letters and digits a person cannot confuse when copying them from an e-mail (no O/0, I/1).
+PASSWORD_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c not in "O0I1")
+
+
+def first_password() -> str:
+    """A first password to e-mail: unambiguous letters and digits, at least the platform's minimum."""
+    length = max(12, int(current_app.config.get("PASSWORD_MIN_LENGTH", 12)))
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
 
 
 def resend_invitation(tenant, user: User, inviter_name: str) -> None:

@@ -68,8 +68,9 @@ def transport_key(mailbox: Mailbox | None) -> str | None:
 def transport_for(key: str) -> SmtpSettings | None:
     """The ``mail_transport`` answer: the SMTP server of outbound mailbox ``key`` (its id), or None.
 
-    ``source="tenant"``: a server the tenant typed, so core's delivery connects to its checked address
-    (``checked_address``) and verifies TLS against its name. The password goes only with its own host.
+    ``source="inboxes"``: a server the tenant typed, which core's delivery connects to at its checked
+    address (``checked_address``), verifying TLS against its name. The password goes only with its
+    own host.
     """
     try:
         mailbox = db.session.get(Mailbox, int(key))
@@ -86,7 +87,7 @@ def transport_for(key: str) -> SmtpSettings | None:
         username=mailbox.username if mailbox.use_auth else None,
         password=mailbox.password if mailbox.use_auth else None,
         from_address=sender_of(mailbox),
-        source="tenant",
+        source="inboxes",
     )
 
 

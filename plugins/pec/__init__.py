@@ -18,6 +18,7 @@ from core.api import (
     ClientColumn,
     ClientTab,
     LicenceLimit,
+    LoginIdentifier,
     NavItem,
     Permission,
     PluginInfo,
@@ -90,6 +91,11 @@ def operator_views(app):
     from plugins.pec.console import console
 
     return [console]
+
+
+@hookimpl
+def operator_navigation():
+    return [NavItem(_l("PEC activations"), "pec_console.index", icon="envelope-check")]
 
 
 @hookimpl
@@ -237,3 +243,11 @@ def demo_logins():
     from plugins.pec.demo import logins
 
     return logins()
+
+
+@hookimpl
+def login_identifiers(tenant):
+    from plugins.pec.accounts import user_for_login_identifier
+
+    # The seed: a reseller's users sign in with the panel's 10-digit code as well as their e-mail.
+    return [LoginIdentifier(_l("panel code"), user_for_login_identifier)]

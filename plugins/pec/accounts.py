@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.api import User, db, external_url, send_email, user_language, utcnow
-from plugins.pec import core_gaps
+from plugins.pec import people
 from plugins.pec.models import ASSISTANT, RESELLER, PanelAccount
 
 CODE_LENGTH = 10
@@ -61,7 +61,7 @@ def ensure_reseller_account(tenant) -> PanelAccount:
     account = reseller_account()
     if account is not None:
         return account
-    managers = core_gaps.users_with_permission(tenant, MANAGE_ASSISTANTS)
+    managers = people.users_with_permission(tenant, MANAGE_ASSISTANTS)
     first = min(managers, key=lambda user: user.id) if managers else None
     return _insert_account(RESELLER, first.id if first else None)
 
@@ -99,13 +99,9 @@ def set_reseller_user(tenant, user_id: int) -> PanelAccount:
 
 
 def user_for_login_identifier(identifier: str) -> User | None:
-    """The active user a panel code names in the current tenant, or None.
-
-    This is the function core's login would call through the hook the plugin needs (named in the
-    final report): ``login_identifier(tenant, identifier) -> user id | None``, asked when what was
-    typed in the login form is not an e-mail address, with core's password check and throttling
-    (keyed by the identifier as typed) applied unchanged.
-    """
+    """The active user a panel code names in the current tenant, or None: what core's login asks
+    (``login_identifiers``) when what was typed is not an e-mail address; core then checks the
+    password and throttles as for an e-mail."""
     code = re.sub(r"\s", "", identifier or "")
     if not CODE_PATTERN.match(code):
         return None

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from core.api import Tenant, User, db, limit, utcnow
-from plugins.pec import accounts, core_gaps
+from plugins.pec import accounts, people
 from plugins.pec.addresses import normalise_street
 from plugins.pec.catalogue import validate_years
 from plugins.pec.comuni import comuni
@@ -196,7 +196,7 @@ def create_assistant(tenant, data: AssistantData, password: str | None = None) -
     password (made up unless given) is e-mailed with the code and returned (empty when the e-mail
     already had an account, which keeps its own password)."""
     values = _check(data)
-    user, password = core_gaps.create_panel_user(
+    user, password = people.create_panel_user(
         values["email"], f"{values['first_name']} {values['last_name']}", ASSISTANT_ROLE, password
     )
     if db.session.scalar(select(Assistant.id).where(Assistant.user_id == user.id)) is not None:
@@ -236,7 +236,7 @@ def set_active(assistant: Assistant, active: bool) -> Assistant:
     sign in nor register."""
     assistant.active = active
     if assistant.user is not None:
-        core_gaps.set_user_active(assistant.user, active)
+        people.set_user_active(assistant.user, active)
     db.session.flush()
     return assistant
 

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, tuple_
 
 from core.api import Client, User, db, enqueue, tenant_today, utcnow
-from plugins.pec import core_gaps, holders
+from plugins.pec import holders, people
 from plugins.pec.activation import service as activation
 from plugins.pec.assistants import check_may_register
 from plugins.pec.errors import PecError
@@ -104,7 +104,7 @@ def _import_holders(ctx, report: ImportReport, user):
             data = row.data
             client = existing.get(data.identity.codice_fiscale)
             if client is None:
-                client = core_gaps.create_holder_client(data.identity, data.email, data.address.phone.e164, user)
+                client = people.create_holder_client(data.identity, data.email, data.address.phone.e164, user)
                 db.session.add(HolderProfile(client_id=client.id, partita_iva=data.identity.partita_iva or ""))
                 db.session.flush()
                 holders.fill_from_codice_fiscale(client)

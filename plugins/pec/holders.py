@@ -23,7 +23,7 @@ from core.api import (
     has_permission,
     visible_clients,
 )
-from plugins.pec import core_gaps
+from plugins.pec import people
 from plugins.pec.addresses import Address, validate_address
 from plugins.pec.comuni import comuni, fold
 from plugins.pec.errors import PecError, PecErrors
@@ -262,7 +262,7 @@ def create_holder(data: HolderData, user) -> Client:
             field="codice_fiscale",
             code="holder.exists",
         )
-    client = core_gaps.create_holder_client(identity, email, data.phone, user)
+    client = people.create_holder_client(identity, email, data.phone, user)
     profile = HolderProfile(client_id=client.id, partita_iva=identity.partita_iva or "")
     if identity.kind == COMPANY and not profile.partita_iva and len(identity.codice_fiscale) == 11:
         profile.partita_iva = identity.codice_fiscale

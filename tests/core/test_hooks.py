@@ -112,6 +112,13 @@ def test_hook_operator_views(factory, client):
     assert answer["notes_per_tenant"][str(acme.id)] == 2  # the welcome note and "one"
 
 
+def test_hook_operator_navigation(factory, client):
+    factory.operator()
+    login_operator(client)
+    page = client.get("/operator/").get_data(as_text=True)
+    assert 'href="/operator/notes/" data-plugin-entry="sample_console.overview"' in page
+
+
 def test_hook_navigation(app, factory, client):
     acme = factory.tenant("acme")
     bare = factory.tenant("bare", plugins=())
@@ -318,6 +325,23 @@ def test_hook_settings_sections(app, factory, client):
     login(nobody, "acme", "nobody@acme.test")
     assert "Your role lets you change no settings." in nobody.get("/acme/settings/").get_data(as_text=True)
     assert 'href="/acme/settings/"' not in nobody.get("/acme/").get_data(as_text=True)
+
+
+def test_hook_login_identifiers(app, factory, client):
+    from tests.conftest import PASSWORD
+
+    acme = factory.tenant("acme", language="en")
+    ana = factory.user(acme, "ana@acme.test", permissions=[])
+    assert "E-mail or sample badge" in client.get("/acme/login").get_data(as_text=True)
+    wrong = client.post("/acme/login", data={"email": f"SAMPLE-{ana}", "password": "nope"})
+    assert wrong.status_code == 200 and "ana@acme.test" not in wrong.get_data(as_text=True)
+    signed_in = client.post("/acme/login", data={"email": f"sample-{ana}", "password": PASSWORD})
+    assert signed_in.status_code == 302 and signed_in.location == "/acme/"
+    bare = factory.tenant("bare", plugins=())
+    lone = factory.user(bare, "lone@bare.test", permissions=[])
+    other = app.test_client()
+    assert "sample badge" not in other.get("/bare/login").get_data(as_text=True)
+    assert other.post("/bare/login", data={"email": f"SAMPLE-{lone}", "password": PASSWORD}).status_code == 200
 
 
 def test_hook_plugin_disabled(app, factory, client):

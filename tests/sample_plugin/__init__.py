@@ -19,6 +19,7 @@ from core.api import (
     ClientTab,
     DemoService,
     LicenceLimit,
+    LoginIdentifier,
     NavItem,
     Permission,
     PluginInfo,
@@ -67,6 +68,11 @@ def operator_views(app):
     from tests.sample_plugin.views import console
 
     return [console]
+
+
+@hookimpl
+def operator_navigation():
+    return [NavItem(_l("Sample notes"), "sample_console.overview", icon="journal-text")]
 
 
 @hookimpl
@@ -127,6 +133,13 @@ def client_list(tenant, user):
 @hookimpl
 def settings_sections(tenant, user):
     return [SettingsSection("sample", _l("Sample notes"), "sample.settings", "sample.notes:manage", "journal-text")]
+
+
+@hookimpl
+def login_identifiers(tenant):
+    from tests.sample_plugin.services import user_of_badge
+
+    return [LoginIdentifier(_l("sample badge"), user_of_badge)]
 
 
 @hookimpl

@@ -13,6 +13,7 @@ from core.api import (
     ModelClientFields,
     SmtpSettings,
     TransientJobError,
+    User,
     db,
     limit,
     plugin_settings,
@@ -163,3 +164,11 @@ def transport(key: str) -> SmtpSettings | None:
     if not port:
         return None
     return SmtpSettings("127.0.0.1", int(port), "none", None, None, f"{key}@sample.test", "sample")
+
+
+def user_of_badge(text: str):
+    """The sample's login badge: "SAMPLE-<user id>" names that active user of the tenant."""
+    if not text.upper().startswith("SAMPLE-") or not text[7:].isdigit():
+        return None
+    user = db.session.get(User, int(text[7:]))
+    return user if user is not None and user.active else None

@@ -33,7 +33,7 @@ from core.api import (
     utcnow,
 )
 from core.api import call_plugins as _call_plugins
-from plugins.pec import accounts, core_gaps, holders
+from plugins.pec import accounts, holders, people
 from plugins.pec.activation.contract import (
     ActivationProvider,
     ActivationRequest,
@@ -319,7 +319,7 @@ def reseller_recipients(tenant, box: Box | None = None) -> list[User]:
     if account is not None and account.user is not None and account.user.active:
         recipients[account.user.id] = account.user
     else:
-        for user in core_gaps.users_with_permission(tenant, "pec.boxes:view_all"):
+        for user in people.users_with_permission(tenant, "pec.boxes:view_all"):
             recipients.setdefault(user.id, user)
     if box is not None and box.created_by_id:
         creator = db.session.get(User, box.created_by_id)

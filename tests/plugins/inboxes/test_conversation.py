@@ -103,7 +103,7 @@ def test_a_new_request_is_acknowledged_through_the_contracts_outbound_mailbox(
         own = parse_own_message_id(normalise_message_id(ack["Message-ID"]), signing_key())
     assert own is not None and own.request_id == request_id
     assert smtp_server.received[-1].login == SMTP_USER
-    assert [(o["status"], o["smtp_source"]) for o in outbox_rows(app, tenant)] == [("sent", "tenant")]
+    assert [(o["status"], o["smtp_source"]) for o in outbox_rows(app, tenant)] == [("sent", "inboxes")]
 
 
 def test_the_customers_answer_to_our_message_threads_and_reopens(app, dovecot, office, smtp_server, run_jobs, client):

@@ -357,6 +357,21 @@ def test_the_settings_give_the_code_to_a_user_who_receives_it_by_email(app, clie
     assert code in client.get("/rivendita/pec/").get_data(as_text=True)
 
 
+def test_the_reseller_signs_in_with_the_panel_code_as_well_as_the_email(app, client, reseller):
+    from tests.conftest import PASSWORD
+
+    login(client, reseller.slug, "admin@rivendita.test")
+    code = re.search(r'id="reseller-code">(\d{10})<', client.get("/rivendita/pec/settings").get_data(as_text=True))
+    client.post("/rivendita/pec/settings", data={"user_id": reseller.admin, "resend": "y"})
+    visitor = app.test_client()
+    page = visitor.get("/rivendita/login").get_data(as_text=True)
+    assert "panel code" in page or "codice del pannello" in page
+    wrong = visitor.post("/rivendita/login", data={"email": code.group(1), "password": "sbagliata"})
+    assert wrong.status_code == 200
+    signed_in = visitor.post("/rivendita/login", data={"email": code.group(1), "password": PASSWORD})
+    assert signed_in.status_code == 302 and signed_in.location == "/rivendita/"
+
+
 def test_a_new_assistant_receives_code_and_first_password_by_email_and_signs_in(app, client, reseller, outbox):
     login(client, reseller.slug, "admin@rivendita.test")
     response = client.post(
