@@ -130,7 +130,8 @@ class LoginIdentifier:
     """Another way to name oneself on the tenant's login page than the e-mail (a reseller's panel
     code). ``find(text)`` gives the active user ``text`` names in the current tenant, or None; core
     asks it when what was typed is not an e-mail address, and then checks the password and
-    throttles exactly as for an e-mail. ``label`` joins "E-mail" on the form ("E-mail or panel code")."""
+    throttles exactly as for an e-mail. ``label`` names it in the login form's hint ("You may also
+    sign in with your panel code.")."""
 
     label: object
     find: Callable[[str], Any]

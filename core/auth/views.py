@@ -27,9 +27,9 @@ def login():
     if current_user.is_authenticated and not current_user.is_operator:
         return redirect(url_for("portal.home") if current_user.is_portal else url_for("dashboard.index"))
     form = LoginForm()
+    # The field keeps its label ("E-mail": what most people type); other identifiers are a hint.
     others = [str(identifier.label) for identifier in services.login_identifiers(g.tenant)]
-    if others:
-        form.email.label.text = _("E-mail or %(others)s", others=", ".join(others))
+    identifier_help = _("You may also sign in with your %(others)s.", others=", ".join(others)) if others else None
     if form.validate_on_submit():
         try:
             user = services.authenticate_user(g.tenant, form.email.data, form.password.data, client_address())
@@ -45,7 +45,7 @@ def login():
             if user.is_portal and not target.startswith(home):
                 target = home
             return redirect(target)
-    return render_template("auth/login.html", form=form)
+    return render_template("auth/login.html", form=form, identifier_help=identifier_help)
 
 
 @bp.route("/logout", methods=["POST"])
