@@ -332,7 +332,7 @@ def test_hook_login_identifiers(app, factory, client):
 
     acme = factory.tenant("acme", language="en")
     ana = factory.user(acme, "ana@acme.test", permissions=[])
-    assert "E-mail or sample badge" in client.get("/acme/login").get_data(as_text=True)
+    assert "You may also sign in with your sample badge." in client.get("/acme/login").get_data(as_text=True)
     wrong = client.post("/acme/login", data={"email": f"SAMPLE-{ana}", "password": "nope"})
     assert wrong.status_code == 200 and "ana@acme.test" not in wrong.get_data(as_text=True)
     signed_in = client.post("/acme/login", data={"email": f"sample-{ana}", "password": PASSWORD})
