@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from babel.lists import format_list
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -29,7 +31,11 @@ def login():
     form = LoginForm()
     # The field keeps its label ("E-mail": what most people type); other identifiers are a hint.
     others = [str(identifier.label) for identifier in services.login_identifiers(g.tenant)]
-    identifier_help = _("You may also sign in with your %(others)s.", others=", ".join(others)) if others else None
+    identifier_help = (
+        _("You may also sign in with your %(others)s.", others=format_list(others, style="or", locale=get_locale()))
+        if others
+        else None
+    )
     if form.validate_on_submit():
         try:
             user = services.authenticate_user(g.tenant, form.email.data, form.password.data, client_address())
