@@ -35,6 +35,9 @@ def build_scheduler(app: Flask, connection: Redis) -> CronScheduler:
             cron=spec.cron,
             interval=spec.interval,
             name=f"ventanilla:{spec.name}",
+            # A sweep does the work itself (over every tenant): RQ's default of 180 s would kill it.
+            # A fan-out only enqueues the tenants' runs, which carry the job's timeout themselves.
+            job_timeout=None if spec.per_tenant else spec.timeout,
         )
     return scheduler
 

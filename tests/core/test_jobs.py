@@ -285,6 +285,7 @@ def test_a_sweep_runs_once_for_the_tenants_that_have_it_and_keeps_no_run_history
         lambda tenant_ids: seen.append(tenant_ids) or {"tenants": len(tenant_ids)},
         "sample",
         cron="* * * * *",
+        timeout=1800,
         per_tenant=False,
     )
     try:
@@ -296,6 +297,7 @@ def test_a_sweep_runs_once_for_the_tenants_that_have_it_and_keeps_no_run_history
         assert seen == [[acme.id]]
         probe = next(job for job in scheduler.get_jobs() if job.name == "ventanilla:sample.sweep_probe")
         assert probe.func is sweep
+        assert probe.job_options["job_timeout"] == 1800  # not RQ's default of 180 s
     finally:
         del registry._specs["sample.sweep_probe"]
 
