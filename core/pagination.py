@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import date, datetime
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, literal, tuple_
+from sqlalchemy.types import TypeDecorator
 
 
 @dataclass
@@ -17,7 +19,8 @@ class Page:
 
 
 def _encode(values: list) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
+    plain = [value.isoformat() if isinstance(value, date) else value for value in values]
+    return base64.urlsafe_b64encode(json.dumps(plain, default=str).encode()).decode().rstrip("=")
 
 
 def _decode(cursor: str) -> list | None:
@@ -27,6 +30,23 @@ def _decode(cursor: str) -> list | None:
     except (ValueError, TypeError):
         return None
     return values if isinstance(values, list) else None
+
+
+def _bound(key, value):
+    """A cursor value back as a parameter of the key's own type: compared as text, a date-time
+    cursor misses the stored form on SQLite (a row shown twice) and PostgreSQL refuses it."""
+    stored = key.type
+    while isinstance(stored, TypeDecorator):  # UTCDateTime: what it stores is a date-time
+        stored = stored.impl_instance
+    try:
+        python_type = stored.python_type
+    except NotImplementedError:
+        python_type = None
+    if isinstance(value, str) and python_type is datetime:
+        value = datetime.fromisoformat(value)
+    elif isinstance(value, str) and python_type is date:
+        value = date.fromisoformat(value)
+    return literal(value, key.type)
 
 
 def _page(rows, keys, per_page: int, is_first: bool, tuples: bool = False) -> Page:
@@ -55,8 +75,15 @@ def keyset_page(
     """
     after = _decode(cursor) if cursor else None
     if after is not None and len(after) == len(keys):
-        bound = tuple_(*keys)
-        stmt = stmt.where(bound < tuple_(*after) if descending else bound > tuple_(*after))
+        try:
+            values = [_bound(key, value) for key, value in zip(keys, after, strict=True)]
+        except ValueError:
+            values = None  # a cursor that was tampered with: the first page
+        if values is None:
+            after = None
+        else:
+            bound = tuple_(*keys)
+            stmt = stmt.where(bound < tuple_(*values) if descending else bound > tuple_(*values))
     order = [k.desc() for k in keys] if descending else list(keys)
     limited = stmt.order_by(*order).limit(per_page + 1)
     items = list(session.execute(limited)) if rows else list(session.scalars(limited))
