@@ -75,6 +75,20 @@ def ventanilla_plugin():
 
 
 @hookimpl
+def register_blueprints(app):
+    from plugins.sedes.views import bp
+
+    return [bp]
+
+
+@hookimpl
+def plugin_enabled(tenant):
+    from plugins.sedes.catalogue import ensure_catalogue
+
+    ensure_catalogue()
+
+
+@hookimpl
 def register_permissions():
     return [
         Permission(CERTIFICATES_VIEW, _l("See the clients' digital certificates"), STAFF),
