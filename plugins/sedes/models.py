@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -73,6 +74,8 @@ class Sede(db.Model):
     signature_test_url: Mapped[str] = mapped_column(String(500), default="")
     connector: Mapped[str | None] = mapped_column(String(32))
     base_url: Mapped[str | None] = mapped_column(String(500))
+    # Further CAs (PEM) to trust for the service's TLS, beside the system's: a test or demo service.
+    ca_certificates: Mapped[str] = mapped_column(Text, default="")
     needs_ssid: Mapped[bool] = mapped_column(Boolean, default=False)
     deadline_days: Mapped[int | None] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer, default=0)
@@ -220,6 +223,7 @@ class SedeMailbox(TenantScoped, Audited, db.Model):
             "retry_at",
             "synced_until",
             "next_sync_at",
+            "queued_at",
         }
     )
     __audit_fields__ = {
@@ -243,6 +247,7 @@ class SedeMailbox(TenantScoped, Audited, db.Model):
     last_new_count: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     retry_at: Mapped[datetime | None] = mapped_column()
+    queued_at: Mapped[datetime | None] = mapped_column()  # a sync run for it is queued or running (sync.py)
     synced_until: Mapped[datetime | None] = mapped_column()
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -325,6 +330,14 @@ class SedeNotification(TenantScoped, Audited, db.Model):
     def audit_parent(self) -> tuple[str, int]:
         return ("client", self.client_id)
 
+    @classmethod
+    def audit_label_sql(cls, c):
+        return func.coalesce(func.nullif(func.substr(c.subject, 1, 120), ""), c.external_id)
+
+    @classmethod
+    def audit_parent_sql(cls, c):
+        return ("client", c.client_id)
+
 
 class SedeNotificationDocument(TenantScoped, db.Model):
     """A document of a notification (or its acuse de recibo), kept as a core stored file."""
@@ -343,3 +356,11 @@ class SedeNotificationDocument(TenantScoped, db.Model):
 
     notification = relationship("SedeNotification", back_populates="documents")
     file = relationship("StoredFile")
+
+
+# The plugin's modules say the short names; the classes carry the prefix because the declarative
+# registry is shared with other plugins (center_certificates has a ``Certificate``, inboxes a ``Mailbox``).
+Certificate = SedeCertificate
+Mailbox = SedeMailbox
+Notification = SedeNotification
+NotificationDocument = SedeNotificationDocument
