@@ -16,7 +16,10 @@ from flask_babel import lazy_gettext as _l
 from core.api import (
     LIST,
     NUMBER,
+    ClientColumn,
+    ClientFilter,
     LicenceLimit,
+    NavItem,
     Permission,
     PluginInfo,
     hookimpl,
@@ -76,9 +79,10 @@ def ventanilla_plugin():
 
 @hookimpl
 def register_blueprints(app):
+    from plugins.sedes.notification_views import bp as notifications_bp
     from plugins.sedes.views import bp
 
-    return [bp]
+    return [bp, notifications_bp]
 
 
 @hookimpl
@@ -102,4 +106,57 @@ def register_permissions():
         Permission(NOTIFICATIONS_OPEN, _l("Open notifications at the sede (comparecencia)"), STAFF),
         Permission(NOTIFICATIONS_EXPORT, _l("Export notifications to CSV"), MANAGER),
         Permission(SETTINGS, _l("Configure the sedes: services and mailboxes"), MANAGER),
+    ]
+
+
+# --- notifications and the sync engine (notifications.py, sync.py, jobs.py, demo.py) -----------
+
+
+@hookimpl
+def register_jobs(jobs):
+    from plugins.sedes.jobs import register
+
+    register(jobs)
+
+
+@hookimpl
+def navigation(tenant, user):
+    return [NavItem(_l("Notifications"), "sedes_notifications.index", NOTIFICATIONS_VIEW, icon="bell", order=15)]
+
+
+@hookimpl
+def dashboard_widgets(tenant, user):
+    from plugins.sedes.notification_views import widgets
+
+    return widgets(tenant, user)
+
+
+@hookimpl
+def client_tabs(client, user):
+    from plugins.sedes.notification_views import client_tab
+
+    return [client_tab(client, user)]
+
+
+@hookimpl
+def client_list(tenant, user):
+    from plugins.sedes import notifications
+
+    return [
+        ClientColumn(
+            "pending",
+            _l("Notifications pending"),
+            notifications.pending_count_expression,
+            NOTIFICATIONS_VIEW,
+            order=60,
+            badge="primary",
+        ),
+        ClientFilter(
+            "pending",
+            _l("Notifications pending"),
+            lambda: [("", _l("Any")), ("yes", _l("With notifications pending")), ("no", _l("Without"))],
+            notifications.pending_condition,
+            NOTIFICATIONS_VIEW,
+            order=60,
+        ),
     ]
