@@ -160,3 +160,10 @@ def client_list(tenant, user):
             order=60,
         ),
     ]
+
+
+@hookimpl
+def sede_connectors():
+    from plugins.sedes.connectors.dehu import DehuConnector
+
+    return [DehuConnector]

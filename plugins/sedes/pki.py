@@ -179,11 +179,33 @@ class CertificateAuthority:
     name: str = "Ventanilla Pruebas AC"
     key_size: int = 2048
     reuse_keys: bool = False  # one key for every certificate issued: fast, for benchmarks and demos
-    cert: x509.Certificate = field(init=False)
-    key: rsa.RSAPrivateKey = field(init=False)
+    cert: x509.Certificate | None = None  # given with ``key``: an existing CA (``stored``)
+    key: rsa.RSAPrivateKey | None = None
     _leaf_key: rsa.RSAPrivateKey | None = field(init=False, default=None)
 
+    @classmethod
+    def stored(cls, directory: str | os.PathLike, name: str = "Ventanilla Pruebas AC") -> CertificateAuthority:
+        """The CA kept in ``directory`` (``ca.pem``, ``ca.key`` mode 0600), made there the first time."""
+        directory = Path(directory)
+        cert_path, key_path = directory / "ca.pem", directory / "ca.key"
+        if cert_path.exists() and key_path.exists():
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            return cls(name=name, cert=cert, key=key)
+        directory.mkdir(parents=True, exist_ok=True)
+        ca = cls(name=name)
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(
+            ca.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        cert_path.write_bytes(ca.cert_pem)
+        return ca
+
     def __post_init__(self) -> None:
+        if self.cert is not None and self.key is not None:
+            return
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=self.key_size)
         subject = x509.Name(
             [

@@ -1,0 +1,189 @@
+"""The simulator's HTTPS side: a WSGI app on werkzeug's threaded server with client-certificate TLS.
+
+Each POST to ``/ws/v2/lema`` or ``/ws/v1/realizadas`` goes through what DEHú does: injected
+outages (503) and delays first, then the WS-Security check (signature over Timestamp and Body,
+the Timestamp's window against the simulator's clock), the TLS client certificate must be the
+token's, the operation must match the SOAPAction and the path, injected faults, the enrolment of
+the certificate (4102), and finally the operation itself.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from lxml import etree
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from plugins.sedes.connectors.dehu import messages as m
+from plugins.sedes.connectors.dehu import mime, wsse
+from plugins.sedes.simulator.service import DESCRIPTIONS, DehuState, Fault, Served
+
+MAX_BODY = 5 * 1024 * 1024
+
+
+@dataclass
+class Injection:
+    """What the simulator was told to do to the next requests."""
+
+    faults: list[list] = field(default_factory=list)  # [code, operation or None, remaining]
+    delays: list[list] = field(default_factory=list)  # [seconds, operation or None, remaining or None]
+    outages: list[list] = field(default_factory=list)  # [status, operation or None, remaining, retry_after]
+    latency: float = 0.0
+    clock_offset: timedelta = timedelta()
+
+
+def _take(queue: list[list], operation: str | None):
+    """The first entry for ``operation`` (``[value, operation or None, remaining or None, …]``), used once."""
+    for entry in queue:
+        if entry[1] is None or entry[1] == operation:
+            if entry[2] is not None:
+                entry[2] -= 1
+                if entry[2] <= 0:
+                    queue.remove(entry)
+            return entry
+    return None
+
+
+def fault_envelope(fault: Fault) -> bytes:
+    root = etree.Element(f"{{{wsse.SOAP}}}Envelope", nsmap={"soapenv": wsse.SOAP, "wsse": wsse.WSSE})
+    body = etree.SubElement(root, f"{{{wsse.SOAP}}}Body")
+    node = etree.SubElement(body, f"{{{wsse.SOAP}}}Fault")
+    etree.SubElement(node, "faultcode").text = fault.faultcode
+    etree.SubElement(node, "faultstring").text = f"{fault.code} {fault.reason}" if fault.code else fault.reason
+    if fault.code:
+        detail = etree.SubElement(node, "detail")
+        etree.SubElement(detail, "codigoError").text = fault.code
+        etree.SubElement(detail, "descripcionError").text = fault.reason
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def answer_envelope(answer: etree._Element) -> bytes:
+    root = etree.Element(f"{{{wsse.SOAP}}}Envelope", nsmap={"soapenv": wsse.SOAP})
+    etree.SubElement(root, f"{{{wsse.SOAP}}}Body").append(answer)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+class DehuApp:
+    """The WSGI application."""
+
+    def __init__(self, state: DehuState, injection: Injection, *, skew: timedelta = timedelta(minutes=5)):
+        self.state = state
+        self.injection = injection
+        self.skew = skew
+        self.lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.injection.clock_offset
+
+    def _served(self, served: Served) -> None:
+        with self.state.lock:
+            self.state.served.append(served)
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        action = environ.get("HTTP_SOAPACTION", "").strip('"')
+        operation = action.rpartition("/")[2] or None
+        if environ["REQUEST_METHOD"] != "POST" or path not in (m.LEMA_PATH, m.REALIZADAS_PATH):
+            self._served(Served(operation, 404))
+            return self._plain(start_response, "404 Not Found", b"Not found")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_BODY:
+            self._served(Served(operation, 413))
+            return self._plain(start_response, "413 Payload Too Large", b"Too large")
+        body = environ["wsgi.input"].read(length)
+
+        with self.lock:
+            outage = _take(self.injection.outages, operation)
+            delay = _take(self.injection.delays, operation)
+        pause = self.injection.latency + (delay[0] if delay else 0.0)
+        if pause:
+            time.sleep(pause)
+        if outage:
+            self._served(Served(operation, outage[0]))
+            headers = [("Retry-After", str(outage[3]))] if outage[3] is not None else []
+            return self._plain(start_response, f"{outage[0]} Service Unavailable", b"Service Unavailable", headers)
+
+        nif = None
+        try:
+            verified = wsse.verify(body, now=self.now(), skew=self.skew)
+            peer = environ.get("SSL_CLIENT_CERT")
+            if not peer or x509.load_pem_x509_certificate(peer.encode()) != verified.certificate:
+                raise Fault(None, "wsse:InvalidSecurityToken", "The TLS client certificate is not the token's")
+            name = etree.QName(verified.operation).localname
+            expected = m.REALIZADAS_OPERATIONS if path == m.REALIZADAS_PATH else m.LEMA_OPERATIONS
+            if name not in expected or (operation and operation != name):
+                raise Fault(None, "soapenv:Client", f"Operation {name} not offered here")
+            if verified.operation.tag != f"{{{m.namespace(name)}}}{name}":
+                raise Fault(None, "soapenv:Client", f"Unexpected namespace for {name}")
+            operation = name
+            nif = m.text(verified.operation, "nifTitular") or m.text(verified.operation, "nifReceptor")
+            with self.lock:
+                injected = _take(self.injection.faults, operation)
+            if injected:
+                raise Fault(
+                    injected[0],
+                    "soapenv:Server" if injected[0] == "2001" else "soapenv:Client",
+                    DESCRIPTIONS.get(injected[0], ""),
+                )
+            nifs = self.state.authorise(verified.certificate)
+            answer, attachments, mtom = self.state.handle(verified.operation, nifs, self.now())
+        except wsse.SecurityFault as error:
+            self._served(Served(operation, 500, error.code, nif))
+            return self._xml(
+                start_response, "500 Internal Server Error", fault_envelope(Fault(None, error.code, error.reason))
+            )
+        except Fault as fault:
+            self._served(Served(operation, 500, fault.code or fault.faultcode, nif))
+            return self._xml(start_response, "500 Internal Server Error", fault_envelope(fault))
+        self._served(Served(operation, 200, None, nif))
+        envelope = answer_envelope(answer)
+        if not attachments:
+            return self._xml(start_response, "200 OK", envelope)
+        payload, content_type = mime.related(envelope, attachments, mtom=mtom)
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    @staticmethod
+    def _plain(start_response, status, body, headers=()):
+        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), *headers])
+        return [body]
+
+    @staticmethod
+    def _xml(start_response, status, body):
+        start_response(status, [("Content-Type", "text/xml; charset=UTF-8"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+class _Handler(WSGIRequestHandler):
+    """Keeps connections alive (HTTP/1.1) and keeps quiet."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+    def log_error(self, *args) -> None:
+        pass
+
+
+def tls_context(cert_path: str, key_path: str, client_cas_pem: bytes) -> ssl.SSLContext:
+    """The server side: our certificate, and a client certificate from ``client_cas_pem`` required."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=client_cas_pem.decode())
+    return context
+
+
+def serve(app: DehuApp, host: str, port: int, context: ssl.SSLContext):
+    """A started threaded server (``server.shutdown()`` stops it) and its thread."""
+    server = make_server(host, port, app, threaded=True, request_handler=_Handler, ssl_context=context)
+    thread = threading.Thread(target=server.serve_forever, name="dehu-simulator", daemon=True)
+    thread.start()
+    return server, thread
