@@ -93,6 +93,13 @@ def plugin_enabled(tenant):
 
 
 @hookimpl
+def client_fields(tenant):
+    from plugins.sedes.client_fields import client_fields as fields
+
+    return [fields()]
+
+
+@hookimpl
 def register_permissions():
     return [
         Permission(CERTIFICATES_VIEW, _l("See the clients' digital certificates"), STAFF),
