@@ -174,3 +174,17 @@ def sede_connectors():
     from plugins.sedes.connectors.dehu import DehuConnector
 
     return [DehuConnector]
+
+
+@hookimpl
+def demo_data(tenant):
+    from plugins.sedes.demo import load
+
+    return load(tenant)
+
+
+@hookimpl
+def demo_services(app):
+    from plugins.sedes.demo import services
+
+    return services(app)

@@ -13,10 +13,11 @@ requests never read the same mailbox at once, and the sweep never queues it twic
 than ``CLAIM_TTL`` is presumed lost with its run.
 
 A run decrypts each certificate once, asks the sede's connector (``connectors.connector_for``) for
-what its mailbox holds — ``CONCURRENCY`` mailboxes at a time, the network calls in threads that
-touch no database — and stores the answers in batches: each notification once per ``(sede,
-external_id)`` with its legal deadline (``deadlines``), a change of its state at the sede on the
-row already there. Listing never opens a notification (comparecencia is ``notifications.open``).
+what its mailbox holds (pending, and realised when the connector can tell), ``CONCURRENCY``
+mailboxes at a time (the network calls in threads that touch no database), and stores the answers
+in batches: each notification once per ``(sede, external_id)`` with its legal deadline
+(``deadlines``), a change of its state at the sede on the row already there. Listing never opens a
+notification (comparecencia is ``notifications.open_notification``).
 
 One mailbox's failure never stops the others: it is recorded on the mailbox in words (in the
 tenant's language), and a retryable one (a timeout, a 503, a temporary fault) is tried again after
@@ -59,13 +60,15 @@ from core.api import (
     utcnow,
     visible_client_ids,
 )
-from plugins.sedes import deadlines
+from plugins.sedes import credentials, deadlines
 from plugins.sedes.contract import (
     CertificateExpired,
     CertificateNotYetValid,
+    Credential,
     MailboxContext,
     NotificationRecord,
     SedeError,
+    SedeState,
     SyncResult,
 )
 from plugins.sedes.models import ERROR, NEVER, OK, RUNNING, UNREAD, Sede, SedeMailbox, SedeNotification, SsidCode
@@ -297,15 +300,26 @@ def _read(app, work: _Work) -> tuple[SyncResult | None, BaseException | None]:
     """The network part, in a thread: no database here."""
     try:
         with app.app_context():
-            work.connector.check_credential(work.context)
-            return work.connector.list(work.context, work.since), None
+            connector, context = work.connector, work.context
+            connector.check_credential(context)
+            result = connector.list(context, work.since)
+            if "list_realized" in connector.capabilities:
+                # What was accepted, rejected or expired meanwhile (here, at the sede's web, by lapse).
+                realized = connector.list_realized(context, work.since)
+                records = {r.external_id: r for r in result.records}
+                records.update({r.external_id: r for r in realized.records})
+                result = SyncResult(
+                    list(records.values()),
+                    result.complete and realized.complete,
+                    min(result.next_since, realized.next_since),
+                )
+            return result, None
     except Exception as exc:  # every failure belongs to this mailbox alone
         return None, exc
 
 
 def _prepare(tenant: Tenant, ids: list[int], now: datetime) -> list[_Work]:
     """Load the mailboxes with their sede and certificate; local checks before any network."""
-    from plugins.sedes.certificates import credential_for
     from plugins.sedes.connectors import connector_for
 
     mailboxes = db.session.scalars(
@@ -355,7 +369,7 @@ def _prepare(tenant: Tenant, ids: list[int], now: datetime) -> list[_Work]:
             work.context = MailboxContext(
                 sede=sede.code,
                 client_nif=mailbox.client.tax_id,
-                credential=credential_for(certificate),
+                credential=credential_of(certificate),
                 as_proxy=mailbox.as_proxy,
                 base_url=sede.base_url or None,
                 ca_bundle=ca_bundle_for(sede),
@@ -364,6 +378,11 @@ def _prepare(tenant: Tenant, ids: list[int], now: datetime) -> list[_Work]:
         except Exception as exc:
             work.error = exc
     return works
+
+
+def credential_of(certificate) -> Credential:
+    """The stored certificate ready for a connector (decrypted and parsed here, never logged)."""
+    return credentials.parse(certificate.pkcs12, certificate.password).credential
 
 
 def licensed_sedes(tenant: Tenant) -> set[str] | None:
@@ -450,7 +469,8 @@ def _write(tenant: Tenant, works: list[_Work]) -> None:
         if row is None:
             new_rows.append(_new_row(work, record, now))
             work.stats["new"] = work.stats.get("new", 0) + 1
-        elif row.sede_state != record.state.value:
+        elif row.sede_state != record.state.value and record.state is not SedeState.PENDIENTE:
+            # A sede's state only moves on from pending (a late listing never undoes an opening).
             changed.append({"id": row.id, "sede_state": record.state.value, "state_at": _utc(record.state_at) or now})
             work.stats["updated"] = work.stats.get("updated", 0) + 1
     if new_rows:
@@ -531,10 +551,7 @@ def _mailbox_outcome(tenant: Tenant, work: _Work, now: datetime) -> dict:
     failures = work.failures + 1
     retry_at = None
     if retryable:
-        wait = min(BACKOFF * 2 ** min(failures - 1, 12), MAX_BACKOFF)
-        if isinstance(error, SedeError) and error.retry_after:
-            wait = max(wait, timedelta(seconds=error.retry_after))
-        retry_at = now + wait
+        retry_at = now + backoff(failures, error.retry_after if isinstance(error, SedeError) else None)
     if isinstance(error, SedeError):
         log.info("mailbox %s (%s): %s %s", work.mailbox_id, work.sede_code, error.code, error.detail)
     else:
@@ -551,6 +568,13 @@ def _mailbox_outcome(tenant: Tenant, work: _Work, now: datetime) -> dict:
         "synced_until": work.synced_until,  # a failed read starts again from the same place
         "next_sync_at": retry_at or now + period,
     }
+
+
+def backoff(failures: int, retry_after: float | None = None) -> timedelta:
+    """How long to wait after the ``failures``-th failure in a row: doubling from ``BACKOFF`` up to
+    ``MAX_BACKOFF``, never less than the sede's ``Retry-After``."""
+    wait = min(BACKOFF * 2 ** min(max(failures, 1) - 1, 12), MAX_BACKOFF)
+    return max(wait, timedelta(seconds=retry_after)) if retry_after else wait
 
 
 def error_in_words(tenant: Tenant, error: BaseException) -> str:
