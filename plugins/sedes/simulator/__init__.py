@@ -35,6 +35,8 @@ from plugins.sedes.simulator.service import DehuState, Notification, Served
 
 __all__ = ["DehuSimulator", "Notification", "Served"]
 
+CA_NAME = "DEHú Simulador AC"
+
 
 def _certificate(cert) -> x509.Certificate:
     if isinstance(cert, pki.Issued):
@@ -62,7 +64,7 @@ class DehuSimulator:
         self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="dehu-simulator-")
         self.state_dir = Path(state_dir or self._tmp.name)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.ca = pki.CertificateAuthority.stored(self.state_dir, "DEHú Simulador AC")
+        self.ca = self.authority(self.state_dir)
         self.host = host
         self._port = port
         self.state = DehuState(
@@ -79,6 +81,12 @@ class DehuSimulator:
         ]
         self._server = None
         self._thread = None
+
+    @staticmethod
+    def authority(state_dir: str | Path) -> pki.CertificateAuthority:
+        """The CA of a simulator run with ``state_dir`` (made there now if new): the demo issues its
+        clients' certificates with it before the simulator's process starts."""
+        return pki.CertificateAuthority.stored(state_dir, CA_NAME)
 
     # --- life -------------------------------------------------------------------------------
 

@@ -108,7 +108,7 @@ class DehuApp:
             headers = [("Retry-After", str(outage[3]))] if outage[3] is not None else []
             return self._plain(start_response, f"{outage[0]} Service Unavailable", b"Service Unavailable", headers)
 
-        nif = None
+        nif, fields = None, {}
         try:
             verified = wsse.verify(body, now=self.now(), skew=self.skew)
             peer = environ.get("SSL_CLIENT_CERT")
@@ -121,7 +121,12 @@ class DehuApp:
             if verified.operation.tag != f"{{{m.namespace(name)}}}{name}":
                 raise Fault(None, "soapenv:Client", f"Unexpected namespace for {name}")
             operation = name
-            nif = m.text(verified.operation, "nifTitular") or m.text(verified.operation, "nifReceptor")
+            fields = {
+                etree.QName(e).localname: e.text or ""
+                for e in verified.operation.iter()
+                if isinstance(e.tag, str) and len(e) == 0
+            }
+            nif = fields.get("nifTitular") or fields.get("nifReceptor")
             with self.lock:
                 injected = _take(self.injection.faults, operation)
             if injected:
@@ -133,14 +138,14 @@ class DehuApp:
             nifs = self.state.authorise(verified.certificate)
             answer, attachments, mtom = self.state.handle(verified.operation, nifs, self.now())
         except wsse.SecurityFault as error:
-            self._served(Served(operation, 500, error.code, nif))
+            self._served(Served(operation, 500, error.code, nif, fields))
             return self._xml(
                 start_response, "500 Internal Server Error", fault_envelope(Fault(None, error.code, error.reason))
             )
         except Fault as fault:
-            self._served(Served(operation, 500, fault.code or fault.faultcode, nif))
+            self._served(Served(operation, 500, fault.code or fault.faultcode, nif, fields))
             return self._xml(start_response, "500 Internal Server Error", fault_envelope(fault))
-        self._served(Served(operation, 200, None, nif))
+        self._served(Served(operation, 200, None, nif, fields))
         envelope = answer_envelope(answer)
         if not attachments:
             return self._xml(start_response, "200 OK", envelope)

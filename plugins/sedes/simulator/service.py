@@ -151,6 +151,7 @@ class Served:
     status: int
     fault: str | None = None
     nif: str | None = None
+    fields: dict = field(default_factory=dict)  # the operation's simple elements, as sent
 
 
 class DehuState:
