@@ -184,6 +184,14 @@ class DehuSimulator:
         with self.app.lock:
             self.injection.outages.append([status, None, times, retry_after])
 
+    def damage(self, kind: str, *, operation: str | None = None, times: int | None = 1) -> None:
+        """The next ``times`` answers arrive damaged: ``"truncated"`` (half the envelope) or
+        ``"attachment"`` (the first attachment no longer matches its hash)."""
+        if kind not in ("truncated", "attachment"):
+            raise ValueError(kind)
+        with self.app.lock:
+            self.injection.damages.append([kind, operation, times])
+
     @property
     def latency(self) -> float:
         return self.injection.latency
@@ -203,11 +211,12 @@ class DehuSimulator:
         self.injection.clock_offset = offset
 
     def reset(self) -> None:
-        """Forget injected faults, delays and outages, and the request log."""
+        """Forget injected faults, delays, outages and damages, and the request log."""
         with self.app.lock:
             self.injection.faults.clear()
             self.injection.delays.clear()
             self.injection.outages.clear()
+            self.injection.damages.clear()
         with self.state.lock:
             self.state.served.clear()
 

@@ -33,6 +33,7 @@ class Injection:
     faults: list[list] = field(default_factory=list)  # [code, operation or None, remaining]
     delays: list[list] = field(default_factory=list)  # [seconds, operation or None, remaining or None]
     outages: list[list] = field(default_factory=list)  # [status, operation or None, remaining, retry_after]
+    damages: list[list] = field(default_factory=list)  # [kind, operation or None, remaining]
     latency: float = 0.0
     clock_offset: timedelta = timedelta()
 
@@ -146,7 +147,14 @@ class DehuApp:
             self._served(Served(operation, 500, fault.code or fault.faultcode, nif, fields))
             return self._xml(start_response, "500 Internal Server Error", fault_envelope(fault))
         self._served(Served(operation, 200, None, nif, fields))
+        with self.lock:
+            damage = _take(self.injection.damages, operation)
+        if damage and damage[0] == "attachment" and attachments:
+            first = next(iter(attachments))
+            attachments[first] = attachments[first] + b" altered in transit"
         envelope = answer_envelope(answer)
+        if damage and damage[0] == "truncated":
+            envelope = envelope[: len(envelope) // 2]
         if not attachments:
             return self._xml(start_response, "200 OK", envelope)
         payload, content_type = mime.related(envelope, attachments, mtom=mtom)

@@ -4,11 +4,13 @@ certificates, and a sync that reads only part of what there is."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from plugins.sedes import pki
+from plugins.sedes.connectors import UnknownConnector, connector_for
 from plugins.sedes.connectors.dehu import DehuConnector
 from plugins.sedes.connectors.dehu.messages import MADRID
 from plugins.sedes.contract import (
@@ -19,6 +21,7 @@ from plugins.sedes.contract import (
     CertificateNotYetValid,
     InvalidRequest,
     Link,
+    ProtocolError,
     RateLimited,
     SedeState,
     SedeUnavailable,
@@ -253,3 +256,46 @@ def test_a_sync_that_runs_out_of_its_budget_says_where_to_go_on(connector, dehu_
     rest = connector.list(ctx, first.next_since)
     assert rest.complete
     assert {r.external_id for r in first.records} | {r.external_id for r in rest.records} == sent
+
+
+def test_a_truncated_answer_is_a_protocol_error(connector, dehu_simulator):
+    ctx = mailbox(dehu_simulator, NIF)
+    dehu_simulator.damage("truncated")
+
+    with pytest.raises(ProtocolError) as raised:
+        connector.list(ctx, _ago(days=1))
+
+    assert not raised.value.retryable and "Localiza" in raised.value.detail
+
+
+def test_a_document_that_does_not_match_its_hash_is_refused(connector, dehu_simulator):
+    ctx = mailbox(dehu_simulator, NIF)
+    dehu_simulator.add_notification(NIF, made_available_at=_ago(hours=1))
+    (record,) = connector.list(ctx, _ago(days=1)).records
+    dehu_simulator.damage("attachment", operation="PeticionAcceso")
+
+    with pytest.raises(ProtocolError) as raised:
+        connector.open(ctx, record, confirmed=True)
+
+    assert raised.value.code == "hash"
+    assert len(connector.open(ctx, record, confirmed=True).documents) == 1  # the next answer is whole
+
+
+def test_a_key_that_is_not_the_certificates_never_reaches_the_sede(connector, dehu_simulator):
+    ctx = mailbox(dehu_simulator, NIF)
+    other = dehu_simulator.ca.persona_fisica(NIF)
+    wrong = ctx.__class__(**{**ctx.__dict__, "credential": replace(ctx.credential, key_pem=other.key_pem)})
+    keyless = ctx.__class__(**{**ctx.__dict__, "credential": replace(ctx.credential, key_pem=b"")})
+
+    with pytest.raises(AuthError) as raised:
+        connector.list(wrong, _ago(days=1))
+    assert raised.value.code == "credential"
+    with pytest.raises(AuthError) as raised:
+        connector.check_credential(keyless)
+    assert raised.value.code == "no_key" and "private key" in str(raised.value.message)
+    assert dehu_simulator.requests_served == 0
+
+
+def test_an_unknown_connector_code_is_refused(app):
+    with app.app_context(), pytest.raises(UnknownConnector):
+        connector_for("no-such-sede")

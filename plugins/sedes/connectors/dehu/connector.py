@@ -17,6 +17,7 @@ import email.utils
 import hashlib
 import logging
 import re
+import ssl
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
@@ -68,6 +69,8 @@ HASHES = {"SHA-256": hashlib.sha256, "SHA256": hashlib.sha256, "SHA-512": hashli
 MAIN_DOCUMENT = "documento"
 ANEXO = "anexo:"
 ACUSE = "acuse:"
+
+NO_KEY = _l("The certificate has no private key: upload the PKCS#12 file that includes it.")
 
 # What each DEHú error code means for the mailbox; the server's own words go only to the log.
 FAULTS: dict[str, tuple[type[SedeError], object]] = {
@@ -131,6 +134,8 @@ class DehuConnector:
 
     def check_credential(self, ctx: MailboxContext) -> None:
         credential, now = ctx.credential, datetime.now(UTC)
+        if not credential.key_pem or not credential.cert_pem:
+            raise AuthError(NO_KEY, sede=ctx.sede, code="no_key", detail="credential without key or certificate")
         if credential.not_after <= now:
             raise CertificateExpired(sede=ctx.sede, code="expired", detail=f"expired {credential.not_after:%Y-%m-%d}")
         if credential.not_before > now:
@@ -404,7 +409,11 @@ class DehuConnector:
 
     def _session(self, ctx: MailboxContext) -> Session:
         credential = ctx.credential
-        context = client_context(credential.cert_pem, credential.key_pem, credential.chain_pem, ctx.ca_bundle)
+        try:
+            context = client_context(credential.cert_pem, credential.key_pem, credential.chain_pem, ctx.ca_bundle)
+        except (ssl.SSLError, OSError, ValueError) as error:
+            # A key that does not match the certificate, or a CA bundle that cannot be read.
+            raise AuthError(sede=ctx.sede, code="credential", detail=f"TLS context: {error}") from error
         return Session(ctx.base_url or PRODUCTION_URL, context, ctx.timeout_s)
 
     def _call(self, session: Session, ctx: MailboxContext, operation: str, fields) -> tuple[etree._Element, dict]:
