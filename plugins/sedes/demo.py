@@ -135,7 +135,7 @@ def services(app) -> list[DemoService]:
             ),
             lines=(
                 f"DEHú simulator on https://127.0.0.1:{port()} (state in {folder})",
-                "sedes: open a client (Talleres del Turia SL), tab Buzones electrónicos → Consultar buzón; "
+                "open a client (Talleres del Turia SL), tab Buzones electrónicos → Consultar buzón; "
                 "the notifications arrive in its Notificaciones tab and in /demo/sedes/notifications/",
             ),
         )
