@@ -238,7 +238,7 @@ def test_a_representative_reads_the_company_mailbox(connector, dehu_simulator):
 def test_a_sync_that_runs_out_of_its_budget_says_where_to_go_on(connector, dehu_simulator):
     dehu_simulator.state.page_size = 2
     ctx = mailbox(dehu_simulator, NIF)
-    sent = {dehu_simulator.add_notification(NIF, made_available_at=_ago(hours=2 * i + 1)) for i in range(12)}
+    sent = [dehu_simulator.add_notification(NIF, made_available_at=_ago(hours=2 * i + 1)) for i in range(12)]
     sent = {notification.external_id for notification in sent}
     connector.request_budget = 3
     since = _ago(days=2)

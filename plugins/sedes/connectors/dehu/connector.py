@@ -124,6 +124,14 @@ def split_external_id(external_id: str) -> tuple[str, str]:
     return origin, identifier
 
 
+class _SignedSession(Session):
+    """A session to DEHú with the credential's key loaded once for signing its messages."""
+
+    def __init__(self, base_url: str, context: ssl.SSLContext, timeout: float, key):
+        super().__init__(base_url, context, timeout)
+        self.key = key
+
+
 class DehuConnector:
     code: ClassVar[str] = "dehu"
     capabilities: ClassVar[frozenset[str]] = frozenset({"list", "list_realized", "open", "fetch_document", "acuse"})
@@ -407,19 +415,20 @@ class DehuConnector:
             content=content,
         )
 
-    def _session(self, ctx: MailboxContext) -> Session:
+    def _session(self, ctx: MailboxContext) -> _SignedSession:
         credential = ctx.credential
         try:
             context = client_context(credential.cert_pem, credential.key_pem, credential.chain_pem, ctx.ca_bundle)
-        except (ssl.SSLError, OSError, ValueError) as error:
+            key = wsse.load_key(credential.key_pem)
+        except (ssl.SSLError, OSError, ValueError, TypeError) as error:
             # A key that does not match the certificate, or a CA bundle that cannot be read.
             raise AuthError(sede=ctx.sede, code="credential", detail=f"TLS context: {error}") from error
-        return Session(ctx.base_url or PRODUCTION_URL, context, ctx.timeout_s)
+        return _SignedSession(ctx.base_url or PRODUCTION_URL, context, ctx.timeout_s, key)
 
-    def _call(self, session: Session, ctx: MailboxContext, operation: str, fields) -> tuple[etree._Element, dict]:
-        message = wsse.sign(
-            wsse.envelope(m.request(operation, fields)), ctx.credential.cert_pem, ctx.credential.key_pem
-        )
+    def _call(
+        self, session: _SignedSession, ctx: MailboxContext, operation: str, fields
+    ) -> tuple[etree._Element, dict]:
+        message = wsse.sign(wsse.envelope(m.request(operation, fields)), ctx.credential.cert_pem, session.key)
         headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": f'"{m.soap_action(operation)}"'}
         try:
             response = session.post(m.path_for(operation), message, headers)

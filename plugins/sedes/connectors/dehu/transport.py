@@ -10,6 +10,7 @@ chunked requests).
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import os
 import socket
@@ -62,10 +63,14 @@ def _secret_file(data: bytes):
         yield path
 
 
+@functools.lru_cache(maxsize=32)
 def client_context(
     cert_pem: bytes, key_pem: bytes, chain_pem: bytes = b"", ca_bundle: str | None = None
 ) -> ssl.SSLContext:
-    """A TLS client context that presents the certificate and trusts the system's CAs (or ``ca_bundle``)."""
+    """A TLS client context that presents the certificate and trusts the system's CAs (or ``ca_bundle``).
+
+    Kept for the last few certificates: loading the system's CAs costs tens of milliseconds, and a
+    sweep uses one certificate (an office's, under apoderamiento) for many mailboxes."""
     context = ssl.create_default_context(cafile=ca_bundle)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     with _secret_file(cert_pem + chain_pem + key_pem) as path:

@@ -67,19 +67,28 @@ def envelope(body_content: etree._Element) -> etree._Element:
     return root
 
 
+def load_key(key_pem: bytes):
+    """The private key of a credential, for signing many messages. Its consistency was checked when
+    the PKCS#12 was read (and OpenSSL checked it against the certificate for TLS): checking it again
+    here would cost tens of milliseconds per message."""
+    return serialization.load_pem_private_key(key_pem, password=None, unsafe_skip_rsa_key_validation=True)
+
+
 def sign(
     root: etree._Element,
     cert_pem: bytes,
-    key_pem: bytes,
+    key,
     *,
     now: datetime | None = None,
     signature_method: SignatureMethod = SignatureMethod.RSA_SHA256,
     digest: DigestAlgorithm = DigestAlgorithm.SHA256,
 ) -> bytes:
-    """Add the WS-Security header to an ``envelope`` and sign it; the message's bytes."""
+    """Add the WS-Security header to an ``envelope`` and sign it with ``key`` (PEM, or ``load_key``'s);
+    the message's bytes."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     cert = x509.load_pem_x509_certificate(cert_pem)
-    key = serialization.load_pem_private_key(key_pem, password=None)
+    if isinstance(key, bytes):
+        key = serialization.load_pem_private_key(key, password=None)
     ids = uuid.uuid4().hex
     timestamp_id, body_id, token_id = f"TS-{ids}", f"id-{ids}", f"X509-{ids}"
 
