@@ -22,6 +22,7 @@ from core.api import (
     NavItem,
     Permission,
     PluginInfo,
+    SettingsSection,
     hookimpl,
 )
 from plugins.sedes import hookspecs
@@ -121,28 +122,51 @@ def register_permissions():
 
 @hookimpl
 def register_jobs(jobs):
+    from plugins.sedes import certificates
     from plugins.sedes.jobs import register
 
     register(jobs)
+    certificates.register_jobs(jobs)
 
 
 @hookimpl
 def navigation(tenant, user):
-    return [NavItem(_l("Notifications"), "sedes_notifications.index", NOTIFICATIONS_VIEW, icon="bell", order=15)]
+    return [
+        NavItem(_l("Notifications"), "sedes_notifications.index", NOTIFICATIONS_VIEW, icon="bell", order=15),
+        NavItem(
+            _l("Digital certificates"), "sedes.certificates_list", CERTIFICATES_VIEW, icon="person-vcard", order=16
+        ),
+        NavItem(
+            _l("Services with a digital certificate"),
+            "sedes.services",
+            CERTIFICATES_VIEW,
+            icon="box-arrow-up-right",
+            order=17,
+        ),
+    ]
 
 
 @hookimpl
 def dashboard_widgets(tenant, user):
+    from plugins.sedes import views
     from plugins.sedes.notification_views import widgets
 
-    return widgets(tenant, user)
+    return widgets(tenant, user) + views.widgets(tenant, user)
 
 
 @hookimpl
 def client_tabs(client, user):
+    from plugins.sedes import views
     from plugins.sedes.notification_views import client_tab
 
-    return [client_tab(client, user)]
+    return [client_tab(client, user), views.client_tab(client, user)]
+
+
+@hookimpl
+def settings_sections(tenant, user):
+    return [
+        SettingsSection("sedes", _l("Services and mailboxes"), "sedes.settings_services", MAILBOXES_VIEW, "mailbox", 50)
+    ]
 
 
 @hookimpl

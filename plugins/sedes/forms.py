@@ -10,6 +10,8 @@ from wtforms import BooleanField, IntegerField, PasswordField, RadioField, Selec
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from core.api import choices
+
 OWNER_CLIENT = "client"
 OWNER_OFFICE = "office"
 
@@ -19,10 +21,12 @@ class CertificateUploadForm(FlaskForm):
     password = PasswordField(_l("Certificate password"), validators=[Length(max=200)])
     owner = RadioField(
         _l("Whose certificate it is"),
-        choices=[
-            (OWNER_CLIENT, _l("A client's: the client whose NIF/CIF is the certificate's")),
-            (OWNER_OFFICE, _l("The office's own, to read clients' mailboxes under apoderamiento")),
-        ],
+        choices=choices(
+            [
+                (OWNER_CLIENT, _l("A client's: the client whose NIF/CIF is the certificate's")),
+                (OWNER_OFFICE, _l("The office's own, to read clients' mailboxes under apoderamiento")),
+            ]
+        ),
         default=OWNER_CLIENT,
     )
 
@@ -38,9 +42,7 @@ class MailboxForm(FlaskForm):
     next_sync_at = DateTimeLocalField(
         _l("Next sync"), format="%Y-%m-%dT%H:%M", validators=[Optional()], description=_l("Empty: in a few minutes.")
     )
-    period_days = IntegerField(
-        _l("Every (days)"), default=1, validators=[InputRequired(), NumberRange(min=1, max=365)]
-    )
+    period_days = IntegerField(_l("Every (days)"), default=1, validators=[InputRequired(), NumberRange(min=1, max=365)])
 
 
 class SedeForm(FlaskForm):
