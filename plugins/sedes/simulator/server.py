@@ -177,6 +177,7 @@ class _Handler(WSGIRequestHandler):
     """Keeps connections alive (HTTP/1.1), answers without delay, and keeps quiet."""
 
     protocol_version = "HTTP/1.1"
+    timeout = 30  # an idle kept-alive connection is closed after this
 
     def setup(self) -> None:
         super().setup()
@@ -202,7 +203,11 @@ def tls_context(cert_path: str, key_path: str, client_cas_pem: bytes) -> ssl.SSL
 
 def serve(app: DehuApp, host: str, port: int, context: ssl.SSLContext):
     """A started threaded server (``server.shutdown()`` stops it) and its thread."""
-    server = make_server(host, port, app, threaded=True, request_handler=_Handler, ssl_context=context)
+    server = make_server(host, port, app, threaded=True, request_handler=_Handler)
+    # TLS on the listening socket, but each handshake in its connection's thread (on its first read):
+    # a slow or silent client never holds up the others.
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    server.ssl_context = context
     thread = threading.Thread(target=server.serve_forever, name="dehu-simulator", daemon=True)
     thread.start()
     return server, thread

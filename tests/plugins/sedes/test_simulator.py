@@ -317,3 +317,9 @@ def test_runs_as_a_process_for_the_demo(in_app, tmp_path):
         process.terminate()
         process.wait(10)
     assert process.returncode == 0
+
+
+def test_a_silent_client_does_not_hold_up_the_others(in_app, dehu_simulator, enrolled):
+    with socket.create_connection(("127.0.0.1", dehu_simulator.port), timeout=5):
+        ctx = mailbox(dehu_simulator, NIF, enrolled, enrol=False, timeout_s=3.0)
+        assert DehuConnector().list(ctx, datetime.now(UTC) - timedelta(days=1)).complete
