@@ -23,6 +23,7 @@ from plugins.sedes.contract import (
     Link,
     ProtocolError,
     RateLimited,
+    SedeError,
     SedeState,
     SedeUnavailable,
 )
@@ -299,3 +300,38 @@ def test_a_key_that_is_not_the_certificates_never_reaches_the_sede(connector, de
 def test_an_unknown_connector_code_is_refused(app):
     with app.app_context(), pytest.raises(UnknownConnector):
         connector_for("no-such-sede")
+
+
+def test_private_addresses_are_refused_unless_the_operator_allows_them(app, connector, dehu_simulator):
+    ctx = mailbox(dehu_simulator, NIF)
+    app.config["ALLOW_PRIVATE_HOSTS"] = False
+    try:
+        with pytest.raises(SedeError) as raised:
+            connector.list(ctx, _ago(days=1))
+    finally:
+        app.config["ALLOW_PRIVATE_HOSTS"] = True
+    assert raised.value.code == "address" and not raised.value.retryable
+    assert "127.0.0.1" in str(raised.value.message)
+    assert dehu_simulator.requests_served == 0
+
+
+def test_a_sede_address_must_be_https(connector, dehu_simulator):
+    ctx = mailbox(dehu_simulator, NIF, base_url=dehu_simulator.url.replace("https:", "http:"))
+
+    with pytest.raises(InvalidRequest) as raised:
+        connector.list(ctx, _ago(days=1))
+
+    assert raised.value.code == "url" and "https://" in str(raised.value.message)
+
+
+@pytest.mark.parametrize(
+    ("since", "sent"),
+    [
+        (datetime(2026, 1, 15, 8, 0, 1, tzinfo=UTC), "2026-01-15T09:00:01"),  # winter: UTC+1
+        (datetime(2026, 3, 29, 1, 30, tzinfo=UTC), "2026-03-29T03:30:00"),  # the spring-forward morning
+    ],
+)
+def test_dates_follow_madrid_through_the_year(connector, dehu_simulator, since, sent):
+    connector.list(mailbox(dehu_simulator, NIF), since)
+
+    assert dehu_simulator.requests[-1].fields["fechaDesde"] == sent

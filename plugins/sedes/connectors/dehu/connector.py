@@ -70,6 +70,7 @@ MAIN_DOCUMENT = "documento"
 ANEXO = "anexo:"
 ACUSE = "acuse:"
 
+BAD_URL = _l("The sede's address in the catalogue is not an https:// URL.")
 NO_KEY = _l("The certificate has no private key: upload the PKCS#12 file that includes it.")
 
 # What each DEHú error code means for the mailbox; the server's own words go only to the log.
@@ -423,7 +424,10 @@ class DehuConnector:
         except (ssl.SSLError, OSError, ValueError, TypeError) as error:
             # A key that does not match the certificate, or a CA bundle that cannot be read.
             raise AuthError(sede=ctx.sede, code="credential", detail=f"TLS context: {error}") from error
-        return _SignedSession(ctx.base_url or PRODUCTION_URL, context, ctx.timeout_s, key)
+        try:
+            return _SignedSession(ctx.base_url or PRODUCTION_URL, context, ctx.timeout_s, key)
+        except TransportError as error:
+            raise InvalidRequest(BAD_URL, sede=ctx.sede, code="url", detail=error.detail) from error
 
     def _call(
         self, session: _SignedSession, ctx: MailboxContext, operation: str, fields
