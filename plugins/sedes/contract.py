@@ -161,6 +161,10 @@ class SedeConnector(Protocol):
 
     def fetch_document(self, ctx: MailboxContext, record: NotificationRecord, ref: DocumentRef) -> Document: ...
 
+    # Only connectors whose capabilities include "list_realized": the notifications already realised
+    # (accepted, rejected, expired, read, published in TEU) by any channel, with their sede state.
+    def list_realized(self, ctx: MailboxContext, since: datetime, until: datetime | None = None) -> SyncResult: ...
+
 
 class SedeError(Exception):
     """A failure talking to a sede. ``message`` is shown to people; ``detail`` only logged."""
