@@ -335,3 +335,24 @@ def test_dates_follow_madrid_through_the_year(connector, dehu_simulator, since, 
     connector.list(mailbox(dehu_simulator, NIF), since)
 
     assert dehu_simulator.requests[-1].fields["fechaDesde"] == sent
+
+
+def test_realised_pages_beyond_the_budget_are_read_by_the_next_sync(connector, dehu_simulator):
+    dehu_simulator.state.page_size = 2
+    ctx = mailbox(dehu_simulator, NIF)
+    realised = [
+        dehu_simulator.add_notification(
+            NIF, made_available_at=_ago(days=5), state="RECHAZADA", state_at=_ago(hours=10 - i).replace(microsecond=0)
+        )
+        for i in range(5)
+    ]
+    connector.request_budget = 2
+
+    first = connector.list_realized(ctx, _ago(days=1))
+
+    assert not first.complete and len(first.records) == 4
+    assert first.next_since == realised[3].state_at
+    assert {r.state for r in first.records} == {SedeState.RECHAZADA}
+    rest = connector.list_realized(ctx, first.next_since)
+    assert rest.complete
+    assert {r.external_id for r in [*first.records, *rest.records]} == {n.external_id for n in realised}

@@ -161,7 +161,7 @@ class DehuConnector:
         """Pending notifications and communications put at disposal between ``since`` and ``until``."""
         self.check_credential(ctx)
         until = (until or datetime.now(UTC)).replace(microsecond=0)
-        since = since.replace(microsecond=0)
+        since = min(since.replace(microsecond=0), until)
         found: dict[str, NotificationRecord] = {}
         ranges = [(since, until)]  # a stack: the oldest range on top
         calls = 0
@@ -204,7 +204,9 @@ class DehuConnector:
         with self._session(ctx) as session:
             while page <= pages:
                 if page > self.request_budget:
-                    return SyncResult(list(found.values()), complete=False, next_since=since)
+                    # Pages go by the date of the last state: what was read ends at the latest one.
+                    read_until = max((r.state_at for r in found.values() if r.state_at), default=since)
+                    return SyncResult(list(found.values()), complete=False, next_since=read_until)
                 answer, _ = self._call(
                     session,
                     ctx,
