@@ -21,10 +21,10 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from core.api import Client, DemoService, db, utcnow
-from plugins.sedes import credentials, pki
+from core.api import Client, DemoService, User, db, utcnow
+from plugins.sedes import certificates, mailboxes, pki
 from plugins.sedes.catalogue import ensure_catalogue
-from plugins.sedes.models import Sede, SedeCertificate, SedeMailbox
+from plugins.sedes.models import Sede, SedeMailbox
 
 DEMO_TENANT = "demo"
 SEDE = "dehu"
@@ -32,6 +32,7 @@ DEFAULT_PORT = 10443
 NOTIFICATIONS_PER_NIF = 3
 CA_NAME = "DEHú Simulador AC"
 PASSWORD = "demo-certificado"
+DEMO_STAFF = "gestor@demo.test"  # core's demo manager: uploads the certificates, opens the mailboxes
 # The demo's clients (core's demo data) that get a certificate and a DEHú mailbox: a representative
 # of each company, the person's own certificate.
 HOLDERS = (
@@ -75,41 +76,25 @@ def load(tenant) -> list[str]:
         sede.ca_certificates = pem
         db.session.commit()
         lines.append(f"sede {SEDE} points at the DEHú simulator {url}")
+    staff = db.session.scalar(select(User).where(User.email == DEMO_STAFF))
+    if staff is None:
+        return lines
     for tax_id, kind, person_nif, given, surname in HOLDERS:
         client = db.session.scalar(select(Client).where(Client.tax_id == tax_id))
         if client is None:
             continue
         if db.session.scalar(select(SedeMailbox.id).where(SedeMailbox.client_id == client.id)) is not None:
             continue
+        # Through the services, as the office's manager would: upload, then Nuevo buzón.
         data = _issue(ca, client, kind, person_nif, given, surname).pkcs12(PASSWORD)
-        parsed = credentials.parse(data, PASSWORD)
-        credential = parsed.credential
-        certificate = SedeCertificate(
-            client_id=client.id,
-            kind=credential.kind.value,
-            holder_name=credential.holder_name,
-            holder_nif=credential.holder_nif,
-            entity_nif=credential.entity_nif,
-            issuer=credential.issuer,
-            serial=credential.serial,
-            fingerprint=parsed.fingerprint,
-            not_before=credential.not_before,
-            not_after=credential.not_after,
-            pkcs12=data,
-            password=PASSWORD,
+        certificate = certificates.upload(tenant, staff, certificates.UploadData(data, PASSWORD, client.id))
+        mailboxes.create_mailbox(
+            tenant,
+            staff,
+            mailboxes.MailboxData(
+                SEDE, certificate.id, client.id, next_sync_at=utcnow() + timedelta(days=1), period_days=1
+            ),
         )
-        db.session.add(certificate)
-        db.session.flush()
-        db.session.add(
-            SedeMailbox(
-                client_id=client.id,
-                sede_code=SEDE,
-                certificate_id=certificate.id,
-                period_days=1,
-                next_sync_at=utcnow() + timedelta(days=1),
-            )
-        )
-        db.session.commit()
         lines.append(f"certificate and DEHú mailbox of {client.name}")
     return lines
 

@@ -25,7 +25,6 @@ from sqlalchemy.orm import selectinload
 from core.api import (
     MB,
     PDF,
-    UPDATE,
     Client,
     DomainError,
     Page,
@@ -33,7 +32,6 @@ from core.api import (
     UploadKind,
     User,
     accept_upload,
-    audit_row,
     audit_rows,
     clients_matching,
     db,
@@ -310,8 +308,9 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _mailbox_context(tenant: Tenant, notification: SedeNotification) -> tuple[object, MailboxContext, SedeMailbox]:
+    from plugins.sedes.certificates import credential_for
     from plugins.sedes.connectors import connector_for
-    from plugins.sedes.sync import ca_bundle_for, credential_of, licensed_sedes
+    from plugins.sedes.sync import ca_bundle_for, licensed_sedes
 
     mailbox = notification.mailbox
     if mailbox is None:
@@ -328,25 +327,12 @@ def _mailbox_context(tenant: Tenant, notification: SedeNotification) -> tuple[ob
     context = MailboxContext(
         sede=sede.code,
         client_nif=mailbox.client.tax_id,
-        credential=credential_of(certificate),
+        credential=credential_for(certificate),
         as_proxy=mailbox.as_proxy,
         base_url=sede.base_url or None,
         ca_bundle=ca_bundle_for(sede),
     )
     return connector_for(sede.connector), context, mailbox
-
-
-def _certificate_use(tenant: Tenant, mailbox: SedeMailbox, purpose: str) -> dict:
-    certificate = mailbox.certificate
-    return audit_row(
-        tenant.id,
-        UPDATE,
-        "sedes_certificate",
-        certificate.id,
-        certificate.audit_label(),
-        {"used_for": [None, purpose]},
-        parent=("client", mailbox.client_id),
-    )
 
 
 def open_notification(tenant: Tenant, user, notification: SedeNotification, *, confirmed: bool) -> SedeNotification:
@@ -368,7 +354,11 @@ def open_notification(tenant: Tenant, user, notification: SedeNotification, *, c
         raise DomainError(_l("This notification can no longer be opened at the sede."))
     connector, context, mailbox = _mailbox_context(tenant, notification)
     notification_id = notification.id
-    audit_rows([_certificate_use(tenant, mailbox, f"open {notification.sede_code} {notification.external_id}")])
+    from plugins.sedes.certificates import use_row
+
+    audit_rows(
+        [use_row(mailbox.certificate, f"open {notification.sede_code} {notification.external_id}", mailbox.client_id)]
+    )
     db.session.commit()
     try:
         opened = connector.open(context, record_of(notification), confirmed=True)

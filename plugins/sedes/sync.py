@@ -43,11 +43,9 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import selectinload
 
 from core.api import (
-    UPDATE,
     DomainError,
     JobRun,
     Tenant,
-    audit_row,
     audit_rows,
     audited_write,
     db,
@@ -60,11 +58,10 @@ from core.api import (
     utcnow,
     visible_client_ids,
 )
-from plugins.sedes import credentials, deadlines
+from plugins.sedes import deadlines
 from plugins.sedes.contract import (
     CertificateExpired,
     CertificateNotYetValid,
-    Credential,
     MailboxContext,
     NotificationRecord,
     SedeError,
@@ -246,8 +243,7 @@ class _Work:
     result: SyncResult | None = None
     error: BaseException | None = None
     synced_until: datetime | None = None
-    certificate_id: int | None = None
-    certificate_label: str = ""
+    use: dict | None = None  # the audit event of the certificate's use, written with the outcome
     stats: dict = field(default_factory=dict)
 
 
@@ -320,6 +316,7 @@ def _read(app, work: _Work) -> tuple[SyncResult | None, BaseException | None]:
 
 def _prepare(tenant: Tenant, ids: list[int], now: datetime) -> list[_Work]:
     """Load the mailboxes with their sede and certificate; local checks before any network."""
+    from plugins.sedes.certificates import credential_for, use_row
     from plugins.sedes.connectors import connector_for
 
     mailboxes = db.session.scalars(
@@ -352,8 +349,6 @@ def _prepare(tenant: Tenant, ids: list[int], now: datetime) -> list[_Work]:
             mailbox.failures or 0,
             _aware(since),
             synced_until=mailbox.synced_until,
-            certificate_id=certificate.id if certificate else None,
-            certificate_label=certificate.audit_label() if certificate else "",
         )
         works.append(work)
         try:
@@ -369,20 +364,16 @@ def _prepare(tenant: Tenant, ids: list[int], now: datetime) -> list[_Work]:
             work.context = MailboxContext(
                 sede=sede.code,
                 client_nif=mailbox.client.tax_id,
-                credential=credential_of(certificate),
+                credential=credential_for(certificate),
                 as_proxy=mailbox.as_proxy,
                 base_url=sede.base_url or None,
                 ca_bundle=ca_bundle_for(sede),
                 ssid_codes=tuple(codes.get(mailbox.client_id, ())),
             )
+            work.use = use_row(certificate, f"sync {sede.code} mailbox {mailbox.id}", mailbox.client_id)
         except Exception as exc:
             work.error = exc
     return works
-
-
-def credential_of(certificate) -> Credential:
-    """The stored certificate ready for a connector (decrypted and parsed here, never logged)."""
-    return credentials.parse(certificate.pkcs12, certificate.password).credential
 
 
 def licensed_sedes(tenant: Tenant) -> set[str] | None:
@@ -478,19 +469,7 @@ def _write(tenant: Tenant, works: list[_Work]) -> None:
     if changed:
         audited_write(SedeNotification, tenant.id, by_id=changed)
     update_by_id(SedeMailbox, [_mailbox_outcome(tenant, work, now) for work in works])
-    uses = [
-        audit_row(
-            tenant.id,
-            UPDATE,
-            "sedes_certificate",
-            work.certificate_id,
-            work.certificate_label,
-            {"used_for": [None, f"sync {work.sede_code} mailbox {work.mailbox_id}"]},
-            parent=("client", work.client_id),
-        )
-        for work in works
-        if work.context is not None
-    ]
+    uses = [work.use for work in works if work.use is not None]
     if uses:
         audit_rows(uses)
 
