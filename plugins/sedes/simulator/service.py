@@ -264,7 +264,7 @@ class DehuState:
                 vinculo=vinculo,
                 procedure=procedure,
                 state=state,
-                state_at=state_at if state != PENDIENTE else None,
+                state_at=None if state == PENDIENTE else (state_at or datetime.now(UTC)).replace(microsecond=0),
             )
             if state == ACEPTADA:
                 notification.acuse = self._acuse_pdf(notification)
