@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.api import hookimpl
+from core.plugins import host
 from plugins.sedes import pki
-from plugins.sedes.connectors import connector_for
+from plugins.sedes.connectors import connector_for, connectors
 from plugins.sedes.connectors.dehu import DehuConnector
 from plugins.sedes.contract import Kind, Link, NotConfirmed, SedeState
 from tests.plugins.sedes.dehu_helpers import mailbox
@@ -128,3 +130,29 @@ def test_list_splits_the_range_while_there_are_more_results(connector, dehu_simu
     assert result.complete
     assert {r.external_id for r in result.records} == sent
     assert dehu_simulator.operations().count("Localiza") > 3
+
+
+class _AnotherSede:
+    """What a separate package adds: one more connector, depending only on the contract."""
+
+    code = "otra"
+    capabilities = frozenset({"list"})
+
+
+class _AnotherPackage:
+    @staticmethod
+    @hookimpl
+    def sede_connectors():
+        return [_AnotherSede]
+
+
+def test_a_separate_package_adds_a_connector_through_the_hook(in_app):
+    manager = host().pm
+    manager.register(_AnotherPackage, name="another-sede-package")
+    try:
+        assert set(connectors()) == {"dehu", "otra"}
+        assert isinstance(connector_for("otra"), _AnotherSede)
+        assert isinstance(connector_for("dehu"), DehuConnector)
+    finally:
+        manager.unregister(name="another-sede-package")
+    assert set(connectors()) == {"dehu"}
