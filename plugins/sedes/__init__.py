@@ -87,6 +87,18 @@ def register_blueprints(app):
 
 
 @hookimpl
+def operator_views(app):
+    from plugins.sedes.console import console
+
+    return [console]
+
+
+@hookimpl
+def operator_navigation():
+    return [NavItem(_l("Sede catalogue"), "sedes_console.index", icon="bank")]
+
+
+@hookimpl
 def plugin_enabled(tenant):
     from plugins.sedes.catalogue import ensure_catalogue
 

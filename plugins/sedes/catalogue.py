@@ -8,6 +8,7 @@ operator console. A sede with a ``connector`` can be synced; the others are port
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -139,8 +140,8 @@ def _check(data: SedeData) -> None:
         raise DomainError(_l("The sede needs a name."), field="name")
     for field in ("portal_url", "register_url", "signature_test_url", "base_url"):
         value = getattr(data, field) or ""
-        if value and not value.startswith("https://"):
-            raise DomainError(_l("A link must start with https://."), field=field)
+        if value and (urlsplit(value).scheme != "https" or not urlsplit(value).hostname):
+            raise DomainError(_l("A link must start with https:// and name a server."), field=field)
     if data.connector and not data.base_url:
         raise DomainError(_l("A sede read by a connector needs the service's base URL."), field="base_url")
     if data.deadline_days is not None and not 1 <= data.deadline_days <= 60:

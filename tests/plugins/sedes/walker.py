@@ -17,6 +17,7 @@ ROW_ARGUMENTS = {
     "notification_id": "sedes_notification",
     "notification_document_id": "sedes_notification_document",
 }
+OPERATOR_ARGUMENTS = {"sede_code": "sedes_sede"}
 
 
 def _tax_id(app, tenant_id: int, client_id: int) -> str:
