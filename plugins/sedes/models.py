@@ -154,7 +154,9 @@ class SedeCertificate(TenantScoped, Audited, db.Model):
     )
     __audit_type__ = "sedes_certificate"
     __audit_title__ = _l("Digital certificate")
-    __audit_exclude__ = frozenset({"pkcs12", "password", "created_at", "warned_days", "fingerprint"})
+    __audit_exclude__ = frozenset(
+        {"pkcs12", "password", "credential_pem", "created_at", "warned_days", "fingerprint"}
+    )
     __audit_fields__ = {
         "client_id": _l("Client"),
         "kind": _l("Kind"),
@@ -179,6 +181,9 @@ class SedeCertificate(TenantScoped, Audited, db.Model):
     not_before: Mapped[datetime] = mapped_column()
     not_after: Mapped[datetime] = mapped_column()
     pkcs12: Mapped[bytes] = mapped_column(EncryptedBytes)
+    # The certificate, its key and chain as PEM, encrypted: what a sync reads (sync.credential_of)
+    # instead of opening the PKCS#12 each time, which costs ~85 ms of CPU (its RSA key check).
+    credential_pem: Mapped[bytes | None] = mapped_column(EncryptedBytes)
     password: Mapped[str] = mapped_column(EncryptedText)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

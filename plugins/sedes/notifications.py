@@ -308,9 +308,8 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _mailbox_context(tenant: Tenant, notification: SedeNotification) -> tuple[object, MailboxContext, SedeMailbox]:
-    from plugins.sedes.certificates import credential_for
     from plugins.sedes.connectors import connector_for
-    from plugins.sedes.sync import ca_bundle_for, licensed_sedes
+    from plugins.sedes.sync import ca_bundle_for, credential_of, licensed_sedes
 
     mailbox = notification.mailbox
     if mailbox is None:
@@ -327,7 +326,7 @@ def _mailbox_context(tenant: Tenant, notification: SedeNotification) -> tuple[ob
     context = MailboxContext(
         sede=sede.code,
         client_nif=mailbox.client.tax_id,
-        credential=credential_for(certificate),
+        credential=credential_of(certificate),
         as_proxy=mailbox.as_proxy,
         base_url=sede.base_url or None,
         ca_bundle=ca_bundle_for(sede),

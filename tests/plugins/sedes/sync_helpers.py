@@ -38,7 +38,7 @@ def point_catalogue_at(app, simulator, code: str = "dehu") -> None:
 
 def company_certificate(simulator, cif: str, *, enrol: bool = True, **options) -> pki.Issued:
     """A representative's certificate of the company ``cif`` (its person 12345678Z), enrolled at DEHú."""
-    issued = simulator.ca.representante(cif, "12345678Z", **options)
+    issued = simulator.ca.representante("12345678Z", cif, **options)
     if enrol:
         simulator.enrol(issued, [cif])
     return issued

@@ -231,3 +231,46 @@ def test_a_second_consultar_buzon_while_the_first_waits_is_not_queued(app, facto
 
         assert db.session.scalar(select(JobRun.id).where(JobRun.name == "sedes.sync").offset(1)) is None
     assert client_id
+
+
+def test_the_first_sync_keeps_the_credential_encrypted_and_later_syncs_use_it(
+    app, factory, client, dehu_simulator, run_jobs, database, owner_engine
+):
+    from core.extensions import db
+    from plugins.sedes.models import SedeCertificate
+    from plugins.sedes.sync import credential_of
+    from tests.core.mail.test_secrets_at_rest import _raw_database
+
+    issued = company_certificate(dehu_simulator, CIF)
+    tenant = factory.tenant("acme", language="en")
+    factory.user(tenant, "jefa@acme.test", role_key="manager")
+    point_catalogue_at(app, dehu_simulator)
+    client_id = factory.client(tenant, "Construcciones Levante SL", CIF)
+    certificate_id = store_certificate(app, tenant, client_id, issued)
+    mailbox = make_mailbox(app, tenant, client_id, certificate_id)
+    login(client, "acme", "jefa@acme.test")
+    client.post(f"/acme/sedes/notifications/sync/mailbox/{mailbox}")
+    run_jobs()
+    assert mailbox_row(app, tenant, mailbox)["last_result"] == "ok"
+
+    with in_tenant(app, tenant.id):
+        certificate = db.session.get(SedeCertificate, certificate_id)
+        assert certificate.credential_pem is not None
+        # What a later sync reads, without opening the PKCS#12: the same credential.
+        stored = credential_of(certificate)
+        certificate.pkcs12 = b"not a PKCS#12 any more"
+        db.session.commit()
+    assert (stored.cert_pem, stored.key_pem) == (issued.cert_pem, issued.key_pem)
+    assert stored.entity_nif == CIF and stored.not_after.tzinfo is not None
+
+    dehu_simulator.add_notification(CIF, subject="Con la forma guardada")
+    client.post(f"/acme/sedes/notifications/sync/mailbox/{mailbox}")
+    run_jobs()
+    assert mailbox_row(app, tenant, mailbox)["last_result"] == "ok"
+    assert notifications_of(app, tenant, "subject") == [("Con la forma guardada",)]
+
+    raw = _raw_database(database, owner_engine)
+    assert b"Construcciones Levante SL" in raw, "the dump does see the rows"
+    key_body = b"".join(issued.key_pem.splitlines()[1:-1])
+    for secret in (key_body[:64], key_body[-64:], b"BEGIN PRIVATE KEY"):
+        assert secret not in raw and secret.hex().encode() not in raw

@@ -123,6 +123,7 @@ def upgrade():
     sa.Column('not_before', UTCDateTime(timezone=True), nullable=False),
     sa.Column('not_after', UTCDateTime(timezone=True), nullable=False),
     sa.Column('pkcs12', EncryptedBytes(), nullable=False),
+    sa.Column('credential_pem', EncryptedBytes(), nullable=True),
     sa.Column('password', EncryptedText(), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', UTCDateTime(timezone=True), nullable=False),
