@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -315,10 +316,11 @@ def send_expiry_warnings(tenant: Tenant, now: datetime | None = None) -> dict:
             send_email(
                 tenant,
                 user.email,
-                _l(
-                    "The digital certificate of %(holder)s expires in %(days)s days",
+                lazy_ngettext(
+                    "The digital certificate of %(holder)s expires in %(num)s day",
+                    "The digital certificate of %(holder)s expires in %(num)s days",
+                    left,
                     holder=certificate.holder_name,
-                    days=left,
                 ),
                 "sedes/mail/certificate_expiry",
                 user_language(user, tenant),
