@@ -172,8 +172,10 @@ def list_page(
     per_page: int = 50,
     now: datetime | None = None,
 ) -> Page:
-    """A page of the certificates ``user`` sees, soonest expiry first (keyset pagination), each with
-    its client loaded: a constant number of statements whatever the page holds."""
+    """A page of the certificates ``user`` sees, by holder (keyset pagination), each with its client
+    loaded: a constant number of statements whatever the page holds. (By holder, not by expiry: the
+    keyset cursor carries a date-time as text, which SQLite compares with the stored text format
+    wrongly at the page's edge; ``expiring_within`` narrows the list to what expires soon.)"""
     stmt = visible(user).options(selectinload(Certificate.client))
     if client_id is not None:
         stmt = stmt.where(Certificate.client_id == client_id)
@@ -181,7 +183,7 @@ def list_page(
         stmt = stmt.where(Certificate.client_id.is_(None))
     if expiring_within is not None:
         stmt = stmt.where(Certificate.not_after <= (now or utcnow()) + timedelta(days=expiring_within))
-    return keyset_page(db.session, stmt, [Certificate.not_after, Certificate.id], cursor, per_page=per_page)
+    return keyset_page(db.session, stmt, [Certificate.holder_name, Certificate.id], cursor, per_page=per_page)
 
 
 def for_client(user, client: Client, *, include_office: bool = False) -> list[Certificate]:

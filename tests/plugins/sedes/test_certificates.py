@@ -216,3 +216,33 @@ def test_a_certificate_a_mailbox_reads_with_cannot_be_deleted(app, factory):
     deleted = web.post(f"/gestoria/sedes/certificates/{certificate_id}/delete")
     assert deleted.status_code == 302
     assert _certificates(app, office) == []
+
+
+def test_the_certificate_list_pages_by_holder_in_a_constant_number_of_statements(app, factory):
+    from datetime import timedelta
+
+    from plugins.sedes.pki import cif
+    from tests.conftest import count_queries
+
+    office = make_office(factory)
+    web = sign_in(app, office)
+    authority = ca()
+    upload(web, office, authority.representante(PERSON, COMPANY).pkcs12(PASSWORD))
+    with count_queries(app) as one:
+        web.get("/gestoria/sedes/certificates/")
+    from core.api import utcnow
+
+    for index in range(55):
+        nif = cif(2000000 + index)
+        factory.client(office.tenant, f"Empresa {index:02d}", nif, groups=[office.group])
+        issued = authority.sello(nif, f"EMPRESA {index:02d}", not_after=utcnow() + timedelta(days=100 + index))
+        assert upload(web, office, issued.pkcs12(PASSWORD)).status_code == 302
+    with count_queries(app) as many:
+        first = web.get("/gestoria/sedes/certificates/").get_data(as_text=True).split('id="certificate-list"')[1]
+    assert len(many) == len(one)
+    assert first.count("data-certificate=") == 50 and "EMPRESA 00" in first.split("data-certificate=")[1]
+    cursor = first.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+    second = web.get(cursor).get_data(as_text=True).split('id="certificate-list"')[1]
+    assert second.count("data-certificate=") == 6 and "JUAN ESPAÑOL ESPAÑOL" in second
+    assert "EMPRESA 49" in first and "EMPRESA 50" not in first and "EMPRESA 50" in second
+    assert web.get("/gestoria/sedes/certificates/?expiring=30").get_data(as_text=True).count("data-certificate=") == 0

@@ -114,3 +114,36 @@ def test_export_and_import_carry_the_codes_and_report_a_wrong_one_by_row(app, fa
     assert 'id="import-problems"' not in client.get(again.location).get_data(as_text=True)
     codes, _flags = _codes(app, acme.id)
     assert codes == [("ccc", "08123456774"), ("ccc", "28123456742"), ("naf", "281234567840")]
+
+
+def test_a_client_with_a_mailbox_at_a_sede_that_needs_them_keeps_a_ccc_or_naf(app, factory):
+    from core.extensions import db
+    from plugins.sedes.models import Certificate, Mailbox, Sede
+    from plugins.sedes.pki import CertificateAuthority
+    from tests.plugins.sedes.data_helpers import PASSWORD, PERSON, in_tenant, make_office, sign_in, upload
+
+    office = make_office(factory)
+    with app.app_context():
+        sede = db.session.get(Sede, "seg_social")
+        sede.connector, sede.base_url = "dehu", "https://sede.seg-social.test/ws"
+        db.session.commit()
+    web = sign_in(app, office)
+    upload(web, office, CertificateAuthority(reuse_keys=True).representante(PERSON, "B12345674").pkcs12(PASSWORD))
+    edit = {**CLIENT, "company_name": "Talleres Pérez SL", "sedes__ccc": CCC_ONE, "sedes__checks_board": "y"}
+    assert web.post(f"/gestoria/clients/{office.company}/edit", data=edit).status_code == 302
+    with in_tenant(app, office.tenant.id):
+        certificate_id = db.session.scalar(select(Certificate.id))
+    web.post(
+        f"/gestoria/sedes/certificates/{certificate_id}/mailboxes",
+        data={"offer": f"{office.company}:seg_social:{certificate_id}"},
+    )
+    with in_tenant(app, office.tenant.id):
+        assert db.session.scalar(select(Mailbox.sede_code)) == "seg_social"
+    cleared = web.post(f"/gestoria/clients/{office.company}/edit", data={**edit, "sedes__ccc": ""})
+    assert cleared.status_code == 200
+    assert "The client has a mailbox at a sede that needs its CCC or NAF: keep at least one." in cleared.get_data(
+        as_text=True
+    )
+    swapped = web.post(f"/gestoria/clients/{office.company}/edit", data={**edit, "sedes__ccc": "", "sedes__naf": NAF})
+    assert swapped.status_code == 302, "a NAF instead of the CCC will do"
+    assert _codes(app, office.tenant.id)[0] == [("naf", "281234567840")]
