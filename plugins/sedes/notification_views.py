@@ -168,11 +168,11 @@ def open_notification(notification_id: int):
     return redirect(url_for(".show", notification_id=notification_id))
 
 
-@bp.route("/<int:notification_id>/documents/<int:document_id>")
+@bp.route("/<int:notification_id>/documents/<int:notification_document_id>")
 @requires(VIEW)
-def document(notification_id: int, document_id: int):
+def document(notification_id: int, notification_document_id: int):
     notification = _notification_or_404(notification_id)
-    found = notifications.document_of(notification, document_id)
+    found = notifications.document_of(notification, notification_document_id)
     if found is None or found.file is None:
         abort(404)
     return send_stored_file(found.file, download_name=found.name)
@@ -186,7 +186,7 @@ def _after_sync(runs: list[JobRun], back: str):
         flash(_l("Those mailboxes are already being checked, or there are none."), "info")
         return redirect(back)
     if len(runs) == 1:
-        return redirect(url_for(".sync_run", run_id=runs[0].id, back=back))
+        return redirect(url_for(".sync_run", sync_run_id=runs[0].id, back=back))
     flash(_l("%(count)s syncs have started.", count=len(runs)), "success")
     return redirect(back)
 
@@ -236,11 +236,11 @@ def sync_sede():
     return _after_sync(sync.request_sede_sync(current_tenant(), current_user, code), back)
 
 
-@bp.route("/sync/runs/<int:run_id>")
+@bp.route("/sync/runs/<int:sync_run_id>")
 @requires(MAILBOXES_VIEW)
-def sync_run(run_id: int):
+def sync_run(sync_run_id: int):
     """A sync's progress, then its mailboxes' outcome and the notifications it found."""
-    run = db.session.scalar(select(JobRun).where(JobRun.id == run_id, JobRun.name == sync.JOB))
+    run = db.session.scalar(select(JobRun).where(JobRun.id == sync_run_id, JobRun.name == sync.JOB))
     if run is None:
         abort(404)
     ids = [int(i) for i in (run.arguments or {}).get("mailbox_ids", [])]

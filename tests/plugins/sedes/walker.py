@@ -16,6 +16,7 @@ ROW_ARGUMENTS = {
     "code": "sedes_sede",
     "notification_id": "sedes_notification",
     "notification_document_id": "sedes_notification_document",
+    "sync_run_id": "sedes_sync_run",
 }
 OPERATOR_ARGUMENTS = {"sede_code": "sedes_sede"}
 
@@ -30,7 +31,7 @@ def _tax_id(app, tenant_id: int, client_id: int) -> str:
 def populate(app, tenant_id: int, client_id: int, marker: str) -> dict:
     """A sede of the tenant's own licence (read by the DEHú connector), the client's seal
     certificate, a mailbox there with a notification, the client's CCC — every text carrying ``marker``."""
-    from core.api import Tenant, accept_upload, db, tenant_context, utcnow
+    from core.api import JobRun, Tenant, accept_upload, db, tenant_context, utcnow
     from plugins.sedes import credentials
     from plugins.sedes.catalogue import SedeData, ensure_catalogue, save_sede
     from plugins.sedes.models import (
@@ -114,6 +115,9 @@ def populate(app, tenant_id: int, client_id: int, marker: str) -> dict:
                 notification_id=notification.id, file_id=stored.id, name=f"{marker}.pdf", mime="application/pdf"
             )
             db.session.add(document)
+            # A "Consultar buzón" of the mailbox, as the sync leaves it (its page shows the outcome).
+            run = JobRun(name="sedes.sync", queue="sync", status="finished", arguments={"mailbox_ids": [mailbox.id]})
+            db.session.add(run)
             db.session.commit()
             return {
                 "sedes_certificate": certificate.id,
@@ -121,6 +125,7 @@ def populate(app, tenant_id: int, client_id: int, marker: str) -> dict:
                 "sedes_sede": code,
                 "sedes_notification": notification.id,
                 "sedes_notification_document": document.id,
+                "sedes_sync_run": run.id,
             }
 
 
