@@ -1,5 +1,6 @@
 """A DEHú simulator: the LEMA and Realizadas services on a loopback HTTPS server, because the real
-service cannot be reached from here.
+service cannot be reached from here; the same server also speaks the Seguridad Social's WSCN service
+(``/INFRWSCN/WSCNService``, ``wscn``), so one simulator serves both sedes.
 
 It makes its own CA at start (kept in ``state_dir`` when one is given), serves TLS with a server
 certificate for 127.0.0.1/localhost, requires a client certificate from that CA, checks each
@@ -17,6 +18,11 @@ In tests (the ``dehu_simulator`` fixture)::
         sim.delay(2.0, times=1)             # the next request waits 2 s
         sim.requests_served                 # how many requests it answered
 
+        # Seguridad Social (WSCN): the catalogue's base URL is the same ``url``
+        sim.ss_enrol(cert, nifs=["12345678Z"], red_codes=["28123456742"], poderdantes={"B12345674": "ACME SL"})
+        n = sim.ss_add_notification("12345678Z", "28123456742", procedimiento="Providencia de apremio")
+        sim.ss_notification(n.codigo).estado  # 1 pendiente, 2 aceptada
+
 As a process for the demo: ``python -m plugins.sedes.simulator --port 8443 --state-dir DIR``.
 """
 
@@ -30,10 +36,12 @@ from cryptography import x509
 
 from plugins.sedes import pki
 from plugins.sedes.connectors.dehu import messages as m
+from plugins.sedes.connectors.seguridad_social import messages as wscn_messages
 from plugins.sedes.simulator.server import DehuApp, Injection, serve, tls_context
 from plugins.sedes.simulator.service import DehuState, Notification, Served
+from plugins.sedes.simulator.wscn import SsNotification, WscnState
 
-__all__ = ["DehuSimulator", "Notification", "Served"]
+__all__ = ["DehuSimulator", "Notification", "Served", "SsNotification"]
 
 CA_NAME = "DEHú Simulador AC"
 
@@ -73,8 +81,11 @@ class DehuSimulator:
             demo_notifications=demo_notifications,
             state_file=self.state_dir / "state.json" if state_dir else None,
         )
+        self.wscn = WscnState(
+            self.ca.cert, page_size=page_size, auto_enrol=auto_enrol, demo_notifications=demo_notifications
+        )
         self.injection = Injection(latency=latency)
-        self.app = DehuApp(self.state, self.injection)
+        self.app = DehuApp(self.state, self.injection, wscn=self.wscn)
         self._trusted = [
             self.ca.cert_pem,
             *(_certificate(c).public_bytes(pki.serialization.Encoding.PEM) for c in trusted_cas),
@@ -134,6 +145,11 @@ class DehuSimulator:
         return self.url + m.REALIZADAS_PATH
 
     @property
+    def wscn_url(self) -> str:
+        """The Seguridad Social's WSCN endpoint (the connector appends its path to ``url`` itself)."""
+        return self.url + wscn_messages.PATH
+
+    @property
     def ca_bundle(self) -> str:
         """A PEM file with the CA to trust for the simulator's TLS (``MailboxContext.ca_bundle``)."""
         return str(self.state_dir / "ca-bundle.pem")
@@ -165,6 +181,23 @@ class DehuSimulator:
     def notifications(self) -> list[Notification]:
         with self.state.lock:
             return list(self.state.notifications.values())
+
+    # --- the Seguridad Social (WSCN) ------------------------------------------------------------
+
+    def ss_enrol(self, cert, *, nifs=(), red_codes=(), poderdantes: dict[str, str] | None = None) -> None:
+        """Let a certificate use WSCN: its own ``nifs`` (rol propias), the CCCs/NAF of its RED
+        authorisation (``red_codes``) and the NIFs that empowered it (``poderdantes``: NIF -> name)."""
+        self.wscn.enrol(_certificate(cert), nifs=nifs, red_codes=red_codes, poderdantes=poderdantes)
+
+    def ss_add_notification(self, titular_nif: str, destinatario: str, **fields) -> SsNotification:
+        """Put a notification of ``titular_nif`` addressed to its CCC or NAF ``destinatario`` at
+        disposal; see ``WscnState.add`` (procedimiento, made_available_at, tipo_destinatario, estado, pdf).
+        Its ``codigo`` is the connector's ``external_id``."""
+        return self.wscn.add(titular_nif, destinatario, **fields)
+
+    def ss_notification(self, codigo: int | str) -> SsNotification:
+        with self.wscn.lock:
+            return self.wscn.notifications[int(codigo)]
 
     # --- what it is told to do ----------------------------------------------------------------
 

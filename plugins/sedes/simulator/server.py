@@ -1,6 +1,7 @@
 """The simulator's HTTPS side: a WSGI app on werkzeug's threaded server with client-certificate TLS.
 
-Each POST to ``/ws/v2/lema`` or ``/ws/v1/realizadas`` goes through what DEHú does: injected
+Each POST to ``/ws/v2/lema`` or ``/ws/v1/realizadas`` (DEHú), or to ``/INFRWSCN/WSCNService`` (the
+Seguridad Social's WSCN, ``wscn``), goes through what the services do: injected
 outages (503) and delays first, then the WS-Security check (signature over Timestamp and Body,
 the Timestamp's window against the simulator's clock), the TLS client certificate must be the
 token's, the operation must match the SOAPAction and the path, injected faults, the enrolment of
@@ -9,6 +10,7 @@ the certificate (4102), and finally the operation itself.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import threading
@@ -22,7 +24,9 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from plugins.sedes.connectors.dehu import messages as m
 from plugins.sedes.connectors.dehu import mime, wsse
+from plugins.sedes.connectors.seguridad_social import messages as wscn_messages
 from plugins.sedes.simulator.service import DESCRIPTIONS, DehuState, Fault, Served
+from plugins.sedes.simulator.wscn import WscnState
 
 MAX_BODY = 5 * 1024 * 1024
 
@@ -51,13 +55,25 @@ def _take(queue: list[list], operation: str | None):
     return None
 
 
-def fault_envelope(fault: Fault) -> bytes:
+def fault_envelope(fault: Fault, *, wscn: bool = False) -> bytes:
+    """A SOAP fault; a coded one carries DEHú's ``codigoError`` or, for ``wscn``, the WSCN service's
+    ``WSCNExcepcionSistema {error {codigo, descripcion}, message}``."""
     root = etree.Element(f"{{{wsse.SOAP}}}Envelope", nsmap={"soapenv": wsse.SOAP, "wsse": wsse.WSSE})
     body = etree.SubElement(root, f"{{{wsse.SOAP}}}Body")
     node = etree.SubElement(body, f"{{{wsse.SOAP}}}Fault")
     etree.SubElement(node, "faultcode").text = fault.faultcode
     etree.SubElement(node, "faultstring").text = f"{fault.code} {fault.reason}" if fault.code else fault.reason
-    if fault.code:
+    if fault.code and wscn:
+        exception = etree.SubElement(
+            etree.SubElement(node, "detail"),
+            f"{{{wscn_messages.NS}}}WSCNExcepcionSistema",
+            nsmap={"ns2": wscn_messages.NS},
+        )
+        error = etree.SubElement(exception, "error")
+        etree.SubElement(error, "codigo").text = fault.code
+        etree.SubElement(error, "descripcion").text = fault.reason
+        etree.SubElement(exception, "message").text = fault.reason
+    elif fault.code:
         detail = etree.SubElement(node, "detail")
         etree.SubElement(detail, "codigoError").text = fault.code
         etree.SubElement(detail, "descripcionError").text = fault.reason
@@ -73,8 +89,16 @@ def answer_envelope(answer: etree._Element) -> bytes:
 class DehuApp:
     """The WSGI application."""
 
-    def __init__(self, state: DehuState, injection: Injection, *, skew: timedelta = timedelta(minutes=5)):
+    def __init__(
+        self,
+        state: DehuState,
+        injection: Injection,
+        *,
+        wscn: WscnState | None = None,
+        skew: timedelta = timedelta(minutes=5),
+    ):
         self.state = state
+        self.wscn = wscn
         self.injection = injection
         self.skew = skew
         self.lock = threading.Lock()
@@ -89,8 +113,9 @@ class DehuApp:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         action = environ.get("HTTP_SOAPACTION", "").strip('"')
-        operation = action.rpartition("/")[2] or None
-        if environ["REQUEST_METHOD"] != "POST" or path not in (m.LEMA_PATH, m.REALIZADAS_PATH):
+        operation = re.split(r"[/:]", action)[-1] or None
+        is_wscn = path == wscn_messages.PATH and self.wscn is not None
+        if environ["REQUEST_METHOD"] != "POST" or (path not in (m.LEMA_PATH, m.REALIZADAS_PATH) and not is_wscn):
             self._served(Served(operation, 404))
             return self._plain(start_response, "404 Not Found", b"Not found")
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -117,10 +142,14 @@ class DehuApp:
             if not peer or x509.load_pem_x509_certificate(peer.encode()) != verified.certificate:
                 raise Fault(None, "wsse:InvalidSecurityToken", "The TLS client certificate is not the token's")
             name = etree.QName(verified.operation).localname
-            expected = m.REALIZADAS_OPERATIONS if path == m.REALIZADAS_PATH else m.LEMA_OPERATIONS
+            if is_wscn:
+                expected, namespace = wscn_messages.OPERATIONS, wscn_messages.NS
+            else:
+                expected = m.REALIZADAS_OPERATIONS if path == m.REALIZADAS_PATH else m.LEMA_OPERATIONS
+                namespace = m.namespace(name)
             if name not in expected or (operation and operation != name):
                 raise Fault(None, "soapenv:Client", f"Operation {name} not offered here")
-            if verified.operation.tag != f"{{{m.namespace(name)}}}{name}":
+            if verified.operation.tag != f"{{{namespace}}}{name}":
                 raise Fault(None, "soapenv:Client", f"Unexpected namespace for {name}")
             operation = name
             fields = {
@@ -128,17 +157,24 @@ class DehuApp:
                 for e in verified.operation.iter()
                 if isinstance(e.tag, str) and len(e) == 0
             }
-            nif = fields.get("nifTitular") or fields.get("nifReceptor")
+            nif = fields.get("nifTitular") or fields.get("nifReceptor") or fields.get("identificadorPoderdante")
             with self.lock:
                 injected = _take(self.injection.faults, operation)
             if injected:
                 raise Fault(
                     injected[0],
-                    "soapenv:Server" if injected[0] == "2001" else "soapenv:Client",
-                    DESCRIPTIONS.get(injected[0], ""),
+                    "soapenv:Server" if injected[0] == "2001" or is_wscn else "soapenv:Client",
+                    (wscn_messages.DESCRIPTIONS if is_wscn else DESCRIPTIONS).get(injected[0], ""),
                 )
-            nifs = self.state.authorise(verified.certificate)
-            answer, attachments, mtom = self.state.handle(verified.operation, nifs, self.now())
+            if is_wscn:
+                answer, attachments, mtom = (
+                    self.wscn.handle(verified.operation, verified.certificate, self.now()),
+                    {},
+                    False,
+                )
+            else:
+                nifs = self.state.authorise(verified.certificate)
+                answer, attachments, mtom = self.state.handle(verified.operation, nifs, self.now())
         except wsse.SecurityFault as error:
             self._served(Served(operation, 500, error.code, nif, fields))
             return self._xml(
@@ -146,7 +182,7 @@ class DehuApp:
             )
         except Fault as fault:
             self._served(Served(operation, 500, fault.code or fault.faultcode, nif, fields))
-            return self._xml(start_response, "500 Internal Server Error", fault_envelope(fault))
+            return self._xml(start_response, "500 Internal Server Error", fault_envelope(fault, wscn=is_wscn))
         self._served(Served(operation, 200, None, nif, fields))
         with self.lock:
             damage = _take(self.injection.damages, operation)
