@@ -208,8 +208,9 @@ def client_list(tenant, user):
 @hookimpl
 def sede_connectors():
     from plugins.sedes.connectors.dehu import DehuConnector
+    from plugins.sedes.connectors.seguridad_social import SeguridadSocialConnector
 
-    return [DehuConnector]
+    return [DehuConnector, SeguridadSocialConnector]
 
 
 @hookimpl

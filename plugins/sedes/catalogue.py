@@ -20,6 +20,7 @@ LEXNET_DEADLINE_DAYS = 3  # LexNET: three working days to pick a notification up
 ADMINISTRATIVE_DEADLINE_DAYS = 10  # Ley 39/2015 art. 43.2: ten natural days
 
 DEHU_BASE_URL = "https://gd-dehuws.redsara.es/ws/v2/lema"
+SEGURIDAD_SOCIAL_BASE_URL = "https://ws.seg-social.gob.es/INFRWSCN/WSCNService"  # WSCN (Notificaciones Telemáticas)
 
 CODE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -41,8 +42,8 @@ class SedeData:
     active: bool = True
 
 
-# The seed's list (seed 001), in its order. Only DEHú has a connector so far; the others are the
-# portals staff open with the client's certificate.
+# The seed's list (seed 001), in its order. DEHú and the Seguridad Social have connectors; the others
+# are the portals staff open with the client's certificate.
 DEFAULTS = (
     SedeData(
         "dehu",
@@ -58,6 +59,8 @@ DEFAULTS = (
         "Seguridad Social - Sede electrónica",
         portal_url="https://sede.seg-social.gob.es/",
         register_url="https://sede.seg-social.gob.es/wps/portal/sede/sede/Inicio/NotificacionesTelematicas",
+        connector="seguridad_social",
+        base_url=SEGURIDAD_SOCIAL_BASE_URL,
         needs_ssid=True,
     ),
     SedeData(
