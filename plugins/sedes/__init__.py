@@ -136,9 +136,11 @@ def register_permissions():
 def register_jobs(jobs):
     from plugins.sedes import certificates
     from plugins.sedes.jobs import register
+    from plugins.sedes.teu import board
 
     register(jobs)
     certificates.register_jobs(jobs)
+    board.register_jobs(jobs)
 
 
 @hookimpl

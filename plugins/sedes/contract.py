@@ -32,6 +32,7 @@ from flask_babel import lazy_gettext as _l
 class Kind(StrEnum):
     NOTIFICACION = "notificacion"
     COMUNICACION = "comunicacion"
+    TEU = "teu"  # an edict of the Tablón Edictal Único naming the client (plugins.sedes.teu)
 
 
 class SedeState(StrEnum):

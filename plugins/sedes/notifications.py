@@ -79,7 +79,11 @@ EXPORT = "sedes.notifications:export"
 
 DOCUMENT_KIND = register_kind(UploadKind("sedes.document", frozenset({PDF}), 50 * MB, _l("a PDF")))
 
-KINDS = {Kind.NOTIFICACION.value: _l("SedeNotification"), Kind.COMUNICACION.value: _l("Communication")}
+KINDS = {
+    Kind.NOTIFICACION.value: _l("SedeNotification"),
+    Kind.COMUNICACION.value: _l("Communication"),
+    Kind.TEU.value: _l("Edict (TEU)"),
+}
 SEDE_STATES = {
     SedeState.PENDIENTE.value: _l("Pending"),
     SedeState.ACEPTADA.value: _l("Accepted"),
@@ -484,10 +488,16 @@ def _madrid(moment: datetime) -> str:
 
 
 def _unopened():
+    # An edict of the TEU (plugins.sedes.teu) is not opened at a sede: it waits while nobody has read it.
     return and_(
         SedeNotification.opened_at.is_(None),
-        SedeNotification.kind == Kind.NOTIFICACION.value,
-        SedeNotification.sede_state == SedeState.PENDIENTE.value,
+        or_(
+            and_(
+                SedeNotification.kind == Kind.NOTIFICACION.value,
+                SedeNotification.sede_state == SedeState.PENDIENTE.value,
+            ),
+            and_(SedeNotification.kind == Kind.TEU.value, SedeNotification.workflow_state == UNREAD),
+        ),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from plugins.sedes.simulator import DehuSimulator
+from plugins.sedes.simulator.teu import BoeSimulator
 
 
 @pytest.fixture
@@ -16,4 +17,13 @@ def dehu_simulator():
     ``delay(seconds)``, ``unavailable(retry_after=…)``, ``latency``, ``clock_offset``,
     ``requests_served``, ``operations()``."""
     with DehuSimulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def boe_simulator():
+    """The BOE's Tablón Edictal Único on a free loopback port (HTTPS, its own CA): ``url`` and
+    ``ca_pem`` for the catalogue's ``teu`` entry, ``add_announcement(day, issuer=, title=, pdf=|text=,
+    table=)``, ``realistic_day(day, nifs)``, ``unavailable(times)``, ``requests``."""
+    with BoeSimulator() as simulator:
         yield simulator

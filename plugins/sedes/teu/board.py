@@ -1,0 +1,259 @@
+"""The daily search of the Tablón Edictal Único (TEU) for the clients, and what a match becomes.
+
+Once a day (``sedes.teu_board``, one run for the platform) the day's announcements are read from
+the BOE once — the index and every PDF, their text, the document numbers in it
+(``documents.numbers_in``) — and then, for every tenant with the plugin whose licence includes the
+board, matched against its active clients whose "Habilitado para consultar notificaciones en
+tablón" is ticked (a client without the plugin's data has it ticked: the field's default), by their
+full Spanish tax id and nothing else: an edict names people only by document number.
+
+A match is a notification of kind TEU on the client at the sede ``teu`` — identified by the
+announcement (``BOE-N-…``) and the client's number, since one edict of traffic fines names many
+people —, published by the announcement's issuer, with the PDF kept through core's files and the
+legal deadline of the catalogue's ``teu`` entry (15 natural days by default: the comparecencia of
+art. 112 LGT), so the deadline alerts, lists and calendar treat it like the others. Yesterday is
+read again with today (a run that failed, an announcement published late): what is already there
+is never created twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from hashlib import sha256
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from core.api import Client, DomainError, Tenant, accept_upload, audited_write, db, tenant_context, utcnow
+from plugins.sedes import deadlines
+from plugins.sedes.contract import Kind, SedeState
+from plugins.sedes.models import UNREAD, Sede, SedeNotification, SedeNotificationDocument, SedesClientData
+from plugins.sedes.teu.boe import Announcement, BoardUnavailable, Reader, pdf_text
+from plugins.sedes.teu.documents import numbers_in
+
+log = logging.getLogger(__name__)
+
+JOB = "sedes.teu_board"
+CRON = "40 7 * * *"  # UTC: the BOE's supplement is out by 07:30 in Madrid
+SEDE_CODE = "teu"
+BOE_URL = "https://www.boe.es"
+PORTAL_URL = "https://www.boe.es/tablon_edictal_unico/"
+DEADLINE_DAYS = 15  # art. 112.1 LGT: fifteen natural days to appear, from the day after publication
+DAYS = 2  # today and yesterday
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Edict:
+    """An announcement of the day with its PDF and the document numbers its text names."""
+
+    announcement: Announcement
+    pdf: bytes
+    numbers: frozenset[str]
+
+
+def board_sede() -> Sede:
+    """The catalogue's entry of the TEU (made the first time): the operator sets its base URL there."""
+    sede = db.session.get(Sede, SEDE_CODE)
+    if sede is None:
+        sede = Sede(
+            code=SEDE_CODE,
+            name="Tablón Edictal Único (BOE)",
+            portal_url=PORTAL_URL,
+            register_url="",
+            signature_test_url="",
+            connector=None,
+            base_url=BOE_URL,
+            needs_ssid=False,
+            deadline_days=DEADLINE_DAYS,
+            position=100,
+            active=True,
+        )
+        db.session.add(sede)
+        db.session.commit()
+    return sede
+
+
+def read_day(sede: Sede, day: date) -> tuple[list[Edict], int]:
+    """The day's edicts with their numbers, and how many PDFs could not be read (left for the next run)."""
+    from plugins.sedes.sync import ca_bundle_for
+
+    edicts, failed = [], 0
+    with Reader(sede.base_url or BOE_URL, ca_bundle=ca_bundle_for(sede)) as reader:
+        for announcement in reader.announcements(day):
+            try:
+                pdf = reader.pdf(announcement)
+            except BoardUnavailable as error:
+                log.warning("TEU %s: %s", announcement.identifier, error)
+                failed += 1
+                continue
+            edicts.append(Edict(announcement, pdf, frozenset(numbers_in(pdf_text(pdf)))))
+    return edicts, failed
+
+
+def external_id(announcement: Announcement, number: str) -> str:
+    """One notification per announcement and person named: ``BOE-N-2026-123456:12345678Z``."""
+    return f"{announcement.identifier}:{number}"
+
+
+def _board_licensed(tenant: Tenant) -> bool:
+    from plugins.sedes.sync import licensed_sedes
+
+    licensed = licensed_sedes(tenant)
+    return licensed is None or SEDE_CODE in licensed
+
+
+def _clients_named(numbers: list[str]) -> list[tuple[int, str]]:
+    """``(client_id, tax_id)`` of the current tenant's active Spanish clients with one of ``numbers``
+    as tax id and the board's checkbox ticked (or never set)."""
+    unticked = select(SedesClientData.client_id).where(SedesClientData.checks_board.is_(False))
+    found = []
+    for first in range(0, len(numbers), CHUNK):
+        stmt = select(Client.id, Client.tax_id).where(
+            Client.tax_id.in_(numbers[first : first + CHUNK]),
+            Client.country == "ES",
+            Client.active.is_(True),
+            Client.id.not_in(unticked),
+        )
+        found.extend((row.id, row.tax_id) for row in db.session.execute(stmt))
+    return found
+
+
+def match_tenant(tenant: Tenant, sede: Sede, edicts: list[Edict], now: datetime | None = None) -> dict:
+    """The current tenant's new TEU notifications for these edicts (none twice). Committed."""
+    now = now or utcnow()
+    by_number: dict[str, list[Edict]] = defaultdict(list)
+    for edict in edicts:
+        for number in edict.numbers:
+            by_number[number].append(edict)
+    wanted: dict[str, tuple[int, str, Edict]] = {}
+    for client_id, number in _clients_named(sorted(by_number)):
+        for edict in by_number[number]:
+            wanted[external_id(edict.announcement, number)] = (client_id, number, edict)
+    keys = sorted(wanted)
+    for first in range(0, len(keys), CHUNK):
+        for (known,) in db.session.execute(
+            select(SedeNotification.external_id).where(
+                SedeNotification.sede_code == SEDE_CODE, SedeNotification.external_id.in_(keys[first : first + CHUNK])
+            )
+        ):
+            wanted.pop(known, None)
+    if not wanted:
+        return {"new": 0}
+    rows = [_row(key, client_id, number, edict, sede, now) for key, (client_id, number, edict) in wanted.items()]
+    audited_write(SedeNotification, tenant.id, insert_from=rows)
+    ids = dict(
+        db.session.execute(
+            select(SedeNotification.external_id, SedeNotification.id).where(
+                SedeNotification.sede_code == SEDE_CODE, SedeNotification.external_id.in_(list(wanted))
+            )
+        ).all()
+    )
+    files: dict[str, int | None] = {}  # one stored copy of each PDF per tenant
+    for key, (_client_id, _number, edict) in wanted.items():
+        identifier = edict.announcement.identifier
+        if identifier not in files:
+            files[identifier] = _store_pdf(edict)
+        db.session.add(
+            SedeNotificationDocument(
+                notification_id=ids[key],
+                file_id=files[identifier],
+                name=f"{identifier}.pdf",
+                mime="application/pdf",
+                is_acuse=False,
+                reference=edict.announcement.pdf_url[:300],
+                sha256=sha256(edict.pdf).hexdigest(),
+            )
+        )
+    db.session.commit()
+    return {"new": len(rows)}
+
+
+def _store_pdf(edict: Edict) -> int | None:
+    from plugins.sedes.notifications import DOCUMENT_KIND
+
+    try:
+        with db.session.begin_nested():
+            return accept_upload(edict.pdf, f"{edict.announcement.identifier}.pdf", DOCUMENT_KIND.name).id
+    except DomainError:
+        log.warning("TEU %s: the PDF was not kept (refused as a document)", edict.announcement.identifier)
+        return None
+
+
+def _row(key: str, client_id: int, number: str, edict: Edict, sede: Sede, now: datetime) -> dict:
+    announcement = edict.announcement
+    published = datetime.combine(announcement.day, time(0), tzinfo=deadlines.MADRID)
+    return {
+        "client_id": client_id,
+        "mailbox_id": None,
+        "sede_code": SEDE_CODE,
+        "external_id": key,
+        "kind": Kind.TEU.value,
+        "sede_state": SedeState.PUBLICADA_TEU.value,
+        "workflow_state": UNREAD,
+        "issuer_code": None,
+        "issuer_name": announcement.issuer[:300],
+        "subject": announcement.title,
+        "procedure": announcement.department[:300] or None,
+        "titular_nif": number,
+        "titular_name": None,
+        "link": None,
+        "made_available_at": published.astimezone(UTC),
+        "sede_expires_at": None,
+        "deadline_on": deadlines.deadline_on(published, sede.deadline_days, Kind.TEU),
+        "first_seen_at": now,
+        "state_at": published.astimezone(UTC),
+        "alerts_sent": [],
+        "raw": {"boe_id": announcement.identifier, "url": announcement.pdf_url, "day": announcement.day.isoformat()},
+        "updated_at": now,
+    }
+
+
+def search_board(tenant_ids: list[int], days: list[date] | None = None) -> dict:
+    """The ``sedes.teu_board`` job: read the days once (today and yesterday in Madrid by default),
+    then match every tenant. A tenant's failure is logged and never stops the others."""
+    sede = board_sede()
+    summary = {"announcements": 0, "unread_days": 0, "unread_pdfs": 0, "tenants": 0, "new": 0, "errors": 0}
+    if not sede.active:
+        return summary
+    today = deadlines.madrid_today()
+    edicts: list[Edict] = []
+    for day in days or [today - timedelta(days=back) for back in range(DAYS - 1, -1, -1)]:
+        try:
+            found, failed = read_day(sede, day)
+        except BoardUnavailable as error:
+            log.warning("TEU of %s not read: %s", day, error)
+            summary["unread_days"] += 1
+            continue
+        edicts.extend(found)
+        summary["unread_pdfs"] += failed
+    summary["announcements"] = len(edicts)
+    for tenant_id in tenant_ids:
+        with tenant_context(tenant_id):
+            tenant = db.session.get(Tenant, tenant_id)
+            if tenant is None or not _board_licensed(tenant):
+                continue
+            try:
+                summary["new"] += match_tenant(tenant, sede, edicts)["new"]
+                summary["tenants"] += 1
+            except Exception:
+                db.session.rollback()
+                log.exception("TEU: matching the clients of tenant %s failed", tenant_id)
+                summary["errors"] += 1
+    return summary
+
+
+def register_jobs(jobs) -> None:
+    """What the plugin's ``register_jobs`` hook adds for the board."""
+    jobs.add(
+        JOB,
+        search_board,
+        queue="sync",
+        title=_l("Search the Tablón Edictal Único for the clients"),
+        cron=CRON,
+        per_tenant=False,
+        timeout=3600,
+    )
