@@ -218,9 +218,10 @@ class DehuSimulator:
             self.injection.outages.append([status, None, times, retry_after])
 
     def damage(self, kind: str, *, operation: str | None = None, times: int | None = 1) -> None:
-        """The next ``times`` answers arrive damaged: ``"truncated"`` (half the envelope) or
-        ``"attachment"`` (the first attachment no longer matches its hash)."""
-        if kind not in ("truncated", "attachment"):
+        """The next ``times`` answers arrive damaged: ``"truncated"`` (half the envelope),
+        ``"attachment"`` (the first attachment no longer matches its hash) or ``"acuse"`` (WSCN's
+        solicitarAcuseNotificacion hands out the acuse of another notification)."""
+        if kind not in ("truncated", "attachment", "acuse"):
             raise ValueError(kind)
         with self.app.lock:
             self.injection.damages.append([kind, operation, times])

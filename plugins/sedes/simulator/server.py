@@ -26,7 +26,7 @@ from plugins.sedes.connectors.dehu import messages as m
 from plugins.sedes.connectors.dehu import mime, wsse
 from plugins.sedes.connectors.seguridad_social import messages as wscn_messages
 from plugins.sedes.simulator.service import DESCRIPTIONS, DehuState, Fault, Served
-from plugins.sedes.simulator.wscn import WscnState
+from plugins.sedes.simulator.wscn import WscnState, misdirect_acuse
 
 MAX_BODY = 5 * 1024 * 1024
 
@@ -189,6 +189,8 @@ class DehuApp:
         if damage and damage[0] == "attachment" and attachments:
             first = next(iter(attachments))
             attachments[first] = attachments[first] + b" altered in transit"
+        if damage and damage[0] == "acuse":
+            misdirect_acuse(answer)
         envelope = answer_envelope(answer)
         if damage and damage[0] == "truncated":
             envelope = envelope[: len(envelope) // 2]

@@ -334,6 +334,17 @@ class WscnState:
                 )
 
 
+def misdirect_acuse(answer: etree._Element) -> None:
+    """Damage a solicitarAcuseNotificacion answer: its acuse names the next notification instead."""
+    node = answer.find("acuseNotificacion/XML")
+    if node is None:
+        return
+    root = acuses.parse(base64.b64decode(node.text))
+    codigo = root.find(f"{{{m.ACUSE_NS}}}codigoNotificacion")
+    codigo.text = str(int(codigo.text) + 1)
+    node.text = base64.b64encode(etree.tostring(root, xml_declaration=True, encoding="UTF-8")).decode()
+
+
 def demo_ccc(nif: str) -> str:
     """A valid CCC (Madrid) made from a NIF's digits: the demo's notifications are addressed to it."""
     number = ("".join(c for c in nif if c.isdigit()) + "0000000")[:7]
