@@ -82,7 +82,11 @@ class DehuSimulator:
             state_file=self.state_dir / "state.json" if state_dir else None,
         )
         self.wscn = WscnState(
-            self.ca.cert, page_size=page_size, auto_enrol=auto_enrol, demo_notifications=demo_notifications
+            self.ca.cert,
+            page_size=page_size,
+            auto_enrol=auto_enrol,
+            demo_notifications=demo_notifications,
+            state_file=self.state_dir / "wscn.json" if state_dir else None,
         )
         self.injection = Injection(latency=latency)
         self.app = DehuApp(self.state, self.injection, wscn=self.wscn)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from lxml import etree
 
 from plugins.sedes.connectors.seguridad_social import acuse as acuses
@@ -72,14 +75,38 @@ class SsNotification:
     sellado: str | None = None
     signed_acuse: bytes | None = None
 
+    def to_json(self) -> dict:
+        data = asdict(self)
+        for key in ("pdf", "signed_acuse"):
+            data[key] = base64.b64encode(data[key]).decode() if data[key] is not None else None
+        for key in ("made_available_at", "available_until", "accepted_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> SsNotification:
+        data = dict(data)
+        for key in ("pdf", "signed_acuse"):
+            data[key] = base64.b64decode(data[key]) if data[key] is not None else None
+        for key in ("made_available_at", "available_until", "accepted_at"):
+            data[key] = datetime.fromisoformat(data[key]) if data[key] else None
+        return cls(**data)
+
 
 class WscnState:
     """The WSCN service's data and operations (thread-safe)."""
 
     def __init__(
-        self, ca_cert: x509.Certificate, *, page_size: int = 50, auto_enrol: bool = False, demo_notifications: int = 0
+        self,
+        ca_cert: x509.Certificate,
+        *,
+        page_size: int = 50,
+        auto_enrol: bool = False,
+        demo_notifications: int = 0,
+        state_file: Path | None = None,
     ):
         self.lock = threading.RLock()
+        self.state_file = state_file
         self.ca_cert = ca_cert
         self.page_size = page_size
         self.auto_enrol = auto_enrol
@@ -89,6 +116,38 @@ class WscnState:
         self.acuses: dict[str, tuple[int, str, bytes]] = {}  # identificador -> (codigo, fingerprint, xml)
         self.seeded: set[str] = set()
         self.next_codigo = 1001
+        if state_file is not None and state_file.exists():
+            self._load()
+
+    # --- persistence (the demo's process keeps its state across restarts) -------------------------
+
+    def _load(self) -> None:
+        data = json.loads(self.state_file.read_text())
+        self.users = {
+            fp: WscnUser(set(u["nifs"]), set(u["red_codes"]), dict(u["poderdantes"])) for fp, u in data["users"].items()
+        }
+        for item in data["notifications"]:
+            notification = SsNotification.from_json(item)
+            self.notifications[notification.codigo] = notification
+        self.seeded = set(data["seeded"])
+        self.next_codigo = int(data["next_codigo"])
+
+    def save(self) -> None:
+        if self.state_file is None:
+            return
+        with self.lock:
+            data = {
+                "users": {
+                    fp: {"nifs": sorted(u.nifs), "red_codes": sorted(u.red_codes), "poderdantes": u.poderdantes}
+                    for fp, u in self.users.items()
+                },
+                "notifications": [n.to_json() for n in self.notifications.values()],
+                "seeded": sorted(self.seeded),
+                "next_codigo": self.next_codigo,
+            }
+            partial = self.state_file.with_suffix(".tmp")
+            partial.write_text(json.dumps(data))
+            partial.replace(self.state_file)
 
     # --- the handle's -------------------------------------------------------------------------
 
@@ -98,6 +157,7 @@ class WscnState:
             user.nifs.update(n.upper() for n in nifs)
             user.red_codes.update(c.upper() for c in red_codes)
             user.poderdantes.update({k.upper(): v for k, v in (poderdantes or {}).items()})
+            self.save()
 
     def add(
         self,
@@ -128,6 +188,7 @@ class WscnState:
                 estado=estado,
             )
             self.notifications[codigo] = notification
+            self.save()
             return notification
 
     # --- the service ----------------------------------------------------------------------------
@@ -152,6 +213,7 @@ class WscnState:
             user = self.users.get(fingerprint(cert))
             if user is None and self.auto_enrol:
                 user = self.users[fingerprint(cert)] = WscnUser(nifs={n.upper() for n in certificate_nifs(cert)})
+                self.save()
             if user is None:
                 raise wscn_fault(m.E_NOT_AUTHORISED)
             return user
@@ -275,7 +337,7 @@ class WscnState:
             signed = base64.b64decode(fields.get("xmlAcuseFirmado") or "", validate=True)
             acuse, signer = acuses.verify(signed)
             signer.verify_directly_issued_by(self.ca_cert)
-        except (acuses.AcuseError, binascii.Error, ValueError, TypeError) as error:
+        except (acuses.AcuseError, binascii.Error, InvalidSignature, ValueError, TypeError) as error:
             raise wscn_fault(m.E_BAD_SIGNATURE, f"{m.DESCRIPTIONS[m.E_BAD_SIGNATURE]}: {error}") from error
         if signer != cert:
             raise wscn_fault(m.E_BAD_SIGNATURE, f"{m.DESCRIPTIONS[m.E_BAD_SIGNATURE]}: not the caller's certificate")
@@ -294,6 +356,7 @@ class WscnState:
             n.accepted_by = fingerprint(cert)
             n.sellado = m.madrid(n.accepted_at)
             n.signed_acuse = signed
+            self.save()
         return self._recuperada(m.ENVIAR_ACUSE, n)
 
     def _ver(self, fields, user, rol, poderdante):

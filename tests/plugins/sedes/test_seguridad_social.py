@@ -237,3 +237,17 @@ def test_poderdantes_lists_who_empowered_the_certificate(connector, dehu_simulat
 
     assert connector.poderdantes(ctx) == sorted([(NIF, "CLIENTE SL"), (OTHER, "OTRO SA")])
     assert dehu_simulator.operations() == [m.SOLICITAR_PODERDANTES]
+
+
+def test_the_demo_simulator_keeps_its_seguridad_social_state_across_restarts(connector, tmp_path):
+    with DehuSimulator(state_dir=tmp_path, auto_enrol=True, demo_notifications=2) as simulator:
+        ctx = own_mailbox(simulator, NIF, enrol=False)
+        first = connector.list(ctx, _ago(days=30)).records
+        connector.open(ctx, first[0], confirmed=True)
+
+    with DehuSimulator(state_dir=tmp_path, auto_enrol=True, demo_notifications=2) as simulator:
+        ctx = own_mailbox(simulator, NIF, enrol=False)
+        again = {r.external_id: r.state for r in connector.list(ctx, _ago(days=30)).records}
+
+    assert len(first) == 2 and set(again) == {r.external_id for r in first}
+    assert again[first[0].external_id] is SedeState.ACEPTADA
