@@ -152,7 +152,7 @@ class OpenedNotification:
 
 class SedeConnector(Protocol):
     code: ClassVar[str]  # the catalogue's ``connector`` names it
-    capabilities: ClassVar[frozenset[str]]  # of: list, list_realized, open, fetch_document, acuse
+    capabilities: ClassVar[frozenset[str]]  # of: list, list_realized, open, fetch_document, acuse, poderdantes
 
     def check_credential(self, ctx: MailboxContext) -> None: ...
 
@@ -165,6 +165,10 @@ class SedeConnector(Protocol):
     # Only connectors whose capabilities include "list_realized": the notifications already realised
     # (accepted, rejected, expired, read, published in TEU) by any channel, with their sede state.
     def list_realized(self, ctx: MailboxContext, since: datetime, until: datetime | None = None) -> SyncResult: ...
+
+    # Only connectors whose capabilities include "poderdantes": who has empowered the certificate's
+    # holder at the sede (apoderamientos), as (NIF, name) pairs; the Seguridad Social's solicitarPoderdantes.
+    def poderdantes(self, ctx: MailboxContext) -> list[tuple[str, str]]: ...
 
 
 class SedeError(Exception):
