@@ -5,7 +5,10 @@ The state directory keeps the CA (``ca.pem``, ``ca.key``), which the demo uses t
 clients' certificates, and the simulator's state (``state.json``: enrolments, notifications,
 comparecencias), so a restart changes nothing. With ``--auto-enrol`` (the demo's default) any
 certificate of the CA is enrolled for its own NIFs on first use; ``--demo-notifications N`` puts N
-notifications at the disposal of each NIF the first time it is looked up.
+notifications at the disposal of each NIF the first time it is looked up. The same server speaks the
+Seguridad Social's WSCN service at ``/INFRWSCN/WSCNService`` (state in ``wscn.json``): with
+``--auto-enrol`` a certificate reads its own notifications (rol propias), of which
+``--demo-notifications`` are put at disposal the first time.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with simulator:
         print(f"DEHú simulator listening on {simulator.url} (CA bundle {simulator.ca_bundle})", flush=True)
+        print(f"Seguridad Social (WSCN) on {simulator.wscn_url}", flush=True)
         stop.wait()
     return 0
 
