@@ -81,9 +81,10 @@ def ventanilla_plugin():
 @hookimpl
 def register_blueprints(app):
     from plugins.sedes.notification_views import bp as notifications_bp
+    from plugins.sedes.teu.views import bp as teu_bp
     from plugins.sedes.views import bp
 
-    return [bp, notifications_bp]
+    return [bp, notifications_bp, teu_bp]
 
 
 @hookimpl

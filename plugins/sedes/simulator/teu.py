@@ -14,7 +14,8 @@ In a test::
 ``realistic_day(day, nifs)`` publishes a day like the BOE's (traffic fines in tables, a tax
 citation, a Seguridad Social claim, a town hall's edict) naming ``nifs`` among other people. As the
 demo's process: ``python -m plugins.sedes.simulator.teu --port 8444 --state-dir instance/boe
---nifs 12345678Z,B12345674`` publishes today's and yesterday's realistic day and prints its URL.
+--nifs 12345678Z,B12345674`` publishes a realistic today and yesterday (Madrid's days), the numbers
+shared between them, and prints its URL.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -138,7 +140,7 @@ class BoeSimulator:
         self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="boe-simulator-")
         self.state_dir = Path(state_dir or self._tmp.name)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.ca = pki.CertificateAuthority.stored(self.state_dir, CA_NAME)
+        self.ca = self.authority(self.state_dir)
         self.host = host
         self._port = port
         self.announcements: dict[str, Published] = {}
@@ -147,6 +149,12 @@ class BoeSimulator:
         self._lock = threading.Lock()
         self._server = None
         self._thread = None
+
+    @staticmethod
+    def authority(state_dir: str | Path) -> pki.CertificateAuthority:
+        """The CA of a simulator run with ``state_dir`` (made there now if new): the demo trusts it
+        in the catalogue before the simulator's process starts."""
+        return pki.CertificateAuthority.stored(state_dir, CA_NAME)
 
     # --- life -------------------------------------------------------------------------------
 
@@ -381,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     simulator = BoeSimulator(state_dir=args.state_dir, host=args.host, port=args.port)
     nifs = [n.strip() for n in args.nifs.split(",") if n.strip()]
-    today = date.today()
+    today = datetime.now(ZoneInfo("Europe/Madrid")).date()  # the BOE's calendar
     simulator.realistic_day(today - timedelta(days=1), nifs[len(nifs) // 2 :])
     simulator.realistic_day(today, nifs[: len(nifs) // 2] or nifs)
     stop = threading.Event()

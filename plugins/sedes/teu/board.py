@@ -27,7 +27,20 @@ from hashlib import sha256
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from core.api import Client, DomainError, Tenant, accept_upload, audited_write, db, tenant_context, utcnow
+from core.api import (
+    Client,
+    DomainError,
+    JobRun,
+    Tenant,
+    accept_upload,
+    audited_write,
+    db,
+    enqueue,
+    has_open_run,
+    has_permission,
+    tenant_context,
+    utcnow,
+)
 from plugins.sedes import deadlines
 from plugins.sedes.contract import Kind, SedeState
 from plugins.sedes.models import UNREAD, Sede, SedeNotification, SedeNotificationDocument, SedesClientData
@@ -37,6 +50,8 @@ from plugins.sedes.teu.documents import numbers_in
 log = logging.getLogger(__name__)
 
 JOB = "sedes.teu_board"
+SEARCH_JOB = "sedes.teu_search"
+SYNC_PERMISSION = "sedes.mailboxes:sync"
 CRON = "40 7 * * *"  # UTC: the BOE's supplement is out by 07:30 in Madrid
 SEDE_CODE = "teu"
 BOE_URL = "https://www.boe.es"
@@ -246,6 +261,42 @@ def search_board(tenant_ids: list[int], days: list[date] | None = None) -> dict:
     return summary
 
 
+def configure(base_url: str, ca_certificates: str = "") -> Sede:
+    """Point the catalogue's TEU at a BOE (the real one, or a simulator with its CA). Committed."""
+    sede = board_sede()
+    sede.base_url = base_url
+    sede.ca_certificates = ca_certificates
+    db.session.commit()
+    return sede
+
+
+# --- on demand ------------------------------------------------------------------------------------
+
+
+def request_search(tenant: Tenant, user) -> JobRun:
+    """ "Search the TEU now" for the tenant's clients (today and yesterday): a ``sedes.teu_search``
+    run. Raises ``DomainError`` when the user may not, the licence leaves the board out, or a
+    search is already under way."""
+    if not has_permission(user, SYNC_PERMISSION):
+        raise DomainError(_l("Your role does not allow checking mailboxes."))
+    if not _board_licensed(tenant) or not board_sede().active:
+        raise DomainError(_l("The organisation's licence does not include the Tablón Edictal Único."))
+    if has_open_run(SEARCH_JOB):
+        raise DomainError(_l("The Tablón Edictal Único is already being searched."))
+    return enqueue(tenant, SEARCH_JOB, {}, started_by=user)
+
+
+def run_search(ctx) -> dict:
+    """The ``sedes.teu_search`` job: the board searched for this tenant alone, if its starter still may."""
+    starter = ctx.run.started_by
+    if starter is not None and (not starter.active or not has_permission(starter, SYNC_PERMISSION)):
+        return {"refused": 1}
+    ctx.progress(0, 1, str(_l("Reading the Tablón Edictal Único")))
+    summary = search_board([ctx.tenant.id])
+    ctx.progress(1, 1, str(_l("%(count)s new notifications", count=summary["new"])))
+    return summary
+
+
 def register_jobs(jobs) -> None:
     """What the plugin's ``register_jobs`` hook adds for the board."""
     jobs.add(
@@ -257,3 +308,4 @@ def register_jobs(jobs) -> None:
         per_tenant=False,
         timeout=3600,
     )
+    jobs.add(SEARCH_JOB, run_search, queue="sync", title=_l("Search the Tablón Edictal Único now"), timeout=3600)

@@ -16,7 +16,7 @@ PERSON = "12345678Z"
 COMPANY = "B12345674"
 UNTICKED = pki.dni(44556677)
 INACTIVE = "X1234567L"
-NOT_NAMED = pki.dni(50607080)
+NOT_NAMED = pki.dni(60708090)  # named by no edict (realistic_day names 50607080)
 TRAFFIC = "Jefatura Provincial de Tráfico de Madrid"
 AEAT = "Agencia Estatal de Administración Tributaria"
 
@@ -24,12 +24,10 @@ AEAT = "Agencia Estatal de Administración Tributaria"
 def point_board_at(app, boe, **values) -> None:
     """The operator's catalogue: the TEU's base URL is the simulator's, its CA trusted."""
     from core.extensions import db
-    from plugins.sedes.teu.board import board_sede
+    from plugins.sedes.teu.board import configure
 
     with app.app_context():
-        sede = board_sede()
-        sede.base_url = boe.url
-        sede.ca_certificates = boe.ca_pem
+        sede = configure(boe.url, boe.ca_pem)
         for name, value in values.items():
             setattr(sede, name, value)
         db.session.commit()
@@ -119,7 +117,7 @@ def test_the_daily_job_makes_one_teu_notification_per_client_named_and_never_twi
             ("280123456789", "123456\n78Z", "MADRID", "200,00"),  # the client, split over two lines
             ("280123456790", UNTICKED, "GETAFE", "90,00"),
             ("280123456791", INACTIVE, "ALCORCON", "90,00"),
-            ("280123456792", "50607081", "SEVILLA", "90,00"),  # a near miss of NOT_NAMED
+            ("280123456792", "60708091", "SEVILLA", "90,00"),  # a near miss of NOT_NAMED
         ]
     )
     traffic = boe_simulator.add_announcement(
@@ -225,3 +223,72 @@ def test_a_board_that_does_not_answer_leaves_the_day_for_the_next_run(app, facto
         second = search_board([acme.id], days=[today])
     assert (first["unread_days"], first["new"]) == (1, 0)
     assert (second["unread_days"], second["new"]) == (0, 1)
+
+
+def test_staff_who_may_check_mailboxes_search_the_teu_now(app, factory, client, boe_simulator, run_jobs):
+    from plugins.sedes import deadlines
+
+    acme, clients = office(app, factory, "acme")
+    factory.user(acme, "gestor@acme.test", role_key="operator", name="Gestor")
+    factory.user(acme, "mirona@acme.test", permissions=["sedes.notifications:view"], name="Mirona")
+    point_board_at(app, boe_simulator)
+    boe_simulator.realistic_day(deadlines.madrid_today(), [PERSON, COMPANY])
+
+    login(client, "acme", "mirona@acme.test")
+    assert 'id="teu-search"' not in client.get("/acme/sedes/notifications/").get_data(as_text=True)
+    assert client.post("/acme/sedes/teu/search").status_code == 403
+
+    client = app.test_client()
+    login(client, "acme", "gestor@acme.test")
+    assert 'id="teu-search"' in client.get("/acme/sedes/notifications/").get_data(as_text=True)
+    assert client.post("/acme/sedes/teu/search").status_code == 302
+    again = client.post("/acme/sedes/teu/search", follow_redirects=True).get_data(as_text=True)
+    assert "already being searched" in again  # one search at a time
+    run_jobs()
+    assert sorted((row[0], row[5]) for row in teu_rows(app, acme)) == sorted(
+        [(clients[PERSON], PERSON), (clients[COMPANY], COMPANY)]
+    )
+    # The search was for the whole office: who sees them is still each client's groups' business.
+    assert "Jefatura Provincial de Tráfico de Madrid" not in client.get("/acme/sedes/notifications/").get_data(
+        as_text=True
+    )
+    manager = app.test_client()
+    login(manager, "acme", "jefa@acme.test")
+    page = manager.get("/acme/sedes/notifications/?kind=teu").get_data(as_text=True)
+    assert "Jefatura Provincial de Tráfico de Madrid" in page and "Edict (TEU)" in page
+
+
+def test_the_demo_runs_the_boe_simulator_as_a_process(app, factory, tmp_path):
+    """``python -m plugins.sedes.simulator.teu`` as the demo starts it: today's edicts name the NIFs."""
+    import signal
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+    from plugins.sedes import deadlines
+    from plugins.sedes.simulator.teu import BoeSimulator
+    from plugins.sedes.teu.board import search_board
+
+    acme, _clients = office(app, factory, "acme")
+    state = tmp_path / "boe"
+    ca_pem = BoeSimulator.authority(state).cert_pem.decode()  # what the demo trusts before it starts
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plugins.sedes.simulator.teu", "--state-dir", str(state), "--nifs", f"{PERSON}"],
+        cwd=str(PROJECT_ROOT),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("BOE simulator listening on https://127.0.0.1:"), line
+        url = line.split()[4]
+        with app.app_context():
+            from plugins.sedes.teu.board import configure
+
+            configure(url, ca_pem)
+            summary = search_board([acme.id], days=[deadlines.madrid_today()])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert summary["announcements"] >= 3 and summary["new"] == 1
+    assert [row[5] for row in teu_rows(app, acme)] == [PERSON]
