@@ -8,6 +8,10 @@ mailbox each. The simulator puts a few notifications at the disposal of each NIF
 is asked: press "Consultar buzón" on a client (or "Check all its mailboxes" on its Notificaciones
 tab) and they arrive; then open one (comparecencia) to get its document and acuse.
 
+The same simulator speaks the Seguridad Social's WSCN service: the catalogue's Seguridad Social points
+at it too, and Marta Soler Ibáñez (persona física) keeps her NAF and a Seguridad Social mailbox read
+with her own certificate; its notifications are accepted by signing the acuse (comparecencia).
+
 Idempotent: a second load adds nothing.
 """
 
@@ -24,10 +28,13 @@ from sqlalchemy import select
 from core.api import Client, DemoService, User, db, utcnow
 from plugins.sedes import certificates, mailboxes, pki
 from plugins.sedes.catalogue import ensure_catalogue
+from plugins.sedes.client_fields import CCCS, NAF_KEY, client_fields
 from plugins.sedes.models import Sede, SedeMailbox
 
 DEMO_TENANT = "demo"
 SEDE = "dehu"
+SS_SEDE = "seg_social"
+SS_HOLDERS = ("48123456G",)  # clients that also get a Seguridad Social mailbox, with their NAF/CCC
 DEFAULT_PORT = 10443
 NOTIFICATIONS_PER_NIF = 3
 CA_NAME = "DEHú Simulador AC"
@@ -68,14 +75,15 @@ def load(tenant) -> list[str]:
     lines = []
     ensure_catalogue()
     ca = authority()
-    sede = db.session.get(Sede, SEDE)
     url = f"https://127.0.0.1:{port()}"
     pem = ca.cert_pem.decode()
-    if sede is not None and (sede.base_url != url or sede.ca_certificates != pem):
-        sede.base_url = url
-        sede.ca_certificates = pem
-        db.session.commit()
-        lines.append(f"sede {SEDE} points at the DEHú simulator {url}")
+    for code in (SEDE, SS_SEDE):
+        sede = db.session.get(Sede, code)
+        if sede is not None and (sede.base_url != url or sede.ca_certificates != pem):
+            sede.base_url = url
+            sede.ca_certificates = pem
+            db.session.commit()
+            lines.append(f"sede {code} points at the DEHú simulator {url}")
     staff = db.session.scalar(select(User).where(User.email == DEMO_STAFF))
     if staff is None:
         return lines
@@ -96,7 +104,27 @@ def load(tenant) -> list[str]:
             ),
         )
         lines.append(f"certificate and DEHú mailbox of {client.name}")
+        if tax_id in SS_HOLDERS:
+            _seguridad_social_mailbox(tenant, staff, client, certificate.id)
+            lines.append(f"NAF/CCC and Seguridad Social mailbox of {client.name}")
     return lines
+
+
+def _seguridad_social_mailbox(tenant, staff, client: Client, certificate_id: int) -> None:
+    """The client's Seguridad Social code (the one the simulator addresses its notifications to)
+    through the client fields, then its mailbox through Nuevo buzón's rules."""
+    from plugins.sedes.simulator.wscn import demo_code
+
+    kind, code = demo_code(client.tax_id)
+    client_fields().save({client.id: {NAF_KEY: code} if kind == "NAF" else {CCCS: [code]}})
+    db.session.commit()
+    mailboxes.create_mailbox(
+        tenant,
+        staff,
+        mailboxes.MailboxData(
+            SS_SEDE, certificate_id, client.id, next_sync_at=utcnow() + timedelta(days=1), period_days=1
+        ),
+    )
 
 
 def services(app) -> list[DemoService]:
@@ -122,6 +150,7 @@ def services(app) -> list[DemoService]:
                 f"DEHú simulator on https://127.0.0.1:{port()} (state in {folder})",
                 "open a client (Talleres del Turia SL), tab Buzones electrónicos → Consultar buzón; "
                 "the notifications arrive in its Notificaciones tab and in /demo/sedes/notifications/",
+                "Marta Soler Ibáñez also has a Seguridad Social mailbox (WSCN, with her NAF) on the same simulator",
             ),
         )
     ]

@@ -389,9 +389,11 @@ class WscnState:
         for nif in sorted(user.nifs - self.seeded):
             self.seeded.add(nif)
             for index in range(self.demo_notifications):
+                tipo, code = demo_code(nif)
                 self.add(
                     nif,
-                    demo_ccc(nif),
+                    code,
+                    tipo_destinatario=tipo,
                     procedimiento=DEMO_PROCEDURES[index % len(DEMO_PROCEDURES)],
                     made_available_at=now - timedelta(days=index * 3 % 8, hours=2 + index),
                 )
@@ -408,10 +410,13 @@ def misdirect_acuse(answer: etree._Element) -> None:
     node.text = base64.b64encode(etree.tostring(root, xml_declaration=True, encoding="UTF-8")).decode()
 
 
-def demo_ccc(nif: str) -> str:
-    """A valid CCC (Madrid) made from a NIF's digits: the demo's notifications are addressed to it."""
-    number = ("".join(c for c in nif if c.isdigit()) + "0000000")[:7]
-    return "28" + number + control_digits("28", number)
+def demo_code(nif: str) -> tuple[str, str]:
+    """The Seguridad Social code the demo's notifications of ``nif`` are addressed to, made from its
+    digits (Madrid): a NAF for a person, a CCC for a company; (tipoDestinatario, code)."""
+    digits = "".join(c for c in nif if c.isdigit()) + "00000000"
+    if nif[:1].isdigit() or nif[:1] in "XYZ":
+        return "NAF", "28" + digits[:8] + control_digits("28", digits[:8])
+    return "CCC", "28" + digits[:7] + control_digits("28", digits[:7])
 
 
 def _same_content(handed: bytes, signed: bytes) -> bool:

@@ -35,9 +35,30 @@ def _mailboxes(app) -> list[tuple[str, str]]:
             )
 
 
-def test_the_demo_brings_notifications_from_its_simulator_at_the_press_of_consultar_buzon(
-    app, monkeypatch, run_jobs
-):
+def _in_demo(app, stmt):
+    from core.extensions import db
+    from tenants.context import tenant_context
+    from tenants.models import Tenant
+
+    with app.app_context():
+        tenant_id = db.session.scalar(select(Tenant.id).where(Tenant.slug == "demo"))
+        with tenant_context(tenant_id):
+            return list(db.session.scalars(stmt))
+
+
+def _mailbox_ids(app, sede: str) -> list[int]:
+    from plugins.sedes.models import SedeMailbox
+
+    return _in_demo(app, select(SedeMailbox.id).where(SedeMailbox.sede_code == sede))
+
+
+def _notification_count(app, sede: str) -> int:
+    from plugins.sedes.models import SedeNotification
+
+    return len(_in_demo(app, select(SedeNotification.id).where(SedeNotification.sede_code == sede)))
+
+
+def test_the_demo_brings_notifications_from_its_simulator_at_the_press_of_consultar_buzon(app, monkeypatch, run_jobs):
     from core.extensions import db
     from plugins.sedes import demo
     from plugins.sedes.models import Sede
@@ -51,6 +72,7 @@ def test_the_demo_brings_notifications_from_its_simulator_at_the_press_of_consul
     assert f"sede dehu points at the DEHú simulator https://127.0.0.1:{port}" in first.output
     assert _mailboxes(app) == [
         ("Marta Soler Ibáñez", "dehu"),
+        ("Marta Soler Ibáñez", "seg_social"),
         ("Reformas Castellana SL", "dehu"),
         ("Talleres del Turia SL", "dehu"),
     ]
@@ -77,6 +99,17 @@ def test_the_demo_brings_notifications_from_its_simulator_at_the_press_of_consul
     found = re.findall(r'/demo/sedes/notifications/\d+">([^<]+)</a>', page)
     assert len(found) == demo.NOTIFICATIONS_PER_NIF
 
+    # Marta's Seguridad Social mailbox, read with her NAF from the same simulator (WSCN).
+    assert f"sede seg_social points at the DEHú simulator https://127.0.0.1:{port}" in first.output
+    (mailbox_id,) = _mailbox_ids(app, "seg_social")
+    with DehuSimulator(
+        state_dir=demo.state_dir(app), port=port, auto_enrol=True, demo_notifications=demo.NOTIFICATIONS_PER_NIF
+    ) as simulator:
+        staff.post(f"/demo/sedes/notifications/sync/mailbox/{mailbox_id}")
+        run_jobs()
+        assert set(simulator.operations()) == {"consultarListadoNotificaciones"}
+    assert _notification_count(app, "seg_social") == demo.NOTIFICATIONS_PER_NIF
+
     again = runner.invoke(args=["demo", "load"])
     assert again.exit_code == 0 and again.output.strip() == "demo data already loaded"
-    assert len(_mailboxes(app)) == 3
+    assert len(_mailboxes(app)) == 4
