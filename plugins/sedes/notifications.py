@@ -209,13 +209,14 @@ def filtered(user, filters: Filters, today: date):
 
 
 def list_page(user, filters: Filters, today: date, cursor: str | None = None, per_page: int = PER_PAGE) -> Page:
-    """A page of the list, newest first: a constant number of queries whatever the page holds."""
+    """A page of the list, the latest found first (ids follow the puesta a disposición within a sync,
+    which stores them in that order): a constant number of queries whatever the page holds. (Keyed
+    by id alone: core's cursors carry plain JSON values, which PostgreSQL will not compare with a
+    timestamp.)"""
     stmt = filtered(user, filters, today).options(
         selectinload(SedeNotification.client), selectinload(SedeNotification.assignee)
     )
-    return keyset_page(
-        db.session, stmt, [SedeNotification.made_available_at, SedeNotification.id], cursor, per_page, descending=True
-    )
+    return keyset_page(db.session, stmt, [SedeNotification.id], cursor, per_page, descending=True)
 
 
 def month_calendar(user, year: int, month: int, filters: Filters | None = None) -> dict:

@@ -513,6 +513,8 @@ def _write(tenant: Tenant, works: list[_Work]) -> None:
             changed.append({"id": row.id, "sede_state": record.state.value, "state_at": _utc(record.state_at) or now})
             work.stats["updated"] = work.stats.get("updated", 0) + 1
     if new_rows:
+        # In the order they were put at disposal: the lists show the latest stored first.
+        new_rows.sort(key=lambda row: (row["made_available_at"], row["external_id"]))
         audited_write(SedeNotification, tenant.id, insert_from=new_rows)
     if changed:
         audited_write(SedeNotification, tenant.id, by_id=changed)
