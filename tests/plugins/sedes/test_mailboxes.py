@@ -229,3 +229,38 @@ def test_a_gestor_sees_the_mailboxes_of_the_clients_of_their_groups_by_sede_in_c
         page = gestor.get("/gestoria/sedes/settings/services/dehu").get_data(as_text=True)
     assert page.count("data-mailbox=") == 31
     assert len(many) == len(one)
+
+
+def test_a_mailbox_is_edited_and_deleted_from_its_sede_page(app, factory):
+    office = make_office(factory, limits={"sedes": ["dehu", "aeat"]})
+    web = sign_in(app, office)
+    authority = ca()
+    upload(web, office, authority.representante(PERSON, COMPANY).pkcs12(PASSWORD))
+    upload(web, office, authority.persona_fisica("50000000S", "ANA", "ASESORA").pkcs12(PASSWORD), owner="office")
+    certificates = _certificate_ids(app, office)
+    web.post(
+        f"/gestoria/sedes/certificates/{certificates[office.company]}/mailboxes",
+        data={"offer": f"{office.company}:dehu:{certificates[office.company]}"},
+    )
+    portal_only = web.get("/gestoria/sedes/settings/services/aeat").get_data(as_text=True)
+    assert "No connector reads this sede yet" in portal_only and 'id="new-mailbox"' not in portal_only
+    assert web.get("/gestoria/sedes/settings/services/aeat/new").status_code == 404
+    with in_tenant(app, office.tenant.id):
+        from core.extensions import db
+        from plugins.sedes.models import Mailbox
+
+        mailbox_id = db.session.scalar(select(Mailbox.id))
+    form = web.get(f"/gestoria/sedes/mailboxes/{mailbox_id}/edit").get_data(as_text=True)
+    assert f'<option selected value="{certificates[office.company]}">' in form
+    saved = web.post(
+        f"/gestoria/sedes/mailboxes/{mailbox_id}/edit",
+        data={"certificate_id": certificates[None], "as_proxy": "y", "period_days": "2"},
+    )
+    assert saved.status_code == 302
+    assert _mailboxes(app, office) == [(office.company, "dehu", certificates[None], True, 2)]
+    history = web.get(f"/gestoria/clients/{office.company}?tab=history").get_data(as_text=True)
+    assert "Mailbox under apoderamiento" in history
+    gestor = sign_in(app, office, "gestor")
+    assert gestor.post(f"/gestoria/sedes/mailboxes/{mailbox_id}/delete").status_code == 403
+    assert web.post(f"/gestoria/sedes/mailboxes/{mailbox_id}/delete").status_code == 302
+    assert _mailboxes(app, office) == []
