@@ -150,9 +150,9 @@ def test_a_separate_package_adds_a_connector_through_the_hook(in_app):
     manager = host().pm
     manager.register(_AnotherPackage, name="another-sede-package")
     try:
-        assert set(connectors()) == {"dehu", "otra"}
+        assert set(connectors()) == {"dehu", "seguridad_social", "otra"}
         assert isinstance(connector_for("otra"), _AnotherSede)
         assert isinstance(connector_for("dehu"), DehuConnector)
     finally:
         manager.unregister(name="another-sede-package")
-    assert set(connectors()) == {"dehu"}
+    assert set(connectors()) == {"dehu", "seguridad_social"}
