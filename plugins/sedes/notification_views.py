@@ -114,6 +114,7 @@ def show(notification_id: int):
         today=today,
         days_left=left,
         assignable=notifications.assignable_users(notification) if has_permission(current_user, MANAGE) else [],
+        can_fetch=notifications.can_fetch_documents(notification),
         can_open=notification.opened_at is None
         and notification.sede_state in ("pendiente", "desconocido")
         and has_permission(current_user, OPEN),
@@ -163,6 +164,19 @@ def open_notification(notification_id: int):
             current_tenant(), current_user, notification, confirmed=request.form.get("confirm") == "yes"
         )
         flash(_l("The notification has been opened at the sede; its documents are below."), "success")
+    except DomainError as error:
+        flash(error.message, "danger")
+    return redirect(url_for(".show", notification_id=notification_id))
+
+
+@bp.route("/<int:notification_id>/documents/fetch", methods=["POST"])
+@requires(VIEW)
+def fetch_documents(notification_id: int):
+    """Bring the documents of a notification realised at the sede (no comparecencia)."""
+    notification = _notification_or_404(notification_id)
+    try:
+        notifications.fetch_documents(current_tenant(), current_user, notification)
+        flash(_l("The documents have been brought from the sede."), "success")
     except DomainError as error:
         flash(error.message, "danger")
     return redirect(url_for(".show", notification_id=notification_id))

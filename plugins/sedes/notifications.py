@@ -385,6 +385,45 @@ def open_notification(tenant: Tenant, user, notification: SedeNotification, *, c
     return notification
 
 
+def can_fetch_documents(notification: SedeNotification) -> bool:
+    """A notification realised at the sede (opened elsewhere, read, expired…) whose documents the
+    sede names but that are not kept here yet: they can be brought with no new legal effect."""
+    return (
+        notification.sede_state not in (SedeState.PENDIENTE.value, SedeState.DESCONOCIDO.value)
+        and bool((notification.raw or {}).get("documents"))
+        and not notification.documents
+    )
+
+
+def fetch_documents(tenant: Tenant, user, notification: SedeNotification) -> SedeNotification:
+    """Bring the documents (and acuse) of a notification already realised at the sede: no
+    comparecencia, nothing changes there; the certificate's use is audited."""
+    from plugins.sedes.certificates import use_row
+
+    _need(user, VIEW)
+    if get_visible_client(user, notification.client_id) is None:
+        raise DomainError(_l("This notification does not exist or you cannot see it."))
+    if not can_fetch_documents(notification):
+        raise DomainError(_l("There are no documents to bring for this notification."))
+    connector, context, mailbox = _mailbox_context(tenant, notification)
+    record = record_of(notification)
+    notification_id = notification.id
+    audit_rows([use_row(mailbox.certificate, f"documents {record.sede} {record.external_id}", mailbox.client_id)])
+    db.session.commit()
+    try:
+        documents = [(ref, connector.fetch_document(context, record, ref)) for ref in record.documents]
+    except SedeError as error:
+        log.info("documents of notification %s: %s %s", notification_id, error.code, error.detail)
+        raise DomainError(error.message) from error
+    notification = db.session.get(SedeNotification, notification_id)
+    for ref, document in documents:
+        # The connectors name the acuse so (its reference or file name starts with "acuse").
+        is_acuse = (ref.reference or "").startswith("acuse") or ref.name.lower().startswith("acuse")
+        _keep_document(notification, document.name or ref.name, document.mime, document.content, is_acuse=is_acuse)
+    db.session.commit()
+    return notification
+
+
 def _keep_document(notification: SedeNotification, name: str, mime: str, content: bytes, *, is_acuse: bool) -> None:
     """A document through core's files when it is a PDF; any other type is listed, to be read at the sede."""
     file_id = None

@@ -502,7 +502,7 @@ def _write(tenant: Tenant, works: list[_Work]) -> None:
             ).where(tuple_(SedeNotification.sede_code, SedeNotification.external_id).in_(chunk))
         ):
             existing[(row.sede_code, row.external_id)] = row
-    new_rows, changed = [], []
+    new_rows, changed, raws = [], [], []
     for key, (work, record) in records.items():
         row = existing.get(key)
         if row is None:
@@ -511,6 +511,7 @@ def _write(tenant: Tenant, works: list[_Work]) -> None:
         elif row.sede_state != record.state.value and record.state is not SedeState.PENDIENTE:
             # A sede's state only moves on from pending (a late listing never undoes an opening).
             changed.append({"id": row.id, "sede_state": record.state.value, "state_at": _utc(record.state_at) or now})
+            raws.append({"id": row.id, "raw": raw_of(record)})  # a realised one names its documents
             work.stats["updated"] = work.stats.get("updated", 0) + 1
     if new_rows:
         # In the order they were put at disposal: the lists show the latest stored first.
@@ -518,6 +519,7 @@ def _write(tenant: Tenant, works: list[_Work]) -> None:
         audited_write(SedeNotification, tenant.id, insert_from=new_rows)
     if changed:
         audited_write(SedeNotification, tenant.id, by_id=changed)
+        update_by_id(SedeNotification, raws)
     update_by_id(SedeMailbox, [_mailbox_outcome(tenant, work, now) for work in works])
     uses = [work.use for work in works if work.use is not None]
     if uses:
@@ -547,14 +549,19 @@ def _new_row(work: _Work, record: NotificationRecord, now: datetime) -> dict:
         "first_seen_at": now,
         "state_at": _utc(record.state_at),
         "alerts_sent": [],
-        "raw": {
-            "documents": [
-                {"name": d.name, "mime": d.mime, "reference": d.reference, "sha256": d.sha256} for d in record.documents
-            ],
-            **{k: v for k, v in dict(record.raw).items() if isinstance(v, str | int | float | bool | None)},
-        },
+        "raw": raw_of(record),
         "updated_at": now,
     }
+
+
+def raw_of(record: NotificationRecord) -> dict:
+    """What a notification keeps of the connector's record: its documents' references (to fetch them
+    later) and the record's plain extra fields."""
+    documents = [
+        {"name": d.name, "mime": d.mime, "reference": d.reference, "sha256": d.sha256} for d in record.documents
+    ]
+    extra = {k: v for k, v in dict(record.raw).items() if isinstance(v, str | int | float | bool | None)}
+    return {"documents": documents, **extra}
 
 
 def _mailbox_outcome(tenant: Tenant, work: _Work, now: datetime) -> dict:

@@ -4,6 +4,7 @@ deadline alerts, each sent once, to whoever handles the notification."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
@@ -144,3 +145,39 @@ def test_deadline_alerts_go_five_two_and_one_days_before_each_once(
     assert "Embargo" in mails[2].text and f"/acme/sedes/notifications/{nid}" in mails[2].text
     with in_tenant(app, tenant.id):
         assert sorted(db.session.get(SedeNotification, nid).alerts_sent) == [1, 2, 5]
+
+
+def test_a_notification_realised_elsewhere_changes_state_and_its_documents_can_be_brought(
+    app, factory, client, dehu_simulator, run_jobs
+):
+    tenant, _client_id, nid, sent = synced_office(app, factory, client, dehu_simulator, run_jobs)
+    page = client.get(f"/acme/sedes/notifications/{nid}").get_data(as_text=True)
+    assert 'id="fetch-documents"' not in page  # pending: only comparecencia gives its documents
+
+    # The client accepted it at DEHú's own web meanwhile: the next sync sees it realised.
+    realised = dehu_simulator.notification(sent.identificador)
+    realised.state = "ACEPTADA"
+    realised.state_at = datetime.now(UTC).replace(microsecond=0)
+    realised.acuse = b""
+    client.post(f"/acme/sedes/notifications/sync/mailbox/{_mailbox_of(app, tenant)}")
+    run_jobs()
+    assert notifications_of(app, tenant, "sede_state", "opened_at") == [("aceptada", None)]
+    page = client.get(f"/acme/sedes/notifications/{nid}").get_data(as_text=True)
+    assert 'id="fetch-documents"' in page and 'id="open-form"' not in page
+
+    page = client.post(f"/acme/sedes/notifications/{nid}/documents/fetch", follow_redirects=True)
+    page = page.get_data(as_text=True)
+    assert "The documents have been brought from the sede." in page
+    assert "PeticionAcceso" not in dehu_simulator.operations()  # no comparecencia of ours
+    assert "ConsultaRealizadas" in dehu_simulator.operations()
+    links = re.findall(rf'href="(/acme/sedes/notifications/{nid}/documents/\d+)"', page)
+    assert links and all(client.get(link).data.startswith(b"%PDF") for link in links)
+    assert 'id="fetch-documents"' not in page
+
+
+def _mailbox_of(app, tenant) -> int:
+    from core.extensions import db
+    from plugins.sedes.models import SedeMailbox
+
+    with in_tenant(app, tenant.id):
+        return db.session.scalar(select(SedeMailbox.id))
