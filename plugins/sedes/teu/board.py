@@ -1,11 +1,13 @@
 """The daily search of the Tablón Edictal Único (TEU) for the clients, and what a match becomes.
 
-Once a day (``sedes.teu_board``, one run for the platform) the day's announcements are read from
-the BOE once — the index and every PDF, their text, the document numbers in it
-(``documents.numbers_in``) — and then, for every tenant with the plugin whose licence includes the
-board, matched against its active clients whose "Habilitado para consultar notificaciones en
+Every morning (``sedes.teu_board``, a run per tenant with the plugin; or on demand, "Search the TEU
+now") yesterday's and today's announcements are read from the BOE — the index and every PDF, their
+text, the document numbers in it (``documents.numbers_in``) — and matched, when the tenant's licence
+includes the board, against its active clients whose "Habilitado para consultar notificaciones en
 tablón" is ticked (a client without the plugin's data has it ticked: the field's default), by their
-full Spanish tax id and nothing else: an edict names people only by document number.
+full Spanish tax id and nothing else: an edict names people only by document number. What a day's
+PDFs name is remembered on the machine for the index as served (``read_day``): the first tenant's
+run of the morning reads the PDFs, the others only the index and the PDFs of their own matches.
 
 A match is a notification of kind TEU on the client at the sede ``teu`` — identified by the
 announcement (``BOE-N-…``) and the client's number, since one edict of traffic fines names many
@@ -18,12 +20,19 @@ is never created twice.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import time as time_module
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from hashlib import sha256
+from pathlib import Path
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -38,7 +47,6 @@ from core.api import (
     enqueue,
     has_open_run,
     has_permission,
-    tenant_context,
     utcnow,
 )
 from plugins.sedes import deadlines
@@ -50,7 +58,6 @@ from plugins.sedes.teu.documents import numbers_in
 log = logging.getLogger(__name__)
 
 JOB = "sedes.teu_board"
-SEARCH_JOB = "sedes.teu_search"
 SYNC_PERMISSION = "sedes.mailboxes:sync"
 CRON = "40 7 * * *"  # UTC: the BOE's supplement is out by 07:30 in Madrid
 SEDE_CODE = "teu"
@@ -58,15 +65,15 @@ BOE_URL = "https://www.boe.es"
 PORTAL_URL = "https://www.boe.es/tablon_edictal_unico/"
 DEADLINE_DAYS = 15  # art. 112.1 LGT: fifteen natural days to appear, from the day after publication
 DAYS = 2  # today and yesterday
+CACHE_DAYS = 7  # how long what a day's PDFs name is remembered
 CHUNK = 500
 
 
 @dataclass(frozen=True)
 class Edict:
-    """An announcement of the day with its PDF and the document numbers its text names."""
+    """An announcement of the day and the document numbers its text names."""
 
     announcement: Announcement
-    pdf: bytes
     numbers: frozenset[str]
 
 
@@ -92,20 +99,68 @@ def board_sede() -> Sede:
     return sede
 
 
-def read_day(sede: Sede, day: date) -> tuple[list[Edict], int]:
-    """The day's edicts with their numbers, and how many PDFs could not be read (left for the next run)."""
-    from plugins.sedes.sync import ca_bundle_for
+def _cache_folder() -> Path:
+    return Path(current_app.config.get("INSTANCE_PATH") or current_app.instance_path) / "sedes" / "teu"
 
+
+def _cached(digest: str) -> list[Edict] | None:
+    path = _cache_folder() / f"{digest}.json"
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return [
+        Edict(
+            Announcement(**{**e["announcement"], "day": date.fromisoformat(e["announcement"]["day"])}),
+            frozenset(e["numbers"]),
+        )
+        for e in entries
+    ]
+
+
+def _keep(digest: str, edicts: list[Edict]) -> None:
+    """Remember what an index's PDFs name (a file per index as served, written whole or not at all);
+    files older than ``CACHE_DAYS`` go."""
+    folder = _cache_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = [
+        {
+            "announcement": {**asdict(e.announcement), "day": e.announcement.day.isoformat()},
+            "numbers": sorted(e.numbers),
+        }
+        for e in edicts
+    ]
+    partial = folder / f"{digest}.{os.getpid()}.tmp"
+    partial.write_text(json.dumps(entries))
+    partial.replace(folder / f"{digest}.json")
+    old = time_module.time() - CACHE_DAYS * 86400
+    for path in folder.glob("*.json"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < old:
+                path.unlink()
+
+
+def read_day(reader: Reader, day: date) -> tuple[list[Edict], int]:
+    """The day's edicts with their numbers, and how many PDFs could not be read (left for the next
+    run). A day's index read before on this machine, unchanged, is not read again: the first run of
+    the morning reads the PDFs, the other tenants' runs what it learnt."""
+    announcements, digest = reader.announcements(day)
+    if not announcements:
+        return [], 0
+    cached = _cached(digest)
+    if cached is not None:
+        return cached, 0
     edicts, failed = [], 0
-    with Reader(sede.base_url or BOE_URL, ca_bundle=ca_bundle_for(sede)) as reader:
-        for announcement in reader.announcements(day):
-            try:
-                pdf = reader.pdf(announcement)
-            except BoardUnavailable as error:
-                log.warning("TEU %s: %s", announcement.identifier, error)
-                failed += 1
-                continue
-            edicts.append(Edict(announcement, pdf, frozenset(numbers_in(pdf_text(pdf)))))
+    for announcement in announcements:
+        try:
+            pdf = reader.pdf(announcement)
+        except BoardUnavailable as error:
+            log.warning("TEU %s: %s", announcement.identifier, error)
+            failed += 1
+            continue
+        edicts.append(Edict(announcement, frozenset(numbers_in(pdf_text(pdf)))))
+    if not failed:
+        _keep(digest, edicts)
     return edicts, failed
 
 
@@ -137,8 +192,10 @@ def _clients_named(numbers: list[str]) -> list[tuple[int, str]]:
     return found
 
 
-def match_tenant(tenant: Tenant, sede: Sede, edicts: list[Edict], now: datetime | None = None) -> dict:
-    """The current tenant's new TEU notifications for these edicts (none twice). Committed."""
+def match_tenant(tenant: Tenant, sede: Sede, edicts: list[Edict], reader: Reader, now: datetime | None = None) -> dict:
+    """The current tenant's new TEU notifications for these edicts (none twice), each edict's PDF
+    fetched once and kept through core's files. An edict whose PDF cannot be fetched now is left
+    for the next run. Committed."""
     now = now or utcnow()
     by_number: dict[str, list[Edict]] = defaultdict(list)
     for edict in edicts:
@@ -156,8 +213,21 @@ def match_tenant(tenant: Tenant, sede: Sede, edicts: list[Edict], now: datetime 
             )
         ):
             wanted.pop(known, None)
+    pdfs: dict[str, bytes] = {}
+    failed = 0
+    for key, (_client_id, _number, edict) in list(wanted.items()):
+        identifier = edict.announcement.identifier
+        if identifier not in pdfs:
+            try:
+                pdfs[identifier] = reader.pdf(edict.announcement)
+            except BoardUnavailable as error:
+                log.warning("TEU %s: %s", identifier, error)
+                pdfs[identifier] = b""
+        if not pdfs[identifier]:
+            del wanted[key]
+            failed += 1
     if not wanted:
-        return {"new": 0}
+        return {"new": 0, "unread_pdfs": failed}
     rows = [_row(key, client_id, number, edict, sede, now) for key, (client_id, number, edict) in wanted.items()]
     audited_write(SedeNotification, tenant.id, insert_from=rows)
     ids = dict(
@@ -171,7 +241,7 @@ def match_tenant(tenant: Tenant, sede: Sede, edicts: list[Edict], now: datetime 
     for key, (_client_id, _number, edict) in wanted.items():
         identifier = edict.announcement.identifier
         if identifier not in files:
-            files[identifier] = _store_pdf(edict)
+            files[identifier] = _store_pdf(identifier, pdfs[identifier])
         db.session.add(
             SedeNotificationDocument(
                 notification_id=ids[key],
@@ -180,21 +250,21 @@ def match_tenant(tenant: Tenant, sede: Sede, edicts: list[Edict], now: datetime 
                 mime="application/pdf",
                 is_acuse=False,
                 reference=edict.announcement.pdf_url[:300],
-                sha256=sha256(edict.pdf).hexdigest(),
+                sha256=sha256(pdfs[identifier]).hexdigest(),
             )
         )
     db.session.commit()
-    return {"new": len(rows)}
+    return {"new": len(rows), "unread_pdfs": failed}
 
 
-def _store_pdf(edict: Edict) -> int | None:
+def _store_pdf(identifier: str, pdf: bytes) -> int | None:
     from plugins.sedes.notifications import DOCUMENT_KIND
 
     try:
         with db.session.begin_nested():
-            return accept_upload(edict.pdf, f"{edict.announcement.identifier}.pdf", DOCUMENT_KIND.name).id
+            return accept_upload(pdf, f"{identifier}.pdf", DOCUMENT_KIND.name).id
     except DomainError:
-        log.warning("TEU %s: the PDF was not kept (refused as a document)", edict.announcement.identifier)
+        log.warning("TEU %s: the PDF was not kept (refused as a document)", identifier)
         return None
 
 
@@ -227,37 +297,40 @@ def _row(key: str, client_id: int, number: str, edict: Edict, sede: Sede, now: d
     }
 
 
-def search_board(tenant_ids: list[int], days: list[date] | None = None) -> dict:
-    """The ``sedes.teu_board`` job: read the days once (today and yesterday in Madrid by default),
-    then match every tenant. A tenant's failure is logged and never stops the others."""
+def search(tenant: Tenant, days: list[date] | None = None, progress: Callable | None = None) -> dict:
+    """Search the board for the current tenant's clients: the days given, else yesterday and today
+    in Madrid. A day the BOE does not answer, or a PDF, is left for the next run."""
+    from plugins.sedes.sync import ca_bundle_for
+
+    summary = {"announcements": 0, "unread_days": 0, "unread_pdfs": 0, "new": 0}
     sede = board_sede()
-    summary = {"announcements": 0, "unread_days": 0, "unread_pdfs": 0, "tenants": 0, "new": 0, "errors": 0}
-    if not sede.active:
-        return summary
+    if not sede.active or not _board_licensed(tenant):
+        return {**summary, "skipped": 1}
     today = deadlines.madrid_today()
+    days = days or [today - timedelta(days=back) for back in range(DAYS - 1, -1, -1)]
     edicts: list[Edict] = []
-    for day in days or [today - timedelta(days=back) for back in range(DAYS - 1, -1, -1)]:
-        try:
-            found, failed = read_day(sede, day)
-        except BoardUnavailable as error:
-            log.warning("TEU of %s not read: %s", day, error)
-            summary["unread_days"] += 1
-            continue
-        edicts.extend(found)
-        summary["unread_pdfs"] += failed
-    summary["announcements"] = len(edicts)
-    for tenant_id in tenant_ids:
-        with tenant_context(tenant_id):
-            tenant = db.session.get(Tenant, tenant_id)
-            if tenant is None or not _board_licensed(tenant):
-                continue
+    with Reader(sede.base_url or BOE_URL, ca_bundle=ca_bundle_for(sede)) as reader:
+        for done, day in enumerate(days):
+            if progress is not None:
+                progress(done, len(days) + 1, str(_l("Reading the Tablón Edictal Único of %(day)s", day=day)))
             try:
-                summary["new"] += match_tenant(tenant, sede, edicts)["new"]
-                summary["tenants"] += 1
-            except Exception:
-                db.session.rollback()
-                log.exception("TEU: matching the clients of tenant %s failed", tenant_id)
-                summary["errors"] += 1
+                found, failed = read_day(reader, day)
+            except BoardUnavailable as error:
+                log.warning("TEU of %s not read: %s", day, error)
+                summary["unread_days"] += 1
+                continue
+            edicts.extend(found)
+            summary["unread_pdfs"] += failed
+        summary["announcements"] = len(edicts)
+        if progress is not None:
+            progress(
+                len(days), len(days) + 1, str(_l("Looking for the clients in %(count)s edicts", count=len(edicts)))
+            )
+        matched = match_tenant(tenant, sede, edicts, reader)
+    summary["new"] = matched["new"]
+    summary["unread_pdfs"] += matched["unread_pdfs"]
+    if progress is not None:
+        progress(1, 1, str(_l("%(count)s new notifications", count=summary["new"])))
     return summary
 
 
@@ -270,42 +343,35 @@ def configure(base_url: str, ca_certificates: str = "") -> Sede:
     return sede
 
 
-# --- on demand ------------------------------------------------------------------------------------
-
-
 def request_search(tenant: Tenant, user) -> JobRun:
-    """ "Search the TEU now" for the tenant's clients (today and yesterday): a ``sedes.teu_search``
-    run. Raises ``DomainError`` when the user may not, the licence leaves the board out, or a
-    search is already under way."""
+    """ "Search the TEU now" for the tenant's clients: a run of the daily job, started by ``user``.
+    Raises ``DomainError`` when the user may not, the licence leaves the board out, or a search is
+    already under way."""
     if not has_permission(user, SYNC_PERMISSION):
         raise DomainError(_l("Your role does not allow checking mailboxes."))
     if not _board_licensed(tenant) or not board_sede().active:
         raise DomainError(_l("The organisation's licence does not include the Tablón Edictal Único."))
-    if has_open_run(SEARCH_JOB):
+    if has_open_run(JOB):
         raise DomainError(_l("The Tablón Edictal Único is already being searched."))
-    return enqueue(tenant, SEARCH_JOB, {}, started_by=user)
+    return enqueue(tenant, JOB, {}, started_by=user)
 
 
-def run_search(ctx) -> dict:
-    """The ``sedes.teu_search`` job: the board searched for this tenant alone, if its starter still may."""
+def run_board(ctx) -> dict:
+    """The ``sedes.teu_board`` job, every morning for each tenant (the BOE's PDFs read once a day per
+    machine: ``read_day``) or on demand; a run a user started only while that user still may."""
     starter = ctx.run.started_by
     if starter is not None and (not starter.active or not has_permission(starter, SYNC_PERMISSION)):
         return {"refused": 1}
-    ctx.progress(0, 1, str(_l("Reading the Tablón Edictal Único")))
-    summary = search_board([ctx.tenant.id])
-    ctx.progress(1, 1, str(_l("%(count)s new notifications", count=summary["new"])))
-    return summary
+    return search(ctx.tenant, progress=ctx.progress)
 
 
 def register_jobs(jobs) -> None:
     """What the plugin's ``register_jobs`` hook adds for the board."""
     jobs.add(
         JOB,
-        search_board,
+        run_board,
         queue="sync",
         title=_l("Search the Tablón Edictal Único for the clients"),
         cron=CRON,
-        per_tenant=False,
         timeout=3600,
     )
-    jobs.add(SEARCH_JOB, run_search, queue="sync", title=_l("Search the Tablón Edictal Único now"), timeout=3600)

@@ -12,6 +12,7 @@ CAs trusted beside the system's. The text of a PDF comes from pypdf.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import io
 import logging
@@ -119,15 +120,16 @@ class Reader:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def announcements(self, day: date) -> list[Announcement]:
-        """The day's announcements, in the index's order (none when the day has no supplement)."""
+    def announcements(self, day: date) -> tuple[list[Announcement], str]:
+        """The day's announcements in the index's order (none when the day has no supplement), and a
+        digest of the index as served (what a reader may key what it learnt of that index by)."""
         url = index_url(self.base_url, day)
         status, body = self.get(url, MAX_INDEX)
         if status == 404:
-            return []
+            return [], ""
         if status != 200:
             raise BoardUnavailable(f"{url}: HTTP {status}")
-        return parse_index(body, url, day)
+        return parse_index(body, url, day), hashlib.sha256(url.encode() + b"\n" + body).hexdigest()
 
     def pdf(self, announcement: Announcement) -> bytes:
         status, body = self.get(announcement.pdf_url, MAX_PDF)

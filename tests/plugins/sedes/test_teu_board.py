@@ -47,14 +47,24 @@ def traffic_table_pdf(rows) -> bytes:
     return bytes(pdf.output())
 
 
-def run_daily_job(app, run_jobs) -> None:
-    """What the cron does each morning: the sweep ``sedes.teu_board`` queued, a real worker runs it."""
-    from core.jobs.runner import sweep
-    from core.jobs.services import get_queue
+def run_daily_job(app, run_jobs) -> int:
+    """What the cron does each morning: a ``sedes.teu_board`` run per tenant with the plugin, run by
+    a real worker. Returns how many runs started."""
+    from core.jobs.runner import fan_out
 
     with app.app_context():
-        get_queue("sync").enqueue(sweep, "sedes.teu_board")
+        started = fan_out("sedes.teu_board")
     run_jobs()
+    return started
+
+
+def search_now(app, tenant, days) -> dict:
+    from core.extensions import db
+    from plugins.sedes.teu.board import search
+    from tenants.models import Tenant
+
+    with in_tenant(app, tenant.id):
+        return search(db.session.get(Tenant, tenant.id), days=days)
 
 
 def teu_rows(app, tenant) -> list:
@@ -142,7 +152,7 @@ def test_the_daily_job_makes_one_teu_notification_per_client_named_and_never_twi
         text=["Interesado con documento 12345678A (otra persona), expediente 2026/12345678."],
     )
 
-    run_daily_job(app, run_jobs)
+    assert run_daily_job(app, run_jobs) == 3
 
     deadline_today = today + timedelta(days=15)  # the catalogue's 15 natural days from publication
     deadline_yesterday = yesterday + timedelta(days=15)
@@ -172,10 +182,15 @@ def test_the_daily_job_makes_one_teu_notification_per_client_named_and_never_twi
     download = client.get(f"/acme/sedes/notifications/{person_id}/documents/{document_id}")
     assert download.status_code == 200 and download.data == fines
 
-    # The next morning's run reads the same days again and creates nothing new.
-    served = boe_simulator.requests_served
+    # The BOE's PDFs were read once for the three offices, then only those of each office's matches.
+    pdfs = [path for path in boe_simulator.requests if path.endswith(".pdf")]
+    assert sorted(pdfs).count(f"/boe_n/dias/{today:%Y/%m/%d}/pdfs/{traffic}.pdf") == 3  # read, acme, beta
+
+    # The next morning's run reads the same indexes again, no PDF, and creates nothing new.
+    served = len(boe_simulator.requests)
     run_daily_job(app, run_jobs)
-    assert boe_simulator.requests_served > served
+    assert all(path.endswith("/index.php") for path in boe_simulator.requests[served:])
+    assert len(boe_simulator.requests) == served + 2 * 2  # acme and beta, two days (gamma has no board)
     assert sorted(teu_rows(app, acme)) == sorted(expected)
     assert len(teu_rows(app, beta)) == 1
 
@@ -185,7 +200,6 @@ def test_a_teu_notification_is_alerted_before_its_deadline_until_someone_reads_i
     from core.extensions import db
     from plugins.sedes import deadlines, notifications
     from plugins.sedes.models import SedeNotification
-    from plugins.sedes.teu.board import search_board
     from tenants.models import Tenant
 
     acme, _clients = office(app, factory, "acme")
@@ -194,8 +208,7 @@ def test_a_teu_notification_is_alerted_before_its_deadline_until_someone_reads_i
     boe_simulator.add_announcement(
         today, issuer=AEAT, title="Citación para comparecer.", text=[f"N.I.F. {COMPANY} y DNI {PERSON}."]
     )
-    with app.app_context():
-        assert search_board([acme.id], days=[today])["new"] == 2
+    assert search_now(app, acme, [today])["new"] == 2
     with in_tenant(app, acme.id):
         tenant = db.session.get(Tenant, acme.id)
         assert notifications.send_deadline_alerts(tenant, today=today + timedelta(days=5)) == {"alerts": 2, "emails": 2}
@@ -211,16 +224,14 @@ def test_a_teu_notification_is_alerted_before_its_deadline_until_someone_reads_i
 
 def test_a_board_that_does_not_answer_leaves_the_day_for_the_next_run(app, factory, boe_simulator):
     from plugins.sedes import deadlines
-    from plugins.sedes.teu.board import search_board
 
     acme, _clients = office(app, factory, "acme")
     point_board_at(app, boe_simulator)
     today = deadlines.madrid_today()
     boe_simulator.add_announcement(today, issuer=AEAT, title="Citación.", text=[f"DNI {PERSON}."])
     boe_simulator.unavailable(times=1)
-    with app.app_context():
-        first = search_board([acme.id], days=[today])
-        second = search_board([acme.id], days=[today])
+    first = search_now(app, acme, [today])
+    second = search_now(app, acme, [today])
     assert (first["unread_days"], first["new"]) == (1, 0)
     assert (second["unread_days"], second["new"]) == (0, 1)
 
@@ -267,7 +278,6 @@ def test_the_demo_runs_the_boe_simulator_as_a_process(app, factory, tmp_path):
     from core.config import PROJECT_ROOT
     from plugins.sedes import deadlines
     from plugins.sedes.simulator.teu import BoeSimulator
-    from plugins.sedes.teu.board import search_board
 
     acme, _clients = office(app, factory, "acme")
     state = tmp_path / "boe"
@@ -286,7 +296,7 @@ def test_the_demo_runs_the_boe_simulator_as_a_process(app, factory, tmp_path):
             from plugins.sedes.teu.board import configure
 
             configure(url, ca_pem)
-            summary = search_board([acme.id], days=[deadlines.madrid_today()])
+        summary = search_now(app, acme, [deadlines.madrid_today()])
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
