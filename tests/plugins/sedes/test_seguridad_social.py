@@ -251,3 +251,28 @@ def test_the_demo_simulator_keeps_its_seguridad_social_state_across_restarts(con
 
     assert len(first) == 2 and set(again) == {r.external_id for r in first}
     assert again[first[0].external_id] is SedeState.ACEPTADA
+
+
+def test_the_offices_red_list_is_read_once_for_all_its_clients_of_a_sweep(connector, dehu_simulator):
+    office = dehu_simulator.ca.persona_fisica(OFFICE)
+    clients = {NIF: CCC, OTHER: OTHER_CCC}
+    dehu_simulator.ss_enrol(office, nifs=[OFFICE], red_codes=list(clients.values()), poderdantes={NIF: "CLIENTE SL"})
+    sent = {nif: dehu_simulator.ss_add_notification(nif, code) for nif, code in clients.items()}
+
+    found = {
+        nif: [
+            r.external_id
+            for r in connector.list(
+                office_mailbox(dehu_simulator, nif, office, OFFICE, codes=[code]), _ago(days=1)
+            ).records
+        ]
+        for nif, code in clients.items()
+    }
+
+    assert found == {nif: [str(n.codigo)] for nif, n in sent.items()}
+    asked = [(s.fields["rol"], s.fields.get("identificadorPoderdante"), s.fault) for s in dehu_simulator.requests]
+    assert asked == [("3", NIF, None), ("2", None, None), ("3", OTHER, m.E_NO_POWER)]
+
+    connector.shared_list_ttl = 0  # a later sweep reads the list again
+    connector.list(office_mailbox(dehu_simulator, NIF, office, OFFICE, codes=[CCC]), _ago(days=1))
+    assert [s.fields["rol"] for s in dehu_simulator.requests][-1] == "2"

@@ -12,6 +12,8 @@ while ``hayMas``:
   (rol 2), whose list holds every client of the office's RED authorisation: only the notifications
   addressed to the client's CCCs or NAF are the client's. That is why the mailbox needs them
   (seed 001), and a mailbox without them is refused before any traffic (``MissingClientData``).
+  That list is the same for every client of the office: a process reads it once per certificate
+  and ``shared_list_ttl`` seconds (``SharedListings``), not once per client of a sweep.
 
 Opening (comparecencia) is the service's acceptance: ``solicitarAcuseNotificacion`` hands out the
 acuse XML, the connector signs it (XAdES, ``acuse``) with the certificate and sends it with
@@ -22,9 +24,12 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import hashlib
 import logging
 import re
 import ssl
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -139,6 +144,43 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+class SharedListings:
+    """Listings several mailboxes share (the autorizado RED list of one certificate), read once per
+    key within ``ttl`` seconds by whichever mailbox asks first while the others wait for it; a
+    refusal is shared too. Kept per process."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, tuple[float, object]] = {}
+        self._key_locks: dict[tuple, threading.Lock] = {}
+
+    def get(self, key: tuple, ttl: float, fetch):
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            now = time.monotonic()
+            with self._lock:
+                entry = self._entries.get(key)
+            if entry is None or now - entry[0] >= ttl:
+                try:
+                    value = fetch()
+                except AuthError as error:
+                    value = error
+                with self._lock:
+                    for old in [k for k, (at, _) in self._entries.items() if now - at >= ttl]:
+                        del self._entries[old]
+                        self._key_locks.pop(old, None)
+                    self._entries[key] = (now, value)
+                    self._key_locks[key] = key_lock
+                entry = (now, value)
+        if isinstance(entry[1], AuthError):
+            raise entry[1]
+        return entry[1]
+
+
+RED_LISTINGS = SharedListings()
+
+
 class _SignedSession(Session):
     def __init__(self, base_url: str, context: ssl.SSLContext, timeout: float, key):
         super().__init__(base_url, context, timeout)
@@ -149,6 +191,7 @@ class SeguridadSocialConnector:
     code: ClassVar[str] = "seguridad_social"
     capabilities: ClassVar[frozenset[str]] = frozenset({"list", "open", "fetch_document", "acuse", "poderdantes"})
     request_budget: ClassVar[int] = 40  # consultarListadoNotificaciones pages per role and sync
+    shared_list_ttl: ClassVar[float] = 60.0  # seconds the office's RED list serves its other clients
 
     # --- the contract ---------------------------------------------------------------------
 
@@ -174,7 +217,18 @@ class SeguridadSocialConnector:
         with self._session(ctx) as session:
             for rol, poderdante in queries:
                 try:
-                    items, finished = self._listing(session, ctx, rol, poderdante)
+                    if rol == m.ROL_AUTORIZADO_RED:
+                        key = (
+                            hashlib.sha256(ctx.credential.cert_pem).hexdigest(),
+                            session.host,
+                            session.port,
+                            session.prefix,
+                        )
+                        items, finished = RED_LISTINGS.get(
+                            key, self.shared_list_ttl, lambda: self._listing(session, ctx, m.ROL_AUTORIZADO_RED, None)
+                        )
+                    else:
+                        items, finished = self._listing(session, ctx, rol, poderdante)
                 except AuthError as error:
                     # An office may hold the client's apoderamiento, or be its autorizado RED, or both.
                     if error.code not in (m.E_NO_POWER, m.E_NOT_RED):
