@@ -276,3 +276,21 @@ def test_the_offices_red_list_is_read_once_for_all_its_clients_of_a_sweep(connec
     connector.shared_list_ttl = 0  # a later sweep reads the list again
     connector.list(office_mailbox(dehu_simulator, NIF, office, OFFICE, codes=[CCC]), _ago(days=1))
     assert [s.fields["rol"] for s in dehu_simulator.requests][-1] == "2"
+
+
+def test_the_office_accepts_as_autorizado_red(connector, dehu_simulator):
+    office = dehu_simulator.ca.persona_fisica(OFFICE)
+    dehu_simulator.ss_enrol(office, nifs=[OFFICE], red_codes=[CCC])
+    sent = dehu_simulator.ss_add_notification(NIF, CCC)
+    ctx = office_mailbox(dehu_simulator, NIF, office, OFFICE, codes=[CCC])
+    [record] = connector.list(ctx, _ago(days=1)).records
+    dehu_simulator.reset()
+
+    opened = connector.open(ctx, record, confirmed=True)
+
+    assert record.link is Link.AUTORIZADO_RED and opened.record.state is SedeState.ACEPTADA
+    assert [(s.fields["rol"], s.fields.get("identificadorPoderdante")) for s in dehu_simulator.requests] == [
+        ("2", None),
+        ("2", None),
+    ]
+    assert dehu_simulator.ss_notification(sent.codigo).accepted_by is not None
