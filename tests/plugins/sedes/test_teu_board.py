@@ -302,3 +302,23 @@ def test_the_demo_runs_the_boe_simulator_as_a_process(app, factory, tmp_path):
         process.wait(timeout=30)
     assert summary["announcements"] >= 3 and summary["new"] == 1
     assert [row[5] for row in teu_rows(app, acme)] == [PERSON]
+
+
+def test_an_announcement_published_later_in_the_day_is_found_by_the_next_run(app, factory, boe_simulator):
+    """What a day's PDFs name is remembered for the index as it was: a changed index is read again."""
+    from plugins.sedes import deadlines
+
+    acme, _clients = office(app, factory, "acme")
+    point_board_at(app, boe_simulator)
+    today = deadlines.madrid_today()
+    boe_simulator.add_announcement(today, issuer=AEAT, title="Citación de las 8:00.", text=[f"DNI {PERSON}."])
+    assert search_now(app, acme, [today])["new"] == 1
+    assert search_now(app, acme, [today])["new"] == 0
+    boe_simulator.add_announcement(today, issuer=TRAFFIC, title="Sanciones de las 12:00.", text=[f"NIF {COMPANY}."])
+    assert search_now(app, acme, [today]) == {
+        "announcements": 2,
+        "unread_days": 0,
+        "unread_pdfs": 0,
+        "new": 1,
+    }
+    assert sorted(row[5] for row in teu_rows(app, acme)) == sorted([COMPANY, PERSON])
