@@ -294,3 +294,21 @@ def test_the_office_accepts_as_autorizado_red(connector, dehu_simulator):
         ("2", None),
     ]
     assert dehu_simulator.ss_notification(sent.codigo).accepted_by is not None
+
+
+def test_a_notification_accepted_elsewhere_is_listed_with_its_pdf_to_fetch_without_new_effect(
+    connector, dehu_simulator
+):
+    ctx = own_mailbox(dehu_simulator, NIF)
+    accepted = dehu_simulator.ss_add_notification(NIF, CCC, estado=m.ESTADO_ACEPTADA)
+    pending = dehu_simulator.ss_add_notification(NIF, CCC)
+
+    records = {r.external_id: r for r in connector.list(ctx, _ago(days=1)).records}
+
+    assert records[str(pending.codigo)].documents == ()
+    record = records[str(accepted.codigo)]
+    assert record.state is SedeState.ACEPTADA
+    [ref] = record.documents
+    document = connector.fetch_document(ctx, record, ref)
+    assert document.content == accepted.pdf and dehu_simulator.operations()[-1] == m.VER_ACEPTADA
+    assert m.SOLICITAR_ACUSE not in dehu_simulator.operations()

@@ -374,11 +374,18 @@ class SeguridadSocialConnector:
         if not item.codigo or item.made_available_at is None:
             raise ProtocolError(sede=ctx.sede, code="notificacion", detail=f"incomplete notificacion {item!r}")
         titular = _nif(ctx.client_nif)
+        state = STATES.get(item.estado, SedeState.DESCONOCIDO)
+        # An accepted notification's PDF can be fetched again (verNotificacionAceptada), with no new effect.
+        documents = (
+            (DocumentRef(f"{item.codigo}.pdf", "application/pdf", MAIN_DOCUMENT),)
+            if state is SedeState.ACEPTADA
+            else ()
+        )
         return NotificationRecord(
             sede=ctx.sede,
             external_id=str(item.codigo),
             kind=Kind.NOTIFICACION,
-            state=STATES.get(item.estado, SedeState.DESCONOCIDO),
+            state=state,
             titular_nif=titular,
             titular_name=item.titular_name,
             issuer_name=ISSUER,
@@ -387,6 +394,7 @@ class SeguridadSocialConnector:
             made_available_at=item.made_available_at,
             expires_at=item.available_until,
             link=ROLE_LINKS[item.rol],
+            documents=documents,
             raw={
                 "rol": str(item.rol),
                 "destinatario": item.destinatario or "",
