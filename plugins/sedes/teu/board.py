@@ -66,6 +66,9 @@ PORTAL_URL = "https://www.boe.es/tablon_edictal_unico/"
 DEADLINE_DAYS = 15  # art. 112.1 LGT: fifteen natural days to appear, from the day after publication
 DAYS = 2  # today and yesterday
 CACHE_DAYS = 7  # how long what a day's PDFs name is remembered
+# An index read this recently on the machine is not asked for again: a morning's runs for a thousand
+# offices ask the BOE for each day's index a few times, not a thousand (SEDES_TEU_INDEX_FRESH_SECONDS).
+INDEX_FRESH = 1800
 CHUNK = 500
 
 
@@ -134,7 +137,7 @@ def _keep(digest: str, edicts: list[Edict]) -> None:
     partial.write_text(json.dumps(entries))
     partial.replace(folder / f"{digest}.json")
     old = time_module.time() - CACHE_DAYS * 86400
-    for path in folder.glob("*.json"):
+    for path in folder.glob("*.json"):  # what the indexes named, and when each was read
         with contextlib.suppress(OSError):
             if path.stat().st_mtime < old:
                 path.unlink()
@@ -142,13 +145,21 @@ def _keep(digest: str, edicts: list[Edict]) -> None:
 
 def read_day(reader: Reader, day: date) -> tuple[list[Edict], int]:
     """The day's edicts with their numbers, and how many PDFs could not be read (left for the next
-    run). A day's index read before on this machine, unchanged, is not read again: the first run of
-    the morning reads the PDFs, the other tenants' runs what it learnt."""
+    run). The first run of the morning on a machine reads the PDFs; the other tenants' runs what it
+    learnt: without asking the BOE at all within ``INDEX_FRESH`` of it, then for the index alone
+    while it is unchanged."""
+    seen = _cache_folder() / f"index-{sha256(f'{reader.base_url}|{day}'.encode()).hexdigest()}.json"
+    fresh = float(current_app.config.get("SEDES_TEU_INDEX_FRESH_SECONDS", INDEX_FRESH))
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        last = json.loads(seen.read_text())
+        if time_module.time() - last["read_at"] < fresh and (cached := _cached(last["digest"])) is not None:
+            return cached, 0  # the index was read a moment ago here: the BOE is not asked again
     announcements, digest = reader.announcements(day)
     if not announcements:
         return [], 0
     cached = _cached(digest)
     if cached is not None:
+        _seen(seen, digest)
         return cached, 0
     edicts, failed = [], 0
     for announcement in announcements:
@@ -161,7 +172,14 @@ def read_day(reader: Reader, day: date) -> tuple[list[Edict], int]:
         edicts.append(Edict(announcement, frozenset(numbers_in(pdf_text(pdf)))))
     if not failed:
         _keep(digest, edicts)
+        _seen(seen, digest)
     return edicts, failed
+
+
+def _seen(path: Path, digest: str) -> None:
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"digest": digest, "read_at": time_module.time()}))
+    partial.replace(path)
 
 
 def external_id(announcement: Announcement, number: str) -> str:

@@ -3,8 +3,12 @@ simulator and turns each client named in an edict into a notification of kind TE
 
 from __future__ import annotations
 
-from datetime import timedelta
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+import time_machine
 from fpdf import FPDF
 from sqlalchemy import select
 
@@ -19,6 +23,12 @@ INACTIVE = "X1234567L"
 NOT_NAMED = pki.dni(60708090)  # named by no edict (realistic_day names 50607080)
 TRAFFIC = "Jefatura Provincial de Tráfico de Madrid"
 AEAT = "Agencia Estatal de Administración Tributaria"
+
+
+@pytest.fixture(autouse=True)
+def _a_new_boe_each_test(app):
+    """What an earlier test's BOE named is not remembered (the simulator's port may come again)."""
+    shutil.rmtree(Path(app.config["INSTANCE_PATH"]) / "sedes" / "teu", ignore_errors=True)
 
 
 def point_board_at(app, boe, **values) -> None:
@@ -182,15 +192,23 @@ def test_the_daily_job_makes_one_teu_notification_per_client_named_and_never_twi
     download = client.get(f"/acme/sedes/notifications/{person_id}/documents/{document_id}")
     assert download.status_code == 200 and download.data == fines
 
-    # The BOE's PDFs were read once for the three offices, then only those of each office's matches.
-    pdfs = [path for path in boe_simulator.requests if path.endswith(".pdf")]
-    assert sorted(pdfs).count(f"/boe_n/dias/{today:%Y/%m/%d}/pdfs/{traffic}.pdf") == 3  # read, acme, beta
+    # The BOE was read once for the three offices: each day's index and PDFs by the first run, then
+    # only the PDFs of each office's own matches, to keep them.
+    requests = boe_simulator.requests
+    assert [p for p in requests if p.endswith("index.php")] == [
+        f"/boe_n/dias/{yesterday:%Y/%m/%d}/index.php",
+        f"/boe_n/dias/{today:%Y/%m/%d}/index.php",
+    ]
+    assert requests.count(f"/boe_n/dias/{today:%Y/%m/%d}/pdfs/{traffic}.pdf") == 3  # read, acme's, beta's
 
-    # The next morning's run reads the same indexes again, no PDF, and creates nothing new.
+    # A run again reads nothing new and creates nothing; later, it asks for the indexes, not the PDFs.
     served = len(boe_simulator.requests)
     run_daily_job(app, run_jobs)
+    assert boe_simulator.requests[served:] == []
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=1), tick=True):
+        run_daily_job(app, run_jobs)
     assert all(path.endswith("/index.php") for path in boe_simulator.requests[served:])
-    assert len(boe_simulator.requests) == served + 2 * 2  # acme and beta, two days (gamma has no board)
+    assert len(boe_simulator.requests) == served + 2  # the first office's run; the next one finds them fresh
     assert sorted(teu_rows(app, acme)) == sorted(expected)
     assert len(teu_rows(app, beta)) == 1
 
@@ -315,10 +333,8 @@ def test_an_announcement_published_later_in_the_day_is_found_by_the_next_run(app
     assert search_now(app, acme, [today])["new"] == 1
     assert search_now(app, acme, [today])["new"] == 0
     boe_simulator.add_announcement(today, issuer=TRAFFIC, title="Sanciones de las 12:00.", text=[f"NIF {COMPANY}."])
-    assert search_now(app, acme, [today]) == {
-        "announcements": 2,
-        "unread_days": 0,
-        "unread_pdfs": 0,
-        "new": 1,
-    }
+    assert search_now(app, acme, [today])["new"] == 0  # the index was read a moment ago
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=1), tick=True):
+        summary = search_now(app, acme, [today])
+    assert summary == {"announcements": 2, "unread_days": 0, "unread_pdfs": 0, "new": 1}
     assert sorted(row[5] for row in teu_rows(app, acme)) == sorted([COMPANY, PERSON])
