@@ -618,6 +618,12 @@ def send_deadline_alerts(tenant: Tenant, today: date | None = None) -> dict:
                     "%(days)s days left to open a notification of %(client)s",
                     days=left,
                     client=notification.client.name,
+                )
+                if notification.kind != Kind.TEU.value
+                else _l(
+                    "%(days)s days left on an edict of the TEU naming %(client)s",
+                    days=left,
+                    client=notification.client.name,
                 ),
                 "sedes/mail/deadline",
                 user_language(user, tenant),

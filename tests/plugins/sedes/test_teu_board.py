@@ -213,7 +213,7 @@ def test_the_daily_job_makes_one_teu_notification_per_client_named_and_never_twi
     assert len(teu_rows(app, beta)) == 1
 
 
-def test_a_teu_notification_is_alerted_before_its_deadline_until_someone_reads_it(app, factory, boe_simulator):
+def test_a_teu_notification_is_alerted_before_its_deadline_until_someone_reads_it(app, factory, boe_simulator, outbox):
     from core.auth.models import User
     from core.extensions import db
     from plugins.sedes import deadlines, notifications
@@ -231,6 +231,14 @@ def test_a_teu_notification_is_alerted_before_its_deadline_until_someone_reads_i
         tenant = db.session.get(Tenant, acme.id)
         assert notifications.send_deadline_alerts(tenant, today=today + timedelta(days=5)) == {"alerts": 2, "emails": 2}
         assert notifications.send_deadline_alerts(tenant, today=today + timedelta(days=5)) == {"alerts": 0, "emails": 0}
+    mails = outbox()
+    assert sorted(m.subject for m in mails) == [
+        "5 days left on an edict of the TEU naming Ana Ruiz",
+        "5 days left on an edict of the TEU naming Construcciones Levante SL",
+    ]
+    assert all("of the Tablón Edictal Único names" in m.text and m.to == "jefa@acme.test" for m in mails)
+    with in_tenant(app, acme.id):
+        tenant = db.session.get(Tenant, acme.id)
         manager = db.session.scalar(select(User).where(User.email == "jefa@acme.test"))
         read = db.session.scalar(select(SedeNotification).where(SedeNotification.titular_nif == PERSON))
         notifications.mark_read(manager, read)
