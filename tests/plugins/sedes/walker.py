@@ -2,11 +2,13 @@
 
 A sede's ``code`` names a row of the operator's catalogue, shared by every tenant: each walked
 tenant gets a sede of its own in its licence, so another tenant's code answers 404 as a row would.
+The catalogue is no tenant's data (every tenant's list of services shows it), so the sede carries
+no marker, only a code derived from it.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
 
 from sqlalchemy import select
 
@@ -46,7 +48,7 @@ def populate(app, tenant_id: int, client_id: int, marker: str) -> dict:
     from tenants.licensing import set_licence
     from tests.core.files.samples import pdf
 
-    code = "walker_" + re.sub(r"[^a-z0-9]+", "_", marker.lower()).strip("_")
+    code = "walker_" + hashlib.sha256(marker.encode()).hexdigest()[:10]
     tax_id = _tax_id(app, tenant_id, client_id)
     issued = CertificateAuthority(name=f"{marker} AC").sello(tax_id, f"{marker} SL")
     data = issued.pkcs12(f"{marker}-pw")
@@ -56,7 +58,7 @@ def populate(app, tenant_id: int, client_id: int, marker: str) -> dict:
         save_sede(
             SedeData(
                 code,
-                f"{marker} Sede",
+                f"Sede {code}",
                 portal_url=f"https://{code.replace('_', '-')}.example/",
                 connector="dehu",
                 base_url=f"https://{code.replace('_', '-')}.example/ws",
