@@ -42,7 +42,10 @@ MAILBOXES_VIEW = "sedes.mailboxes:view"
 
 
 def _sedes() -> list[Sede]:
-    return list(db.session.scalars(select(Sede).order_by(Sede.position, Sede.name)))
+    """The sedes of the tenant's licence (the catalogue is the operator's, shared by every tenant)."""
+    from plugins.sedes.catalogue import licensed_sedes
+
+    return licensed_sedes(current_tenant())
 
 
 def _labels() -> dict:
@@ -244,7 +247,7 @@ def sync_client(client_id: int):
 def sync_sede():
     """Every mailbox of a sede (form field ``sede``) the user may see."""
     code = request.form.get("sede", "")
-    if db.session.get(Sede, code) is None:
+    if code not in {sede.code for sede in _sedes()}:
         abort(404)
     back = _back(url_for(".index"))
     return _after_sync(sync.request_sede_sync(current_tenant(), current_user, code), back)
