@@ -181,3 +181,22 @@ def _mailbox_of(app, tenant) -> int:
 
     with in_tenant(app, tenant.id):
         return db.session.scalar(select(SedeMailbox.id))
+
+
+def test_the_hourly_deadline_job_runs_on_the_worker_and_the_sweep_is_on_the_cron(app, factory, run_jobs):
+    from core.extensions import db
+    from core.jobs.models import JobRun
+    from core.jobs.services import enqueue
+    from tenants.models import Tenant
+
+    jobs = app.extensions["ventanilla_jobs"]
+    assert jobs.get("sedes.deadline_alerts").cron and jobs.get("sedes.deadline_alerts").queue == "mail"
+    assert jobs.get("sedes.sweep").cron and not jobs.get("sedes.sweep").per_tenant
+    assert jobs.get("sedes.sync").queue == "sync" and not jobs.get("sedes.sync").scheduled
+    tenant = factory.tenant("acme", plugins=["sedes"])
+    with app.app_context():
+        enqueue(db.session.get(Tenant, tenant.id), "sedes.deadline_alerts")
+    run_jobs()
+    with in_tenant(app, tenant.id):
+        run = db.session.scalar(select(JobRun).where(JobRun.name == "sedes.deadline_alerts"))
+        assert (run.status, run.result) == ("finished", {"alerts": 0, "emails": 0})
