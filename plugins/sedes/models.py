@@ -154,9 +154,7 @@ class SedeCertificate(TenantScoped, Audited, db.Model):
     )
     __audit_type__ = "sedes_certificate"
     __audit_title__ = _l("Digital certificate")
-    __audit_exclude__ = frozenset(
-        {"pkcs12", "password", "credential_pem", "created_at", "warned_days", "fingerprint"}
-    )
+    __audit_exclude__ = frozenset({"pkcs12", "password", "credential_pem", "created_at", "warned_days", "fingerprint"})
     __audit_fields__ = {
         "client_id": _l("Client"),
         "kind": _l("Kind"),
