@@ -192,6 +192,11 @@ def main() -> None:
         print(f"  requests to DEHú: {numbers['served']} ({per_mailbox:.2f} per mailbox, {latency_ms:.0f} ms each)")
         print(f"  sync rate: {rate:.1f} mailboxes/s ({numbers['elapsed']:.1f} s)")
         print(f"  worker CPU: {numbers['cpu'] * 1000 / count:.1f} ms per mailbox ({numbers['cpu']:.1f} s in all)")
+        simulator_share = numbers["simulator_cpu"] / numbers["elapsed"]
+        print(
+            f"  simulator CPU (one process, one core at most): {numbers['simulator_cpu'] * 1000 / count:.1f} ms "
+            f"per mailbox, busy {simulator_share:.0%} of the time"
+        )
         print(
             f"  ideal bound at concurrency {concurrency * busy}: {ideal:.1f} mailboxes/s "
             f"(concurrency / (requests per mailbox * latency)); ours is {rate / ideal:.2f} of it"
@@ -232,6 +237,7 @@ def sweep_round(app, tenant_id, workers, simulator, label) -> tuple[str, dict]:
             db.session.commit()
             first_run = (db.session.scalar(select(func.max(JobRun.id))) or 0) + 1
         cpu_before = sum(cpu_seconds(worker.pid) for worker, _log in workers)
+        simulator_cpu_before = time.process_time()  # this process: the simulator (and this loop's polling)
         served_before = simulator.requests_served
         begin = time.monotonic()
         result = sync.sweep_due([tenant_id])
@@ -263,6 +269,7 @@ def sweep_round(app, tenant_id, workers, simulator, label) -> tuple[str, dict]:
                 ),
                 "elapsed": elapsed,
                 "cpu": sum(cpu_seconds(worker.pid) for worker, _log in workers) - cpu_before,
+                "simulator_cpu": time.process_time() - simulator_cpu_before,
                 "served": simulator.requests_served - served_before,
             }
     return label, numbers
