@@ -19,7 +19,7 @@ from plugins.sedes.models import Sede
 LEXNET_DEADLINE_DAYS = 3  # LexNET: three working days to pick a notification up (art. 162 LEC)
 ADMINISTRATIVE_DEADLINE_DAYS = 10  # Ley 39/2015 art. 43.2: ten natural days
 
-DEHU_BASE_URL = "https://gd-dehuws.redsara.es/ws/v2/lema"
+DEHU_BASE_URL = "https://gd-dehuws.redsara.es"  # the connector adds the LEMA and Realizadas paths
 SEGURIDAD_SOCIAL_BASE_URL = "https://ws.seg-social.gob.es/INFRWSCN/WSCNService"  # WSCN (Notificaciones Telemáticas)
 
 CODE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")

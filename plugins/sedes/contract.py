@@ -177,8 +177,15 @@ class SedeError(Exception):
     retryable: ClassVar[bool] = False
     default_message: ClassVar[Any] = _l("The sede could not be read.")
 
-    def __init__(self, message=None, *, sede: str = "", code: str | None = None, detail: str = "",
-                 retry_after: float | None = None):
+    def __init__(
+        self,
+        message=None,
+        *,
+        sede: str = "",
+        code: str | None = None,
+        detail: str = "",
+        retry_after: float | None = None,
+    ):
         self.message = message or self.default_message
         self.sede = sede
         self.code = code

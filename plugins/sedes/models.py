@@ -232,7 +232,7 @@ class SedeMailbox(TenantScoped, Audited, db.Model):
     __audit_fields__ = {
         "client_id": _l("Client"),
         "sede_code": _l("Sede"),
-        "certificate_id": _l("SedeCertificate"),
+        "certificate_id": _l("Digital certificate"),
         "as_proxy": _l("Mailbox under apoderamiento"),
         "period_days": _l("Every (days)"),
     }

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from flask_babel import force_locale
+from flask_babel import force_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -80,7 +80,7 @@ EXPORT = "sedes.notifications:export"
 DOCUMENT_KIND = register_kind(UploadKind("sedes.document", frozenset({PDF}), 50 * MB, _l("a PDF")))
 
 KINDS = {
-    Kind.NOTIFICACION.value: _l("SedeNotification"),
+    Kind.NOTIFICACION.value: _l("Notification"),
     Kind.COMUNICACION.value: _l("Communication"),
     Kind.TEU.value: _l("Edict (TEU)"),
 }
@@ -88,7 +88,7 @@ SEDE_STATES = {
     SedeState.PENDIENTE.value: _l("Pending"),
     SedeState.ACEPTADA.value: _l("Accepted"),
     SedeState.RECHAZADA.value: _l("Rejected"),
-    SedeState.EXPIRADA.value: _l("Expired"),
+    SedeState.EXPIRADA.value: lazy_pgettext("sede state", "Expired"),
     SedeState.LEIDA.value: _l("Read at the sede"),
     SedeState.PUBLICADA_TEU.value: _l("Published in the TEU"),
     SedeState.DESCONOCIDO.value: _l("Unknown"),

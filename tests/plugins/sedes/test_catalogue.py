@@ -68,7 +68,7 @@ def test_the_operator_keeps_the_catalogue(app, factory, client):
     index = client.get("/operator/sedes/").get_data(as_text=True)
     assert 'data-sede="dehu"' in index and "Portal links only" in index
     edit = client.get("/operator/sedes/dehu").get_data(as_text=True)
-    assert 'value="https://gd-dehuws.redsara.es/ws/v2/lema"' in edit and '<option selected value="dehu">' in edit
+    assert 'value="https://gd-dehuws.redsara.es"' in edit and '<option selected value="dehu">' in edit
     assert client.get("/operator/sedes/nowhere").status_code == 404
     new = {
         "code": "TGSS_WS",

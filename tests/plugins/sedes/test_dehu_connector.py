@@ -77,6 +77,14 @@ def test_list_never_accepts(connector, dehu_simulator):
     assert set(dehu_simulator.operations()) == {"Localiza"}
 
 
+def test_a_base_url_pasted_with_the_service_path_reaches_the_same_service(connector, dehu_simulator):
+    # The operator may paste LEMA's whole address into the catalogue instead of the host's.
+    ctx = mailbox(dehu_simulator, NIF, base_url=dehu_simulator.url.rstrip("/") + "/ws/v2/lema")
+    dehu_simulator.add_notification(NIF, subject="Pasted", made_available_at=_ago(hours=2))
+
+    assert [record.subject for record in connector.list(ctx, _ago(days=1)).records] == ["Pasted"]
+
+
 def test_open_needs_confirmation(connector, dehu_simulator):
     ctx = mailbox(dehu_simulator, NIF)
     dehu_simulator.add_notification(NIF, made_available_at=_ago(hours=2))

@@ -169,7 +169,7 @@ def test_csv_export_follows_filters_and_groups(app, factory, client):
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0][:4] == ["Client", "Tax id", "Sede", "Identifier"]
     assert len(rows) == 2
-    assert rows[1][0] == "Talleres Norte SL" and rows[1][3] == "X-1" and rows[1][4] == "SedeNotification"
+    assert rows[1][0] == "Talleres Norte SL" and rows[1][3] == "X-1" and rows[1][4] == "Notification"
     assert rows[1][8] == "2026-12-01 09:30"  # Madrid time
     assert rows[1][9] == "2026-12-11"
 

@@ -427,7 +427,7 @@ class DehuConnector:
             # A key that does not match the certificate, or a CA bundle that cannot be read.
             raise AuthError(sede=ctx.sede, code="credential", detail=f"TLS context: {error}") from error
         try:
-            return _SignedSession(ctx.base_url or PRODUCTION_URL, context, ctx.timeout_s, key)
+            return _SignedSession(_service_root(ctx.base_url or PRODUCTION_URL), context, ctx.timeout_s, key)
         except TransportError as error:
             raise InvalidRequest(BAD_URL, sede=ctx.sede, code="url", detail=error.detail) from error
 
@@ -497,3 +497,13 @@ class DehuConnector:
     def _coded(self, ctx: MailboxContext, operation: str, code: str, description: str) -> SedeError:
         error_class, message = FAULTS.get(code, (InvalidRequest, None))
         return error_class(message, sede=ctx.sede, code=code, detail=f"{operation}: {code} {description}")
+
+
+def _service_root(base_url: str) -> str:
+    """The host root the LEMA and Realizadas paths go under: an operator may paste either
+    service's whole address."""
+    root = base_url.rstrip("/")
+    for path in (m.LEMA_PATH, m.REALIZADAS_PATH):
+        if root.endswith(path):
+            return root[: -len(path)]
+    return root
