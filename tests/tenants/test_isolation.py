@@ -186,7 +186,7 @@ def test_every_tenant_owned_table_carries_tenant_id(app):
     global_tables = {"tenants", "core_operators"} | {
         m.local_table.name for m in db.Model.registry.mappers if getattr(m.class_, "ventanilla_global", False)
     }
-    assert global_tables == {"tenants", "core_operators", "core_vapid_keys"}
+    assert global_tables == {"tenants", "core_operators", "core_vapid_keys", "sedes_sedes"}
     for table in db.metadata.sorted_tables:
         if table.name in global_tables:
             continue

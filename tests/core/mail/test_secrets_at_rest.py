@@ -79,6 +79,9 @@ SCANNED = {
     "core_vapid_keys.private_pem",
     "inboxes_mailboxes.password",  # tests/plugins/inboxes/test_secrets.py
     "pec_provider_configs.settings",  # scanned by tests/plugins/pec/test_activation.py
+    "sedes_certificates.credential_pem",  # tests/plugins/sedes/test_sync.py
+    "sedes_certificates.password",  # tests/plugins/sedes/test_certificates.py
+    "sedes_certificates.pkcs12",  # tests/plugins/sedes/test_certificates.py
 }
 
 

@@ -1,0 +1,151 @@
+"""HTTPS to DEHú: the certificate presented for client-certificate TLS, one connection per session.
+
+The sede's host is resolved once and checked (``core.api.checked_address``: no private addresses
+unless the operator allows them, as for the simulator); TLS is verified against the host name,
+with the system's CAs or ``ca_bundle``. The key reaches OpenSSL through an anonymous in-memory
+file (``memfd``), never a file on disk. Bodies are sent with a Content-Length (DEHú does not take
+chunked requests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.client
+import os
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from core.api import DomainError, checked_address
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+class TransportError(Exception):
+    """No answer: the connection failed or timed out. ``refused`` when the address is not allowed
+    or TLS was refused (not worth retrying)."""
+
+    def __init__(self, detail: str, *, refused: bool = False, message=None):
+        super().__init__(detail)
+        self.detail = detail
+        self.refused = refused
+        self.message = message
+
+
+@contextlib.contextmanager
+def _secret_file(data: bytes):
+    """A path holding ``data`` only in memory where the system allows it (Linux ``memfd``)."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("ventanilla-credential", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="ventanilla-") as directory:
+        path = os.path.join(directory, "credential.pem")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        yield path
+
+
+@functools.lru_cache(maxsize=32)
+def client_context(
+    cert_pem: bytes, key_pem: bytes, chain_pem: bytes = b"", ca_bundle: str | None = None
+) -> ssl.SSLContext:
+    """A TLS client context that presents the certificate and trusts the system's CAs (or ``ca_bundle``).
+
+    Kept for the last few certificates: loading the system's CAs costs tens of milliseconds, and a
+    sweep uses one certificate (an office's, under apoderamiento) for many mailboxes."""
+    context = ssl.create_default_context(cafile=ca_bundle)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    with _secret_file(cert_pem + chain_pem + key_pem) as path:
+        context.load_cert_chain(path)
+    return context
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """Connects to an address checked beforehand, verifying TLS against the URL's host name."""
+
+    def __init__(self, host: str, port: int, address: str, **kwargs):
+        super().__init__(host, port, **kwargs)
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class Session:
+    """Requests to one sede endpoint over one kept-alive TLS connection."""
+
+    def __init__(self, base_url: str, context: ssl.SSLContext, timeout: float):
+        parts = urlsplit(base_url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise TransportError(f"not an https URL: {base_url}", refused=True)
+        self.host = parts.hostname
+        self.port = parts.port or 443
+        self.prefix = parts.path.rstrip("/")
+        self.context = context
+        self.timeout = timeout
+        self._connection: _PinnedHTTPSConnection | None = None
+
+    def _connect(self) -> _PinnedHTTPSConnection:
+        try:
+            address, port = checked_address(self.host, self.port)
+        except DomainError as error:
+            raise TransportError(f"address refused: {self.host}", refused=True, message=error.message) from error
+        return _PinnedHTTPSConnection(self.host, port, address, context=self.context, timeout=self.timeout)
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
+        for attempt in (1, 2):
+            if self._connection is None:
+                self._connection = self._connect()
+            try:
+                self._connection.request("POST", self.prefix + path, body=body, headers=headers)
+                answer = self._connection.getresponse()
+                data = answer.read()
+            except ssl.SSLCertVerificationError as error:
+                self.close()
+                raise TransportError(f"TLS verification failed: {error}", refused=True) from error
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
+                # A kept-alive connection the server closed meanwhile: once more on a new one.
+                self.close()
+                if attempt == 2:
+                    raise TransportError(f"connection lost: {error}") from error
+                continue
+            except ssl.SSLError as error:
+                self.close()
+                raise TransportError(f"TLS failed: {error}", refused=True) from error
+            except (TimeoutError, OSError, http.client.HTTPException) as error:
+                self.close()
+                raise TransportError(f"{type(error).__name__}: {error}") from error
+            response = Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, data)
+            if answer.will_close:
+                self.close()
+            return response
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
