@@ -76,6 +76,7 @@ translations-update: $(STAMP)
 	$(BIN)/python -m core.i18n.catalogues fill-english core/translations/en/LC_MESSAGES/messages.po
 	@for plugin in plugins/*/; do \
 		[ -f "$$plugin/__init__.py" ] || continue; \
+		mkdir -p "$$plugin/translations"; \
 		(cd "$$plugin" && ../../$(BIN)/pybabel -q extract -F ../../babel-plugin.cfg $(addprefix -k ,$(BABEL_KEYWORDS)) \
 			-c TRANSLATORS: --project=Ventanilla --copyright-holder="the Ventanilla authors" \
 			-o translations/messages.pot .) || exit 1; \
