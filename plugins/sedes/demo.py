@@ -12,6 +12,10 @@ The same simulator speaks the Seguridad Social's WSCN service: the catalogue's S
 at it too, and Marta Soler Ibáñez (persona física) keeps her NAF and a Seguridad Social mailbox read
 with her own certificate; its notifications are accepted by signing the acuse (comparecencia).
 
+The TEU board reads a BOE simulator of its own (``plugins.sedes.simulator.teu``, on 127.0.0.1:10444,
+its CA in ``instance/sedes-boe``) that publishes yesterday's and today's edicts naming the demo
+clients' NIFs: "Search the TEU now" on the notifications list brings them as notifications of kind TEU.
+
 Idempotent: a second load adds nothing.
 """
 
@@ -36,6 +40,7 @@ SEDE = "dehu"
 SS_SEDE = "seg_social"
 SS_HOLDERS = ("48123456G",)  # clients that also get a Seguridad Social mailbox, with their NAF/CCC
 DEFAULT_PORT = 10443
+BOE_PORT = 10444
 NOTIFICATIONS_PER_NIF = 3
 CA_NAME = "DEHú Simulador AC"
 PASSWORD = "demo-certificado"
@@ -56,6 +61,14 @@ def port() -> int:
 def state_dir(app=None) -> Path:
     app = app or current_app
     return Path(app.config.get("INSTANCE_PATH") or app.instance_path) / "sedes-dehu"
+
+
+def boe_port() -> int:
+    return int(os.environ.get("VENTANILLA_DEMO_BOE_PORT") or BOE_PORT)
+
+
+def boe_state_dir(app=None) -> Path:
+    return state_dir(app).with_name("sedes-boe")
 
 
 def authority(app=None) -> pki.CertificateAuthority:
@@ -84,6 +97,7 @@ def load(tenant) -> list[str]:
             sede.ca_certificates = pem
             db.session.commit()
             lines.append(f"sede {code} points at the DEHú simulator {url}")
+    lines += _board()
     staff = db.session.scalar(select(User).where(User.email == DEMO_STAFF))
     if staff is None:
         return lines
@@ -110,6 +124,20 @@ def load(tenant) -> list[str]:
     return lines
 
 
+def _board() -> list[str]:
+    """The catalogue's TEU reads the demo's BOE simulator (its URL and CA)."""
+    from plugins.sedes.simulator.teu import BoeSimulator
+    from plugins.sedes.teu.board import board_sede, configure
+
+    url = f"https://127.0.0.1:{boe_port()}"
+    pem = BoeSimulator.authority(boe_state_dir()).cert_pem.decode()
+    sede = board_sede()
+    if sede.base_url == url and sede.ca_certificates == pem:
+        return []
+    configure(url, pem)
+    return [f"the TEU board reads the BOE simulator {url}"]
+
+
 def _seguridad_social_mailbox(tenant, staff, client: Client, certificate_id: int) -> None:
     """The client's Seguridad Social code (the one the simulator addresses its notifications to)
     through the client fields, then its mailbox through Nuevo buzón's rules."""
@@ -128,8 +156,10 @@ def _seguridad_social_mailbox(tenant, staff, client: Client, certificate_id: int
 
 
 def services(app) -> list[DemoService]:
-    """The DEHú simulator for ``make run``."""
+    """The DEHú (and WSCN) simulator and the BOE simulator for ``make run``."""
     folder = state_dir(app)
+    boe_folder = boe_state_dir(app)
+    named = sorted({tax_id for tax_id, *_ in HOLDERS} | {person for _, _, person, *_ in HOLDERS})
     return [
         DemoService(
             "sedes",
@@ -152,5 +182,23 @@ def services(app) -> list[DemoService]:
                 "the notifications arrive in its Notificaciones tab and in /demo/sedes/notifications/",
                 "Marta Soler Ibáñez also has a Seguridad Social mailbox (WSCN, with her NAF) on the same simulator",
             ),
-        )
+        ),
+        DemoService(
+            "sedes-teu",
+            (
+                sys.executable,
+                "-m",
+                "plugins.sedes.simulator.teu",
+                "--port",
+                str(boe_port()),
+                "--state-dir",
+                str(boe_folder),
+                "--nifs",
+                ",".join(named),
+            ),
+            lines=(
+                f"BOE (TEU) simulator on https://127.0.0.1:{boe_port()}: its edicts name the demo clients; "
+                "press Search the TEU now in /demo/sedes/notifications/",
+            ),
+        ),
     ]

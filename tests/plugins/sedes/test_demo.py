@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -81,7 +83,7 @@ def test_the_demo_brings_notifications_from_its_simulator_at_the_press_of_consul
         assert sede.ca_certificates.startswith("-----BEGIN CERTIFICATE-----")
 
     # What make run starts (the demo_services hook), here in-process on the same state and port.
-    (service,) = [s for s in demo.services(app)]
+    service = next(s for s in demo.services(app) if s.name == "sedes")
     assert "--demo-notifications" in service.argv and str(port) in service.argv
     with DehuSimulator(
         state_dir=demo.state_dir(app), port=port, auto_enrol=True, demo_notifications=demo.NOTIFICATIONS_PER_NIF
@@ -113,3 +115,34 @@ def test_the_demo_brings_notifications_from_its_simulator_at_the_press_of_consul
     again = runner.invoke(args=["demo", "load"])
     assert again.exit_code == 0 and again.output.strip() == "demo data already loaded"
     assert len(_mailboxes(app)) == 4
+
+
+def test_the_demo_board_reads_edicts_naming_its_clients_from_the_boe_simulator_make_run_starts(
+    app, monkeypatch, run_jobs
+):
+    from plugins.sedes import demo
+
+    port = _free_port()
+    monkeypatch.setenv("VENTANILLA_DEMO_BOE_PORT", str(port))
+    monkeypatch.setenv("VENTANILLA_DEMO_DEHU_PORT", str(_free_port()))
+    loaded = app.test_cli_runner().invoke(args=["demo", "load"])
+    assert loaded.exit_code == 0, loaded.output
+    assert f"the TEU board reads the BOE simulator https://127.0.0.1:{port}" in loaded.output
+
+    # The process make run starts, as it starts it.
+    service = next(s for s in demo.services(app) if s.name == "sedes-teu")
+    root = Path(__file__).resolve().parents[3]
+    process = subprocess.Popen(service.argv, cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().startswith(f"BOE simulator listening on https://127.0.0.1:{port}")
+        staff = app.test_client()
+        login(staff, "demo", "operador@demo.test", "demo-staff")
+        started = staff.post("/demo/sedes/teu/search")
+        assert started.status_code == 302
+        run_jobs()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    named = {tax_id for tax_id, *_ in demo.HOLDERS}
+    assert _notification_count(app, "teu") >= len(named)
+    assert len(_mailboxes(app)) == 4  # the board needs no mailbox
