@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import force_locale, gettext
+
 from tests.conftest import login, login_operator
 from tests.plugins.sedes.data_helpers import make_office, sign_in
 
@@ -66,7 +68,10 @@ def test_the_operator_keeps_the_catalogue(app, factory, client):
     factory.operator()
     login_operator(client)
     index = client.get("/operator/sedes/").get_data(as_text=True)
-    assert 'data-sede="dehu"' in index and "Portal links only" in index
+    language = re.search(r'<html lang="(\w+)"', index).group(1)
+    with app.test_request_context(), force_locale(language):
+        portal_only = gettext("Portal links only")
+    assert 'data-sede="dehu"' in index and portal_only in index
     edit = client.get("/operator/sedes/dehu").get_data(as_text=True)
     assert 'value="https://gd-dehuws.redsara.es"' in edit and '<option selected value="dehu">' in edit
     assert client.get("/operator/sedes/nowhere").status_code == 404

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask_babel import force_locale
 
 from plugins.sedes.contract import CertificateKind
 from plugins.sedes.credentials import CredentialError, check_validity, looks_like_pkcs12, parse
@@ -134,7 +135,7 @@ def test_expired_and_not_yet_valid_certificates_each_have_their_own_refusal(app,
     with pytest.raises(CredentialError) as refused:
         check_validity(early)
     assert refused.value.code == "not_yet_valid"
-    with app.test_request_context():
+    with app.test_request_context(), force_locale("en"):
         assert str(refused.value.message) == "The certificate is not valid yet."
     check_validity(early, now=datetime.now(UTC) + timedelta(days=11))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask_babel import force_locale
 
 from core.api import DomainError
 from plugins.sedes.ssid import (
@@ -40,14 +41,14 @@ def test_a_ccc_is_eleven_digits_with_its_control_digits():
 def test_a_ccc_of_the_wrong_length_or_with_letters_is_refused_with_its_own_message(app, value):
     with pytest.raises(DomainError) as refused, app.test_request_context():
         validate_ccc(value)
-    with app.test_request_context():
+    with app.test_request_context(), force_locale("en"):
         assert "11 digits" in str(refused.value.message)
 
 
 def test_wrong_control_digits_are_named_as_such(app):
     with pytest.raises(DomainError) as refused, app.test_request_context():
         validate_naf("28/12345678/41")
-    with app.test_request_context():
+    with app.test_request_context(), force_locale("en"):
         assert "control digits" in str(refused.value.message)
         assert "NAF" in str(refused.value.message)
 
