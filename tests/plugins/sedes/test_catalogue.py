@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-from flask_babel import force_locale, gettext
-
 from tests.conftest import login, login_operator
 from tests.plugins.sedes.data_helpers import make_office, sign_in
 
@@ -66,12 +64,11 @@ def test_the_list_of_services_shows_each_portal_link_of_the_seed(app, factory):
 def test_the_operator_keeps_the_catalogue(app, factory, client):
     office = make_office(factory)
     factory.operator()
+    # The operator console speaks the browser's language (Spanish when it names none).
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
     login_operator(client)
     index = client.get("/operator/sedes/").get_data(as_text=True)
-    language = re.search(r'<html lang="(\w+)"', index).group(1)
-    with app.test_request_context(), force_locale(language):
-        portal_only = gettext("Portal links only")
-    assert 'data-sede="dehu"' in index and portal_only in index
+    assert 'data-sede="dehu"' in index and "Portal links only" in index
     edit = client.get("/operator/sedes/dehu").get_data(as_text=True)
     assert 'value="https://gd-dehuws.redsara.es"' in edit and '<option selected value="dehu">' in edit
     assert client.get("/operator/sedes/nowhere").status_code == 404
