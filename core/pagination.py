@@ -78,9 +78,7 @@ def keyset_page(
         try:
             values = [_bound(key, value) for key, value in zip(keys, after, strict=True)]
         except ValueError:
-            values = None  # a cursor that was tampered with: the first page
-        if values is None:
-            after = None
+            after = None  # a cursor that was tampered with: the first page
         else:
             bound = tuple_(*keys)
             stmt = stmt.where(bound < tuple_(*values) if descending else bound > tuple_(*values))
