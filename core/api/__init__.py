@@ -120,10 +120,11 @@ from core.jobs import TransientJobError
 from core.jobs.models import JobRun
 from core.jobs.registry import PluginJobs
 from core.jobs.runner import JobContext
-from core.jobs.services import enqueue, has_open_run, live_progress
+from core.jobs.services import enqueue, finish_run, has_open_run, live_progress, set_run_progress
 from core.mail.services import SmtpSettings, new_message_id, record_bounce, send_composed_email, send_email
 from core.netcheck import checked_address
 from core.pagination import Page, keyset_page
+from core.redis_connection import get_redis
 from core.permissions import Permission, authenticated, operator_only, portal, public, requires
 from core.plugins import host
 from core.push.services import Push, send_later, send_to_user
@@ -387,6 +388,8 @@ __all__ = [
     "enable_row_level_security",
     "enqueue",
     "external_url",
+    "finish_run",
+    "get_redis",
     "get_visible_client",
     "has_open_run",
     "has_permission",
@@ -417,6 +420,7 @@ __all__ = [
     "send_stored_file",
     "send_thumbnail",
     "send_to_user",
+    "set_run_progress",
     "set_user_active",
     "tenant_context",
     "tenant_key",

@@ -13,7 +13,15 @@ from sqlalchemy import select, update
 
 from core.errors import DomainError
 from core.extensions import db, utcnow
-from core.jobs.models import ERROR_ABANDONED, ERROR_NOT_ENQUEUED, FAILED, OPEN_STATUSES, JobRun, error_value
+from core.jobs.models import (
+    ERROR_ABANDONED,
+    ERROR_NOT_ENQUEUED,
+    FAILED,
+    FINISHED,
+    OPEN_STATUSES,
+    JobRun,
+    error_value,
+)
 from core.jobs.registry import QUEUES, JobRegistry, JobSpec
 from core.redis_connection import get_redis
 from tenants.context import tenant_context
@@ -177,6 +185,31 @@ def settle_abandoned_runs(tenant_ids: list[int]) -> dict:
     worker will finish must not stay open either.
     """
     return {"settled": settle_abandoned()}
+
+
+def set_run_progress(run_id: int, done: int, total: int, message: str = "") -> None:
+    """Write the progress of a run of the current tenant from any process, not only its worker's:
+    work shared by several runs shows on one of them (the caller commits). The run's own worker
+    must not publish progress in ``job.meta`` too, which ``live_progress`` would read first."""
+    percent = max(0, min(100, int(100 * done / total) if total else 100))
+    db.session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id, JobRun.status.in_(OPEN_STATUSES))
+        .values(progress=percent, progress_message=message[:255])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def finish_run(run_id: int, result: dict | None = None) -> bool:
+    """Close an open run of the current tenant as finished, from outside its worker (its work was
+    finished by others after its worker died); returns whether it was still open. The caller commits."""
+    closed = db.session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id, JobRun.status.in_(OPEN_STATUSES))
+        .values(status=FINISHED, progress=100, result=result, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(closed)
 
 
 def live_progress(run: JobRun) -> tuple[int, str]:

@@ -467,3 +467,33 @@ def test_an_on_demand_run_whose_work_horse_was_killed_is_closed_by_the_sweep(app
     text = "The worker running this job stopped before it finished. Start it again if it is still needed."
     assert text in client.get(f"/acme/jobs/{killed}").get_data(as_text=True)
     assert client.get(f"/acme/jobs/{killed}/progress").get_json()["error"].startswith(text)
+
+
+def test_work_shared_by_several_runs_shows_and_closes_on_one_run_from_any_process(app, factory, client):
+    from core.extensions import db
+    from core.jobs.services import finish_run, set_run_progress
+    from tenants.context import tenant_context
+
+    acme = factory.tenant("acme")
+    factory.user(acme, "admin@acme.test", role_key="admin")
+    run_id = _enqueue(app, acme)
+    login(client, "acme", "admin@acme.test")
+    with app.app_context(), tenant_context(acme.id):
+        set_run_progress(run_id, 3, 12, "3 of 12")
+        db.session.commit()
+    live = client.get(f"/acme/jobs/{run_id}/progress").get_json()
+    assert live["progress"] == 25 and live["message"] == "3 of 12" and live["open"] is True
+    with app.app_context(), tenant_context(acme.id):
+        assert finish_run(run_id, {"done": 12}) is True
+        db.session.commit()
+        assert finish_run(run_id, {"done": 0}) is False  # closed already: the first word stays
+        set_run_progress(run_id, 1, 12, "late")  # a closed run's bar no longer moves
+        db.session.commit()
+    assert _run(app, acme, run_id) | {"finished_at": None} == {
+        "status": "finished",
+        "progress": 100,
+        "result": {"done": 12},
+        "attempts": 0,
+        "error": None,
+        "finished_at": None,
+    }
