@@ -3,10 +3,11 @@
 The DEHú simulator (HTTPS with client certificates, WS-Security checked on every envelope) answers
 each request after ``--latency`` seconds (100 ms by default) and holds ``--notifications`` pending
 notifications for every NIF. A tenant has ``--mailboxes`` clients, each with its own certificate
-(PKCS#12 encrypted at rest) and a DEHú mailbox; the sweep queues them as ``sedes.sync`` runs of 200
+(PKCS#12 encrypted at rest) and a DEHú mailbox; the sweep shares them among its parts (``sweep.py``)
 and one ``python worker.py --queues sync`` process (``--workers N``: N of them) reads them all (each
-run ``CONCURRENCY`` mailboxes at a time). Two rounds: the first sync of every mailbox (it opens each
-PKCS#12 once and keeps its PEM form) and the next one (the daily sync). Printed for each:
+part ``CONCURRENCY`` mailboxes at a time; ``bench/sedes_sweep.py`` compares numbers of workers). Two
+rounds: the first sync of every mailbox (it opens each PKCS#12 once and keeps its PEM form) and the
+next one (the daily sync). Printed for each:
 
 - mailboxes per second, from the first run queued to the last one finished;
 - CPU milliseconds per mailbox spent by the worker processes and their work-horses (our code and the
@@ -151,6 +152,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from plugins.sedes import sync
+    from plugins.sedes.models import DEFAULT_MAX_CONCURRENCY
     from plugins.sedes.simulator import DehuSimulator
 
     # The simulator in this process, its state in memory (as the tests use it); the worker is a process of its own.
@@ -173,15 +175,16 @@ def main() -> None:
                 worker.wait(timeout=30)
     count = len(ids)
     concurrency = sync.CONCURRENCY
-    # Runs of RUN_SIZE mailboxes: a worker beyond the number of runs has nothing to do.
-    busy = min(args.workers, -(-count // sync.RUN_SIZE))
+    # A worker beyond the sweep's parts has nothing to do; the sede's limit caps them all.
+    busy = min(args.workers, rounds[0][1]["runs"])
+    bound = min(concurrency * busy, DEFAULT_MAX_CONCURRENCY)
     print(
         f"mailboxes: {count}, {args.workers} worker process(es) ({busy} busy), {concurrency} mailboxes at a time "
         f"per run (concurrency {concurrency * busy})"
     )
     for label, numbers in rounds:
         per_mailbox = numbers["served"] / count
-        ideal = concurrency * busy / (per_mailbox * args.latency)
+        ideal = bound / (per_mailbox * args.latency)
         rate = count / numbers["elapsed"]
         print(f"{label}:")
         print(
@@ -198,7 +201,7 @@ def main() -> None:
             f"per mailbox, busy {simulator_share:.0%} of the time"
         )
         print(
-            f"  ideal bound at concurrency {concurrency * busy}: {ideal:.1f} mailboxes/s "
+            f"  ideal bound at concurrency {bound} (capped by the sede's limit): {ideal:.1f} mailboxes/s "
             f"(concurrency / (requests per mailbox * latency)); ours is {rate / ideal:.2f} of it"
         )
 
@@ -224,7 +227,7 @@ def sweep_round(app, tenant_id, workers, simulator, label) -> tuple[str, dict]:
     """Make every mailbox due, sweep, and wait for the worker to finish every run."""
     from core.extensions import db, utcnow
     from core.jobs.models import FINISHED, OPEN_STATUSES, JobRun
-    from plugins.sedes import sync
+    from plugins.sedes import sweep
     from plugins.sedes.models import SedeMailbox, SedeNotification
     from tenants.context import tenant_context
 
@@ -240,7 +243,7 @@ def sweep_round(app, tenant_id, workers, simulator, label) -> tuple[str, dict]:
         simulator_cpu_before = time.process_time()  # this process: the simulator (and this loop's polling)
         served_before = simulator.requests_served
         begin = time.monotonic()
-        result = sync.sweep_due([tenant_id])
+        result = sweep.start_sweeps([tenant_id])
         while True:
             with tenant_context(tenant_id):
                 open_runs = db.session.scalar(

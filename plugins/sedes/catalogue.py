@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from core.api import DomainError, Tenant, db, licence_value
-from plugins.sedes.models import Sede
+from plugins.sedes.models import DEFAULT_MAX_CONCURRENCY, Sede
 
 LEXNET_DEADLINE_DAYS = 3  # LexNET: three working days to pick a notification up (art. 162 LEC)
 ADMINISTRATIVE_DEADLINE_DAYS = 10  # Ley 39/2015 art. 43.2: ten natural days
@@ -22,6 +22,7 @@ ADMINISTRATIVE_DEADLINE_DAYS = 10  # Ley 39/2015 art. 43.2: ten natural days
 DEHU_BASE_URL = "https://gd-dehuws.redsara.es"  # the connector adds the LEMA and Realizadas paths
 SEGURIDAD_SOCIAL_BASE_URL = "https://ws.seg-social.gob.es/INFRWSCN/WSCNService"  # WSCN (Notificaciones Telemáticas)
 
+MAX_CONCURRENCY_CEILING = 1000
 CODE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -38,6 +39,7 @@ class SedeData:
     base_url: str | None = None
     needs_ssid: bool = False
     deadline_days: int | None = ADMINISTRATIVE_DEADLINE_DAYS
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     position: int = 0
     active: bool = True
 
@@ -149,6 +151,11 @@ def _check(data: SedeData) -> None:
         raise DomainError(_l("A sede read by a connector needs the service's base URL."), field="base_url")
     if data.deadline_days is not None and not 1 <= data.deadline_days <= 60:
         raise DomainError(_l("The deadline is between 1 and 60 days, or none."), field="deadline_days")
+    if not 1 <= (data.max_concurrency or 0) <= MAX_CONCURRENCY_CEILING:
+        raise DomainError(
+            _l("At most between 1 and %(most)s mailboxes at a time.", most=MAX_CONCURRENCY_CEILING),
+            field="max_concurrency",
+        )
 
 
 def save_sede(data: SedeData, *, existing: Sede | None = None) -> Sede:
@@ -174,6 +181,7 @@ def _apply(sede: Sede, data: SedeData, position: int) -> Sede:
     sede.base_url = data.base_url or None
     sede.needs_ssid = data.needs_ssid
     sede.deadline_days = data.deadline_days
+    sede.max_concurrency = data.max_concurrency
     sede.position = position
     sede.active = data.active
     return sede

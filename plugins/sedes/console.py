@@ -14,6 +14,7 @@ from core.api import DomainError, choices, db, operator_only
 from plugins.sedes import catalogue
 from plugins.sedes.connectors import connectors
 from plugins.sedes.forms import SedeForm
+from plugins.sedes.models import DEFAULT_MAX_CONCURRENCY
 
 console = Blueprint("sedes_console", __name__, template_folder="templates", url_prefix="/sedes")
 
@@ -39,6 +40,7 @@ def _data(form: SedeForm) -> catalogue.SedeData:
         base_url=(form.base_url.data or "").strip() or None,
         needs_ssid=form.needs_ssid.data,
         deadline_days=form.deadline_days.data,
+        max_concurrency=form.max_concurrency.data or DEFAULT_MAX_CONCURRENCY,
         position=form.position.data or 0,
         active=form.active.data,
     )

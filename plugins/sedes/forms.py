@@ -11,6 +11,7 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from core.api import choices
+from plugins.sedes.models import DEFAULT_MAX_CONCURRENCY
 
 OWNER_CLIENT = "client"
 OWNER_OFFICE = "office"
@@ -60,6 +61,16 @@ class SedeForm(FlaskForm):
         _l("Deadline (natural days)"),
         validators=[Optional(), NumberRange(min=1, max=60)],
         description=_l("10 for notifications, 3 for LexNET; empty: no legal deadline."),
+    )
+    max_concurrency = IntegerField(
+        _l("Mailboxes read at the same time"),
+        default=DEFAULT_MAX_CONCURRENCY,
+        validators=[Optional(), NumberRange(min=1, max=1000)],
+        description=_l(
+            "At most, by every worker of every organisation together, so that the sede is never hammered "
+            "(empty: %(default)s).",
+            default=DEFAULT_MAX_CONCURRENCY,
+        ),
     )
     position = IntegerField(_l("Position in the list"), default=0, validators=[Optional()])
     active = BooleanField(_l("In use"), default=True)

@@ -59,6 +59,9 @@ CERTIFICATE_KINDS = {
 }
 
 
+DEFAULT_MAX_CONCURRENCY = 16  # mailboxes read at once at one sede, by the whole platform
+
+
 class Sede(db.Model):
     """A sede electrónica of the operator's catalogue: its portal links for people, and, when a
     connector reads it, the connector's code and the service's base URL. ``deadline_days``: the
@@ -78,6 +81,8 @@ class Sede(db.Model):
     ca_certificates: Mapped[str] = mapped_column(Text, default="")
     needs_ssid: Mapped[bool] = mapped_column(Boolean, default=False)
     deadline_days: Mapped[int | None] = mapped_column(Integer)
+    # At most this many mailboxes read here at the same time, by all workers of all tenants (sweep.py).
+    max_concurrency: Mapped[int] = mapped_column(Integer, default=DEFAULT_MAX_CONCURRENCY)
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -210,6 +215,7 @@ class SedeMailbox(TenantScoped, Audited, db.Model):
         UniqueConstraint("tenant_id", "client_id", "sede_code"),
         Index("ix_sedes_mailboxes_tenant_id_next_sync_at", "tenant_id", "next_sync_at"),
         Index("ix_sedes_mailboxes_tenant_id_sede_code", "tenant_id", "sede_code"),
+        Index("ix_sedes_mailboxes_tenant_id_sweep_id", "tenant_id", "sweep_id"),
         CheckConstraint("period_days >= 1", name="period_days"),
     )
     __audit_type__ = "sedes_mailbox"
@@ -227,6 +233,9 @@ class SedeMailbox(TenantScoped, Audited, db.Model):
             "synced_until",
             "next_sync_at",
             "queued_at",
+            "sweep_id",
+            "lease_owner",
+            "leased_until",
         }
     )
     __audit_fields__ = {
@@ -252,6 +261,10 @@ class SedeMailbox(TenantScoped, Audited, db.Model):
     retry_at: Mapped[datetime | None] = mapped_column()
     queued_at: Mapped[datetime | None] = mapped_column()  # a sync run for it is queued or running (sync.py)
     synced_until: Mapped[datetime | None] = mapped_column()
+    # A sweep that has yet to read it (sweep.py), and which part holds it until when (its lease).
+    sweep_id: Mapped[int | None] = mapped_column(Integer)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    leased_until: Mapped[datetime | None] = mapped_column()
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -359,6 +372,25 @@ class SedeNotificationDocument(TenantScoped, db.Model):
 
     notification = relationship("SedeNotification", back_populates="documents")
     file = relationship("StoredFile")
+
+
+class SedeSweep(TenantScoped, db.Model):
+    """One sweep of a tenant's due mailboxes, shared by several part jobs (sweep.py): how many it
+    stamped, how many are written, and the ``JobRun`` whose bar shows it."""
+
+    __tablename__ = "sedes_sweeps"
+    __table_args__ = (Index("ix_sedes_sweeps_tenant_id_finished_at", "tenant_id", "finished_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_run_id: Mapped[int | None] = mapped_column(Integer)
+    parts: Mapped[int] = mapped_column(Integer, default=1)
+    run_ids: Mapped[list] = mapped_column(JSON, default=list)  # the JobRuns of its parts, the sweep's first
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
 
 
 # The plugin's modules say the short names; the classes carry the prefix because the declarative

@@ -5,16 +5,17 @@ Runs of the ``sedes.sync`` job (the ``sync`` queue) read lists of mailboxes, wit
 - "Consultar buzón" (``request_mailbox_sync``): one mailbox, now;
 - all the mailboxes of a sede or of a client the user may see (``request_sede_sync``,
   ``request_client_sync``);
-- the sweep (``sweep_due``, on the cron): every mailbox whose next sync is due, in runs of
-  ``RUN_SIZE`` mailboxes so that several workers share a big tenant.
+- the sweep (``sweep.py``, on the cron): every mailbox whose next sync is due, shared by part jobs
+  on several workers that lease it a few at a time.
 
 A mailbox is *claimed* (``queued_at``) when a run for it is queued, by a conditional UPDATE: two
-requests never read the same mailbox at once, and the sweep never queues it twice. A claim older
-than ``CLAIM_TTL`` is presumed lost with its run.
+requests never read the same mailbox at once, and never one that a sweep holds (``sweep_id``). A
+claim older than ``CLAIM_TTL`` is presumed lost with its run.
 
 A run decrypts each certificate once, asks the sede's connector (``connectors.connector_for``) for
 what its mailbox holds (pending, and realised when the connector can tell), ``CONCURRENCY``
-mailboxes at a time (the network calls in threads that touch no database), and stores the answers
+mailboxes at a time (the network calls in threads that touch no database; at most the sede's
+``max_concurrency`` at once over every worker, ``limits``), and stores the answers
 in batches: each notification once per ``(sede, external_id)`` with its legal deadline
 (``deadlines``), a change of its state at the sede on the row already there. Listing never opens a
 notification (comparecencia is ``notifications.open_notification``).
@@ -39,7 +40,7 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.orm import selectinload
 
 from core.api import (
@@ -53,12 +54,11 @@ from core.api import (
     get_visible_client,
     has_permission,
     licence_value,
-    tenant_context,
     update_by_id,
     utcnow,
     visible_client_ids,
 )
-from plugins.sedes import deadlines
+from plugins.sedes import deadlines, limits
 from plugins.sedes.contract import (
     CertificateExpired,
     CertificateKind,
@@ -87,7 +87,7 @@ log = logging.getLogger(__name__)
 
 JOB = "sedes.sync"
 SYNC_PERMISSION = "sedes.mailboxes:sync"
-RUN_SIZE = 200  # mailboxes per run of the sweep
+RUN_SIZE = 200  # mailboxes per run of a request
 STORE_EVERY = 50  # mailboxes whose answers are written in one transaction
 CONCURRENCY = 16  # mailboxes read at the same time by one run (threads waiting on the network)
 CLAIM_TTL = timedelta(hours=2)  # longer than a run can last (the job's timeout)
@@ -109,7 +109,10 @@ def _claim(mailbox_ids: list[int], now: datetime) -> list[int]:
     """Mark the mailboxes queued unless a live run has them; returns those this call claimed."""
     if not mailbox_ids:
         return []
-    free = or_(SedeMailbox.queued_at.is_(None), SedeMailbox.queued_at < now - CLAIM_TTL)
+    free = and_(
+        SedeMailbox.sweep_id.is_(None),
+        or_(SedeMailbox.queued_at.is_(None), SedeMailbox.queued_at < now - CLAIM_TTL),
+    )
     claimable = list(db.session.scalars(select(SedeMailbox.id).where(SedeMailbox.id.in_(mailbox_ids), free)))
     if not claimable:
         return []
@@ -191,31 +194,6 @@ def request_client_sync(tenant: Tenant, user, client_id: int) -> list[JobRun]:
     return start(tenant, _visible_mailbox_ids(user, SedeMailbox.client_id == client_id), user=user)
 
 
-def due_mailbox_ids(now: datetime) -> list[int]:
-    """The current tenant's mailboxes whose next sync (or retry) has come and that no run holds."""
-    stmt = select(SedeMailbox.id).where(
-        SedeMailbox.next_sync_at.is_not(None),
-        SedeMailbox.next_sync_at <= now,
-        or_(SedeMailbox.queued_at.is_(None), SedeMailbox.queued_at < now - CLAIM_TTL),
-    )
-    return list(db.session.scalars(stmt.order_by(SedeMailbox.next_sync_at, SedeMailbox.id)))
-
-
-def sweep_due(tenant_ids: list[int]) -> dict:
-    """The ``sedes.sweep`` cron job: queue runs for every due mailbox of these tenants."""
-    mailboxes = runs = 0
-    now = utcnow()
-    for tenant_id in tenant_ids:
-        with tenant_context(tenant_id):
-            tenant = db.session.get(Tenant, tenant_id)
-            due = due_mailbox_ids(now)
-            if due:
-                started = start(tenant, due)
-                runs += len(started)
-                mailboxes += sum(len(run.arguments["mailbox_ids"]) for run in started)
-    return {"mailboxes": mailboxes, "runs": runs}
-
-
 # --- the run -------------------------------------------------------------------------------------
 
 
@@ -251,6 +229,7 @@ class _Work:
     period_days: int
     failures: int
     since: datetime
+    limit: int = 1  # the sede's max_concurrency
     context: MailboxContext | None = None
     connector: object = None
     result: SyncResult | None = None
@@ -308,7 +287,7 @@ def sync_mailboxes(
 def _read(app, work: _Work) -> tuple[SyncResult | None, BaseException | None]:
     """The network part, in a thread: no database here."""
     try:
-        with app.app_context():
+        with app.app_context(), limits.sede_slot(work.sede_code, work.limit):
             connector, context = work.connector, work.context
             connector.check_credential(context)
             result = connector.list(context, work.since)
@@ -362,6 +341,7 @@ def _prepare(tenant: Tenant, ids: list[int], now: datetime) -> list[_Work]:
             mailbox.period_days or 1,
             mailbox.failures or 0,
             _aware(since),
+            limit=(sede.max_concurrency if sede else None) or 1,
             synced_until=mailbox.synced_until,
         )
         works.append(work)
@@ -460,29 +440,43 @@ def _utc(moment: datetime | None) -> datetime | None:
 # --- storing -------------------------------------------------------------------------------------
 
 
-def _store(tenant: Tenant, works: list[_Work]) -> None:
-    """Write a batch of outcomes in one transaction; a batch that fails is written one by one."""
-    try:
-        _write(tenant, works)
+def _store(tenant: Tenant, works: list[_Work], fence=None) -> list[_Work]:
+    """Write a batch of outcomes in one transaction; a batch that fails is written one by one.
+
+    With a ``fence`` (a sweep's lease, ``sweep.Part``), each transaction first asks it which of the
+    works it still holds (``fence.hold(works)``, which locks them) and writes only those, then tells
+    it what was written (``fence.written(works)``). Returns the works written."""
+    written: list[_Work] = []
+
+    def write(batch: list[_Work]) -> None:
+        kept = fence.hold(batch) if fence is not None else batch
+        _write(tenant, kept)
+        if fence is not None:
+            fence.written(kept)
         db.session.commit()
+        written.extend(kept)
+
+    try:
+        write(works)
     except Exception:
         db.session.rollback()
         log.exception("storing a batch of %s mailboxes failed; storing them one by one", len(works))
         for work in works:
             try:
-                _write(tenant, [work])
-                db.session.commit()
+                write([work])
             except Exception as exc:
                 db.session.rollback()
                 log.exception("storing mailbox %s failed", work.mailbox_id)
                 work.error = exc
                 work.result = None
                 work.stats = {}
-                _write(tenant, [work])
-                db.session.commit()
+                write([work])
+    return written
 
 
 def _write(tenant: Tenant, works: list[_Work]) -> None:
+    if not works:
+        return
     now = utcnow()
     records: dict[tuple[str, str], tuple[_Work, NotificationRecord]] = {}
     for work in works:
@@ -571,7 +565,7 @@ def _mailbox_outcome(tenant: Tenant, work: _Work, now: datetime) -> dict:
         more = not result.complete
         return {
             "id": work.mailbox_id,
-            "queued_at": None,
+            **RELEASED,
             "last_sync_at": now,
             "last_result": OK,
             "last_error": "",
@@ -594,7 +588,7 @@ def _mailbox_outcome(tenant: Tenant, work: _Work, now: datetime) -> dict:
         log.error("mailbox %s (%s) failed", work.mailbox_id, work.sede_code, exc_info=error)
     return {
         "id": work.mailbox_id,
-        "queued_at": None,
+        **RELEASED,
         "last_sync_at": now,
         "last_result": ERROR,
         "last_error": error_in_words(tenant, error),
@@ -604,6 +598,10 @@ def _mailbox_outcome(tenant: Tenant, work: _Work, now: datetime) -> dict:
         "synced_until": work.synced_until,  # a failed read starts again from the same place
         "next_sync_at": retry_at or now + period,
     }
+
+
+# What a written outcome frees: the claim, and the sweep's stamp and lease.
+RELEASED = {"queued_at": None, "sweep_id": None, "lease_owner": None, "leased_until": None}
 
 
 def backoff(failures: int, retry_after: float | None = None) -> timedelta:

@@ -17,6 +17,8 @@ In tests (the ``dehu_simulator`` fixture)::
         sim.unavailable(retry_after=30)     # the next request answers 503 Retry-After: 30
         sim.delay(2.0, times=1)             # the next request waits 2 s
         sim.requests_served                 # how many requests it answered
+        sim.requests[0].started, .finished  # when each arrived and was answered (time.monotonic())
+        sim.most_in_flight()                # the most requests it answered at the same time
 
         # Seguridad Social (WSCN): the catalogue's base URL is the same ``url``
         sim.ss_enrol(cert, nifs=["12345678Z"], red_codes=["28123456742"], poderdantes={"B12345674": "ACME SL"})
@@ -255,6 +257,7 @@ class DehuSimulator:
             self.injection.delays.clear()
             self.injection.outages.clear()
             self.injection.damages.clear()
+            self.app.in_flight.most.clear()
         with self.state.lock:
             self.state.served.clear()
 
@@ -269,6 +272,12 @@ class DehuSimulator:
     def requests_served(self) -> int:
         with self.state.lock:
             return len(self.state.served)
+
+    def most_in_flight(self, service: str = "dehu") -> int:
+        """The most requests it was answering at the same time (``dehu``: LEMA and Realizadas,
+        ``wscn``: the Seguridad Social): what a per-sede concurrency limit bounds."""
+        with self.app.lock:
+            return self.app.in_flight.most.get(service, 0)
 
     def operations(self) -> list[str | None]:
         """The operations asked, in order (``None`` for requests that named none)."""

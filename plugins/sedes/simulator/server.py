@@ -43,6 +43,15 @@ class Injection:
     clock_offset: timedelta = timedelta()
 
 
+@dataclass
+class InFlight:
+    """Requests being answered now, and the most there ever were at once, per service (``dehu`` for
+    LEMA and Realizadas, ``wscn`` for the Seguridad Social)."""
+
+    now: dict[str, int] = field(default_factory=dict)
+    most: dict[str, int] = field(default_factory=dict)
+
+
 def _take(queue: list[list], operation: str | None):
     """The first entry for ``operation`` (``[value, operation or None, remaining or None, …]``), used once."""
     for entry in queue:
@@ -102,6 +111,7 @@ class DehuApp:
         self.injection = injection
         self.skew = skew
         self.lock = threading.Lock()
+        self.in_flight = InFlight()
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.injection.clock_offset
@@ -111,16 +121,27 @@ class DehuApp:
             self.state.served.append(served)
 
     def __call__(self, environ, start_response):
+        service = "wscn" if environ.get("PATH_INFO", "") == wscn_messages.PATH else "dehu"
+        with self.lock:
+            now = self.in_flight.now[service] = self.in_flight.now.get(service, 0) + 1
+            self.in_flight.most[service] = max(self.in_flight.most.get(service, 0), now)
+        try:
+            return self._answer(environ, start_response, time.monotonic())
+        finally:
+            with self.lock:
+                self.in_flight.now[service] -= 1
+
+    def _answer(self, environ, start_response, started: float):
         path = environ.get("PATH_INFO", "")
         action = environ.get("HTTP_SOAPACTION", "").strip('"')
         operation = re.split(r"[/:]", action)[-1] or None
         is_wscn = path == wscn_messages.PATH and self.wscn is not None
         if environ["REQUEST_METHOD"] != "POST" or (path not in (m.LEMA_PATH, m.REALIZADAS_PATH) and not is_wscn):
-            self._served(Served(operation, 404))
+            self._served(Served(operation, 404, started=started))
             return self._plain(start_response, "404 Not Found", b"Not found")
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > MAX_BODY:
-            self._served(Served(operation, 413))
+            self._served(Served(operation, 413, started=started))
             return self._plain(start_response, "413 Payload Too Large", b"Too large")
         body = environ["wsgi.input"].read(length)
 
@@ -131,7 +152,7 @@ class DehuApp:
         if pause:
             time.sleep(pause)
         if outage:
-            self._served(Served(operation, outage[0]))
+            self._served(Served(operation, outage[0], started=started))
             headers = [("Retry-After", str(outage[3]))] if outage[3] is not None else []
             return self._plain(start_response, f"{outage[0]} Service Unavailable", b"Service Unavailable", headers)
 
@@ -176,14 +197,14 @@ class DehuApp:
                 nifs = self.state.authorise(verified.certificate)
                 answer, attachments, mtom = self.state.handle(verified.operation, nifs, self.now())
         except wsse.SecurityFault as error:
-            self._served(Served(operation, 500, error.code, nif, fields))
+            self._served(Served(operation, 500, error.code, nif, fields, started=started))
             return self._xml(
                 start_response, "500 Internal Server Error", fault_envelope(Fault(None, error.code, error.reason))
             )
         except Fault as fault:
-            self._served(Served(operation, 500, fault.code or fault.faultcode, nif, fields))
+            self._served(Served(operation, 500, fault.code or fault.faultcode, nif, fields, started=started))
             return self._xml(start_response, "500 Internal Server Error", fault_envelope(fault, wscn=is_wscn))
-        self._served(Served(operation, 200, None, nif, fields))
+        self._served(Served(operation, 200, None, nif, fields, started=started))
         with self.lock:
             damage = _take(self.injection.damages, operation)
         if damage and damage[0] == "attachment" and attachments:

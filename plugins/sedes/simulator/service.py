@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -152,6 +153,8 @@ class Served:
     fault: str | None = None
     nif: str | None = None
     fields: dict = field(default_factory=dict)  # the operation's simple elements, as sent
+    started: float = 0.0  # time.monotonic() when it arrived
+    finished: float = field(default_factory=time.monotonic)  # when its answer was ready
 
 
 class DehuState:
