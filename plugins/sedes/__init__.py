@@ -38,6 +38,7 @@ NOTIFICATIONS_VIEW = "sedes.notifications:view"
 NOTIFICATIONS_MANAGE = "sedes.notifications:manage"
 NOTIFICATIONS_OPEN = "sedes.notifications:open"
 NOTIFICATIONS_EXPORT = "sedes.notifications:export"
+NOTIFICATIONS_SUPERVISE = "sedes.notifications:supervise"
 SETTINGS = "sedes.settings:manage"
 
 SEDES_LIMIT = "sedes"
@@ -80,11 +81,12 @@ def ventanilla_plugin():
 
 @hookimpl
 def register_blueprints(app):
+    from plugins.sedes.calendar_views import bp as calendar_bp
     from plugins.sedes.notification_views import bp as notifications_bp
     from plugins.sedes.teu.views import bp as teu_bp
     from plugins.sedes.views import bp
 
-    return [bp, notifications_bp, teu_bp]
+    return [bp, notifications_bp, teu_bp, calendar_bp]
 
 
 @hookimpl
@@ -126,6 +128,14 @@ def register_permissions():
         Permission(NOTIFICATIONS_MANAGE, _l("Assign notifications and change their state"), STAFF),
         Permission(NOTIFICATIONS_OPEN, _l("Open notifications at the sede (comparecencia)"), STAFF),
         Permission(NOTIFICATIONS_EXPORT, _l("Export notifications to CSV"), MANAGER),
+        Permission(
+            NOTIFICATIONS_SUPERVISE,
+            _l(
+                "Receive escalated deadline alerts and see the notifications at risk of the clients of "
+                "one's groups"
+            ),
+            MANAGER,
+        ),
         Permission(SETTINGS, _l("Configure the sedes: services and mailboxes"), MANAGER),
     ]
 

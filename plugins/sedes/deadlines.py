@@ -16,6 +16,9 @@ from plugins.sedes.contract import Kind
 
 MADRID = ZoneInfo("Europe/Madrid")
 ALERT_DAYS = (5, 2, 1)  # days before the deadline when the assignee is told, each once
+# Days left when an unhandled notification is escalated to the supervisors, each once: the last
+# day (0) too, since it can still be opened until Madrid's midnight.
+ESCALATION_DAYS = (2, 1, 0)
 
 
 def madrid_date(moment: datetime) -> date:
@@ -87,3 +90,15 @@ def alert_due(deadline: date | None, today: date, sent: tuple[int, ...] | list[i
 def alerts_covered(threshold: int) -> list[int]:
     """The thresholds an alert of ``threshold`` days stands for (it and the earlier ones)."""
     return [days for days in ALERT_DAYS if days >= threshold]
+
+
+def escalation_due(deadline: date | None, today: date) -> int | None:
+    """The escalation threshold (2, 1 or 0 days left) ``today`` falls in, or None: none before two
+    days are left, nor once the deadline has passed. A notification found with one day left is
+    escalated at 1 (the 2-day one would say less), then on its last day."""
+    if deadline is None:
+        return None
+    left = days_left(deadline, today)
+    if not 0 <= left <= ESCALATION_DAYS[0]:
+        return None
+    return min(days for days in ESCALATION_DAYS if left <= days)

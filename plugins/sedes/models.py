@@ -293,7 +293,7 @@ class SedeNotification(TenantScoped, Audited, db.Model):
     )
     __audit_type__ = "sedes_notification"
     __audit_title__ = _l("Electronic notification")
-    __audit_exclude__ = frozenset({"first_seen_at", "alerts_sent", "raw", "updated_at"})
+    __audit_exclude__ = frozenset({"first_seen_at", "alerts_sent", "raw", "updated_at", "handled_at"})
     __audit_fields__ = {
         "workflow_state": _l("State"),
         "sede_state": _l("State at the sede"),
@@ -328,6 +328,9 @@ class SedeNotification(TenantScoped, Audited, db.Model):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     state_at: Mapped[datetime | None] = mapped_column()
     alerts_sent: Mapped[list] = mapped_column(JSON, default=list)  # which of 5/2/1 days went
+    # The last time someone in the office read, moved or opened it (notifications.py): until then a
+    # deadline near is escalated to the supervisors. The change itself is in the audit trail.
+    handled_at: Mapped[datetime | None] = mapped_column()
     raw: Mapped[dict] = mapped_column(JSON, default=dict)  # the connector's extra fields (DocumentRefs…)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

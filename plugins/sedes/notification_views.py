@@ -37,6 +37,7 @@ VIEW = notifications.VIEW
 MANAGE = notifications.MANAGE
 OPEN = notifications.OPEN
 EXPORT = notifications.EXPORT
+SUPERVISE = notifications.SUPERVISE
 SYNC = sync.SYNC_PERMISSION
 MAILBOXES_VIEW = "sedes.mailboxes:view"
 
@@ -304,13 +305,31 @@ def sync_run(sync_run_id: int):
 
 
 def widgets(tenant, user) -> list:
-    """The dashboard cards: notifications due this week, and expired without being opened."""
+    """The dashboard cards: notifications due this week, expired without being opened, and, for a
+    supervisor, those at risk (nobody has handled them and two days or fewer are left)."""
     from core.api import Widget
 
     if not has_permission(user, VIEW):
         return []
-    counts = notifications.widget_counts(user, tenant_today(tenant))
+    today = tenant_today(tenant)
+    counts = notifications.widget_counts(user, today)
+    supervised = []
+    if has_permission(user, SUPERVISE):
+        supervised.append(
+            Widget(
+                _l("Notifications at risk"),
+                "sedes/notifications/at_risk_widget.html",
+                {
+                    "count": counts["at_risk"],
+                    "rows": notifications.at_risk(user, today) if counts["at_risk"] else [],
+                    "args": {"window": "risk"},
+                },
+                SUPERVISE,
+                order=9,
+            )
+        )
     return [
+        *supervised,
         Widget(
             _l("Notifications due this week"),
             "sedes/notifications/widget.html",

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from flask_babel import force_locale, lazy_pgettext
+from flask_babel import force_locale, lazy_ngettext, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -48,7 +48,7 @@ from core.api import (
     utcnow,
     visible_client_ids,
 )
-from plugins.sedes import deadlines
+from plugins.sedes import deadlines, escalation
 from plugins.sedes.contract import (
     CertificateExpired,
     DocumentRef,
@@ -76,6 +76,7 @@ VIEW = "sedes.notifications:view"
 MANAGE = "sedes.notifications:manage"
 OPEN = "sedes.notifications:open"
 EXPORT = "sedes.notifications:export"
+SUPERVISE = escalation.SUPERVISE
 
 DOCUMENT_KIND = register_kind(UploadKind("sedes.document", frozenset({PDF}), 50 * MB, _l("a PDF")))
 
@@ -110,6 +111,7 @@ WINDOWS = {
     "month": _l("Deadline within 30 days"),
     "expired": _l("Deadline passed"),
     "none": _l("No deadline"),
+    "risk": _l("At risk: not handled, 2 days or less left"),
 }
 PER_PAGE = 50
 
@@ -189,6 +191,8 @@ def filtered(user, filters: Filters, today: date):
         stmt = stmt.where(SedeNotification.deadline_on < today)
     elif filters.window == "none":
         stmt = stmt.where(SedeNotification.deadline_on.is_(None))
+    elif filters.window == "risk":
+        stmt = stmt.where(at_risk_condition(today))
     if filters.assignee == "me":
         stmt = stmt.where(SedeNotification.assignee_id == user.id)
     elif filters.assignee == "none":
@@ -266,6 +270,7 @@ def set_state(user, notification: SedeNotification, state: str) -> None:
     if state not in WORKFLOW_STATES:
         raise DomainError(_l("Unknown state."), field="state")
     notification.workflow_state = state
+    notification.handled_at = utcnow()
     db.session.commit()
 
 
@@ -273,6 +278,7 @@ def mark_read(user, notification: SedeNotification) -> None:
     """Someone looked at it: pending reading becomes read (no change at the sede)."""
     if notification.workflow_state == UNREAD and has_permission(user, MANAGE):
         notification.workflow_state = READ
+        notification.handled_at = utcnow()
         db.session.commit()
 
 
@@ -379,6 +385,7 @@ def open_notification(tenant: Tenant, user, notification: SedeNotification, *, c
     notification.state_at = _aware(opened.record.state_at).astimezone(UTC) if opened.record.state_at else now
     notification.opened_at = now
     notification.opened_by_id = user.id
+    notification.handled_at = now
     if notification.workflow_state == UNREAD:
         notification.workflow_state = READ
     db.session.commit()
@@ -541,8 +548,25 @@ def _unopened():
     )
 
 
+def _unhandled():
+    # Nobody in the office has read it, moved it in the workflow or opened it (handled_at), and it
+    # still waits to be read (a row stored as already closed, by an import, was handled elsewhere).
+    return and_(SedeNotification.handled_at.is_(None), SedeNotification.workflow_state == UNREAD)
+
+
+def at_risk_condition(today: date):
+    """At risk: unopened, unhandled, and two days or fewer left before its deadline ends (what is
+    escalated to the supervisors)."""
+    return and_(
+        _unopened(),
+        _unhandled(),
+        SedeNotification.deadline_on.between(today, today + timedelta(days=deadlines.ESCALATION_DAYS[0])),
+    )
+
+
 def widget_counts(user, today: date) -> dict:
-    """Due this week (not yet opened, deadline within seven days) and expired unopened, in one query."""
+    """Due this week (not yet opened, deadline within seven days), expired unopened and at risk, in
+    one query."""
     week = and_(_unopened(), SedeNotification.deadline_on.between(today, today + timedelta(days=6)))
     expired = or_(
         and_(_unopened(), SedeNotification.deadline_on < today),
@@ -552,9 +576,24 @@ def widget_counts(user, today: date) -> dict:
         select(
             func.count().filter(week),
             func.count().filter(expired),
+            func.count().filter(at_risk_condition(today)),
         ).where(SedeNotification.client_id.in_(visible_client_ids(user)))
     ).one()
-    return {"week": row[0], "expired": row[1]}
+    return {"week": row[0], "expired": row[1], "at_risk": row[2]}
+
+
+def at_risk(user, today: date, limit: int = 10) -> list[SedeNotification]:
+    """The notifications at risk of the clients ``user`` sees, the nearest deadline first, with their
+    client and assignee: three queries whatever their number."""
+    return list(
+        db.session.scalars(
+            visible(user)
+            .where(at_risk_condition(today))
+            .options(selectinload(SedeNotification.client), selectinload(SedeNotification.assignee))
+            .order_by(SedeNotification.deadline_on, SedeNotification.id)
+            .limit(limit)
+        )
+    )
 
 
 def pending_count_expression():
@@ -581,63 +620,132 @@ def pending_condition(value: str):
 
 
 def send_deadline_alerts(tenant: Tenant, today: date | None = None) -> dict:
-    """Tell the assignee (else whoever sees the client) 5, 2 and 1 days before the deadline, each once."""
+    """Tell the assignee (else whoever sees the client) 5, 2 and 1 days before the deadline, each
+    once; and while nobody has handled it, escalate it to the supervisors who see the client 2 and 1
+    days before and on its last day, each once per supervisor (``escalation``).
+
+    A supervisor who would get both mails gets the escalation only; the assignee is never escalated
+    to. The mails, ``alerts_sent`` and the escalations' records are written in one transaction.
+    """
     from plugins.sedes import NOTIFICATIONS_VIEW
 
     today = today or tenant_today(tenant)
     candidates = db.session.scalars(
         select(SedeNotification)
-        .where(_unopened(), SedeNotification.deadline_on.between(today + timedelta(days=1), today + timedelta(days=5)))
+        .where(_unopened(), SedeNotification.deadline_on.between(today, today + timedelta(days=5)))
         .options(selectinload(SedeNotification.client), selectinload(SedeNotification.assignee))
         .order_by(SedeNotification.id)
     ).all()
-    sent_rows, mails = [], 0
-    staff = users_with_permission(NOTIFICATIONS_VIEW)
+    levels = {
+        n.id: level
+        for n in candidates
+        if n.handled_at is None
+        and n.workflow_state == UNREAD
+        and (level := deadlines.escalation_due(n.deadline_on, today)) is not None
+    }
+    escalating = [n for n in candidates if n.id in levels]
+    supervisors = escalation.supervisors_by_client({n.client_id for n in escalating})
+    escalated_before = escalation.already_sent([n.id for n in escalating])
+    sent_rows, records, alerted_ids, mails = [], [], [], 0
+    staff = None
     seers: dict[int, list] = {}
     for notification in candidates:
         sent = list(notification.alerts_sent or [])
         threshold = deadlines.alert_due(notification.deadline_on, today, sent)
-        if threshold is None:
+        level = levels.get(notification.id)
+        supervising = [
+            user
+            for user in supervisors.get(notification.client_id, [])
+            if level is not None
+            and user.id != notification.assignee_id
+            and (notification.id, user.id, level) not in escalated_before
+        ]
+        if threshold is None and not supervising:
             continue
-        if notification.assignee is not None and notification.assignee.active:
-            recipients = [notification.assignee]
-        else:
-            # Nobody assigned: whoever handles the client's notifications (its groups' staff).
-            if notification.client_id not in seers:
-                seers[notification.client_id] = [
-                    u for u in staff if get_visible_client(u, notification.client_id) is not None
-                ]
-            recipients = seers[notification.client_id]
+        recipients = []
+        if threshold is not None:
+            if notification.assignee is not None and notification.assignee.active:
+                recipients = [notification.assignee]
+            else:
+                # Nobody assigned: whoever handles the client's notifications (its groups' staff).
+                if notification.client_id not in seers:
+                    staff = staff if staff is not None else users_with_permission(NOTIFICATIONS_VIEW)
+                    seers[notification.client_id] = [
+                        u for u in staff if get_visible_client(u, notification.client_id) is not None
+                    ]
+                recipients = seers[notification.client_id]
+            sent_rows.append(
+                {"id": notification.id, "alerts_sent": sorted({*sent, *deadlines.alerts_covered(threshold)})}
+            )
         link = external_url("sedes_notifications.show", tenant=tenant.slug, notification_id=notification.id)
         left = deadlines.days_left(notification.deadline_on, today)
+        escalated_to = {user.id for user in supervising}
         for user in recipients:
-            send_email(
-                tenant,
-                user.email,
-                _l(
-                    "%(days)s days left to open a notification of %(client)s",
-                    days=left,
-                    client=notification.client.name,
-                )
-                if notification.kind != Kind.TEU.value
-                else _l(
-                    "%(days)s days left on an edict of the TEU naming %(client)s",
-                    days=left,
-                    client=notification.client.name,
-                ),
-                "sedes/mail/deadline",
-                user_language(user, tenant),
-                commit=False,
-                notification=notification,
-                client=notification.client,
-                days=left,
-                link=link,
-            )
+            if user.id not in escalated_to:
+                _deadline_mail(tenant, user, notification, left, link)
+                mails += 1
+        for user in supervising:
+            _escalation_mail(tenant, user, notification, left, link)
+            records.append({"notification_id": notification.id, "user_id": user.id, "threshold": level})
             mails += 1
-        sent_rows.append({"id": notification.id, "alerts_sent": sorted({*sent, *deadlines.alerts_covered(threshold)})})
+        alerted_ids.append(notification.id)
     update_by_id(SedeNotification, sent_rows)
+    escalation.record(records)
     db.session.commit()
-    return {"alerts": len(sent_rows), "emails": mails}
+    return {"alerts": len(alerted_ids), "emails": mails}
+
+
+def _deadline_mail(tenant: Tenant, user, notification: SedeNotification, left: int, link: str) -> None:
+    send_email(
+        tenant,
+        user.email,
+        _l(
+            "%(days)s days left to open a notification of %(client)s",
+            days=left,
+            client=notification.client.name,
+        )
+        if notification.kind != Kind.TEU.value
+        else _l(
+            "%(days)s days left on an edict of the TEU naming %(client)s",
+            days=left,
+            client=notification.client.name,
+        ),
+        "sedes/mail/deadline",
+        user_language(user, tenant),
+        commit=False,
+        notification=notification,
+        client=notification.client,
+        days=left,
+        link=link,
+    )
+
+
+def _escalation_mail(tenant: Tenant, user, notification: SedeNotification, left: int, link: str) -> None:
+    """To a supervisor: nobody has handled it yet, to whom it is assigned, how long is left."""
+    client = notification.client.name
+    if left == 0:
+        subject = _l("Not handled yet, last day today: a notification of %(client)s", client=client)
+    else:
+        subject = lazy_ngettext(
+            "Not handled yet, %(num)s day left: a notification of %(client)s",
+            "Not handled yet, %(num)s days left: a notification of %(client)s",
+            left,
+            client=client,
+        )
+    assignee = notification.assignee
+    send_email(
+        tenant,
+        user.email,
+        subject,
+        "sedes/mail/deadline_escalation",
+        user_language(user, tenant),
+        commit=False,
+        notification=notification,
+        client=notification.client,
+        assignee=assignee.name if assignee is not None else None,
+        days=left,
+        link=link,
+    )
 
 
 def month_of(value: str | None, today: date) -> tuple[int, int]:

@@ -19,6 +19,8 @@ ROW_ARGUMENTS = {
     "notification_id": "sedes_notification",
     "notification_document_id": "sedes_notification_document",
     "sync_run_id": "sedes_sync_run",
+    # The calendar feed's secret: another tenant's (or a revoked) one answers 404 as a row does.
+    "feed_token": "sedes_calendar_feed",
 }
 OPERATOR_ARGUMENTS = {"sede_code": "sedes_sede"}
 
@@ -128,11 +130,26 @@ def populate(app, tenant_id: int, client_id: int, marker: str) -> dict:
                 "sedes_notification": notification.id,
                 "sedes_notification_document": document.id,
                 "sedes_sync_run": run.id,
+                "sedes_calendar_feed": _calendar_feed(tenant_id, marker),
             }
+
+
+def _calendar_feed(tenant_id: int, marker: str) -> str:
+    """The secret of the calendar feed of a manager of the tenant (who sees its notifications)."""
+    from core.api import Tenant, create_staff_account, db
+    from plugins.sedes import calendar_feed
+
+    digest = hashlib.sha256(marker.encode()).hexdigest()[:10]
+    reader, _password = create_staff_account(
+        db.session.get(Tenant, tenant_id), f"feed-{digest}@walker.test", f"{marker} Feed reader", "manager"
+    )
+    return calendar_feed.issue(reader)
 
 
 def snapshot(app, tenant_id: int) -> dict:
     from core.api import db, tenant_context
+    from plugins.sedes.calendar_feed import SedeCalendarFeed
+    from plugins.sedes.escalation import SedeDeadlineEscalation
     from plugins.sedes.models import Certificate, Mailbox, Notification, SedesClientData, SsidCode
 
     with app.app_context(), tenant_context(tenant_id):
@@ -149,6 +166,12 @@ def snapshot(app, tenant_id: int) -> dict:
                 for d in db.session.scalars(select(SedesClientData))
             ),
             "codes": sorted((c.client_id, c.kind, c.code) for c in db.session.scalars(select(SsidCode))),
+            "calendar_feeds": sorted(
+                (f.id, f.user_id, f.secret_hash) for f in db.session.scalars(select(SedeCalendarFeed))
+            ),
+            "escalations": sorted(
+                (e.notification_id, e.user_id, e.threshold) for e in db.session.scalars(select(SedeDeadlineEscalation))
+            ),
             "notifications": sorted(
                 (n.id, n.workflow_state, n.assignee_id, n.opened_at) for n in db.session.scalars(select(Notification))
             ),
