@@ -1,0 +1,167 @@
+"""The sweep on real, long-running ``worker.py`` processes (not burst workers), as in production:
+three of them share a sweep of thirty mailboxes at the DEHú simulator, and one is killed with
+SIGKILL (with its work-horse) while it holds a lease. The others take its mailboxes over once the
+lease expires: the sweep ends with every mailbox written once, no mailbox ever read by two at the
+same time, the sede never asked more than its limit at once, and one bar reaching the total."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from core.config import PROJECT_ROOT
+from tests.core.test_worker_process import _wait_for, _worker_environment
+from tests.plugins.sedes.sweep_helpers import (
+    listings_by_nif,
+    mailbox_rows,
+    office_with_mailboxes,
+    overlapping,
+    run_row,
+    sweep_row,
+)
+from tests.plugins.sedes.sync_helpers import in_tenant, notifications_of
+
+MAILBOXES = 30
+WORKERS = 3
+SEDE_LIMIT = 3
+SETTINGS = {  # each part reads 2 at a time: three workers could ask 6 at once, the sede allows 3
+    "SEDES_SWEEP_PARTS": WORKERS,
+    "SEDES_SWEEP_BATCH": 3,
+    "SEDES_SWEEP_LEASE_SECONDS": 3,
+    "SEDES_SWEEP_POLL_SECONDS": 0.2,
+    "SEDES_SYNC_CONCURRENCY": 2,
+}
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _leases(app, tenant) -> dict[int, str]:
+    """The mailboxes leased now, with their lease's owner."""
+    return {m: row["lease_owner"] for m, row in mailbox_rows(app, tenant).items() if row["lease_owner"]}
+
+
+def test_a_worker_killed_mid_sweep_leaves_its_mailboxes_to_the_others(
+    app, factory, database, redis_url, dehu_simulator, tmp_path
+):
+    from core.extensions import db
+    from core.jobs.runner import sweep as run_sweep
+    from plugins.sedes.models import Sede
+
+    tenant, ids, cifs = office_with_mailboxes(app, factory, dehu_simulator, MAILBOXES)
+    cif_of = dict(zip(ids, cifs, strict=True))
+    with app.app_context():
+        db.session.execute(update(Sede).where(Sede.code == "dehu").values(max_concurrency=SEDE_LIMIT))
+        db.session.commit()
+    dehu_simulator.latency = 0.15
+    dehu_simulator.reset()
+
+    environment = _worker_environment(app, database, redis_url)
+    environment["VENTANILLA_ALLOW_PRIVATE_HOSTS"] = "1"  # the simulator listens on loopback
+    environment.update({f"VENTANILLA_{name}": str(value) for name, value in SETTINGS.items()})
+    workers: list[tuple[subprocess.Popen, Path]] = []
+    for n in range(WORKERS):
+        log_path = Path(tmp_path) / f"worker-{n}.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, str(PROJECT_ROOT / "worker.py"), "--queues", "sync", "--no-cron"],
+                cwd=str(PROJECT_ROOT),
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: SIGKILL reaches its work-horse too
+            )
+        workers.append((process, log_path))
+    app.config.update(SETTINGS)
+    victim = None
+    try:
+        for _process, log_path in workers:
+            _wait_for(lambda path=log_path: "Listening on" in path.read_text(), 60, "the workers to listen")
+        with app.app_context():
+            assert run_sweep("sedes.sweep") == {"mailboxes": MAILBOXES, "runs": WORKERS}
+
+        # Kill a worker once the sweep is under way and while its work-horse holds a lease.
+        held: set[int] = set()
+        deadline = time.monotonic() + 60
+        while victim is None:
+            assert time.monotonic() < deadline, "no worker held a lease mid-sweep"
+            if sweep_row(app, tenant)["done"] >= 6:
+                leases = _leases(app, tenant)
+                for process, _log in workers:
+                    mine = {m for m, owner in leases.items() if _parent(int(owner.split(":")[1])) == process.pid}
+                    if mine:
+                        os.killpg(process.pid, signal.SIGKILL)
+                        victim, held = process, mine
+                        break
+            time.sleep(0.05)
+        victim.wait(timeout=10)
+
+        bars = []
+
+        def finished() -> bool:
+            row = sweep_row(app, tenant)
+            bars.append(run_row(app, tenant, row["job_run_id"])["progress"])
+            return row["finished_at"] is not None
+
+        _wait_for(finished, 120, "the sweep to finish without the killed worker")
+    finally:
+        for name in SETTINGS:
+            app.config.pop(name, None)
+        for process, _log in workers:
+            if process is not victim:
+                process.send_signal(signal.SIGTERM)
+        for process, _log in workers:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    sweep = sweep_row(app, tenant)
+    # Every mailbox written exactly once: a write counts on the sweep only under its own lease, and
+    # unstamps the mailbox so that no part leases it again.
+    assert (sweep["total"], sweep["done"], sweep["errors"], sweep["new"]) == (MAILBOXES, MAILBOXES, 0, MAILBOXES)
+    rows = mailbox_rows(app, tenant)
+    assert {(r["last_result"], r["sweep_id"], r["lease_owner"]) for r in rows.values()} == {("ok", None, None)}
+    assert len(notifications_of(app, tenant)) == MAILBOXES
+    # One bar for the whole sweep, never going back, at the total at the end, closed even if the
+    # killed worker was the one running the sweep's own run.
+    bar = run_row(app, tenant, sweep["job_run_id"])
+    assert (bar["status"], bar["progress"]) == ("finished", 100)
+    assert bars == sorted(bars) and bars[-1] == 100
+    assert bar["progress_message"] == f"{MAILBOXES} of {MAILBOXES} mailboxes checked"
+    # The simulator's own record: each mailbox listed once, except those the killed worker held
+    # (it may have asked before dying; they were read again only after its lease expired) ...
+    listed = listings_by_nif(dehu_simulator)
+    assert sorted(listed) == sorted(cifs)
+    twice = {nif for nif, requests in listed.items() if len(requests) > 1}
+    assert twice <= {cif_of[m] for m in held}, "only the killed worker's mailboxes may have been asked twice"
+    assert all(len(requests) <= 2 for requests in listed.values())
+    # ... never two requests for one mailbox at the same time, and never more than the sede's limit.
+    by_nif: dict[str, list] = {}
+    for served in dehu_simulator.requests:
+        by_nif.setdefault(served.nif, []).append(served)
+    assert not [nif for nif, requests in by_nif.items() if overlapping(requests)]
+    assert 2 <= dehu_simulator.most_in_flight("dehu") <= SEDE_LIMIT
+    # The survivors did it all, calmly.
+    with in_tenant(app, tenant.id):
+        from core.jobs.models import JobRun
+
+        statuses = dict(
+            db.session.execute(select(JobRun.id, JobRun.status).where(JobRun.id.in_(sweep["run_ids"]))).all()
+        )
+    assert list(statuses.values()).count("running") <= 1, "only the killed worker's part stays open"
+    for process, log_path in workers:
+        if process is not victim:
+            problems = [line for line in log_path.read_text().splitlines() if " ERROR " in line or "Traceback" in line]
+            assert problems == [], "\n".join(problems)
