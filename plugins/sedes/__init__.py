@@ -40,6 +40,7 @@ NOTIFICATIONS_OPEN = "sedes.notifications:open"
 NOTIFICATIONS_EXPORT = "sedes.notifications:export"
 NOTIFICATIONS_SUPERVISE = "sedes.notifications:supervise"
 SETTINGS = "sedes.settings:manage"
+WEBHOOKS_MANAGE = "sedes.webhooks:manage"
 
 SEDES_LIMIT = "sedes"
 MAILBOXES_LIMIT = "mailboxes"
@@ -85,8 +86,9 @@ def register_blueprints(app):
     from plugins.sedes.notification_views import bp as notifications_bp
     from plugins.sedes.teu.views import bp as teu_bp
     from plugins.sedes.views import bp
+    from plugins.sedes.webhook_views import bp as webhooks_bp
 
-    return [bp, notifications_bp, teu_bp, calendar_bp]
+    return [bp, notifications_bp, teu_bp, calendar_bp, webhooks_bp]
 
 
 @hookimpl
@@ -137,6 +139,8 @@ def register_permissions():
             MANAGER,
         ),
         Permission(SETTINGS, _l("Configure the sedes: services and mailboxes"), MANAGER),
+        # Only the administrator role (which holds every permission): a hook sends clients' data out.
+        Permission(WEBHOOKS_MANAGE, _l("Manage the webhooks that send notifications to other systems"), ()),
     ]
 
 
@@ -145,13 +149,14 @@ def register_permissions():
 
 @hookimpl
 def register_jobs(jobs):
-    from plugins.sedes import certificates
+    from plugins.sedes import certificates, webhooks
     from plugins.sedes.jobs import register
     from plugins.sedes.teu import board
 
     register(jobs)
     certificates.register_jobs(jobs)
     board.register_jobs(jobs)
+    webhooks.register_jobs(jobs)
 
 
 @hookimpl
@@ -190,7 +195,10 @@ def client_tabs(client, user):
 @hookimpl
 def settings_sections(tenant, user):
     return [
-        SettingsSection("sedes", _l("Services and mailboxes"), "sedes.settings_services", MAILBOXES_VIEW, "mailbox", 50)
+        SettingsSection(
+            "sedes", _l("Services and mailboxes"), "sedes.settings_services", MAILBOXES_VIEW, "mailbox", 50
+        ),
+        SettingsSection("sedes_webhooks", _l("Webhooks"), "sedes_webhooks.index", WEBHOOKS_MANAGE, "broadcast", 51),
     ]
 
 

@@ -48,7 +48,7 @@ from core.api import (
     utcnow,
     visible_client_ids,
 )
-from plugins.sedes import deadlines, escalation
+from plugins.sedes import deadlines, escalation, webhooks
 from plugins.sedes.contract import (
     CertificateExpired,
     DocumentRef,
@@ -388,6 +388,7 @@ def open_notification(tenant: Tenant, user, notification: SedeNotification, *, c
     notification.handled_at = now
     if notification.workflow_state == UNREAD:
         notification.workflow_state = READ
+    webhooks.emit(tenant, webhooks.OPENED, [notification.id])
     db.session.commit()
     return notification
 
@@ -689,6 +690,7 @@ def send_deadline_alerts(tenant: Tenant, today: date | None = None) -> dict:
             records.append({"notification_id": notification.id, "user_id": user.id, "threshold": level})
             mails += 1
         alerted_ids.append(notification.id)
+    webhooks.emit(tenant, webhooks.DEADLINE_NEAR, [row["id"] for row in sent_rows], today=today)
     update_by_id(SedeNotification, sent_rows)
     escalation.record(records)
     db.session.commit()

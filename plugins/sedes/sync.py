@@ -58,7 +58,7 @@ from core.api import (
     utcnow,
     visible_client_ids,
 )
-from plugins.sedes import deadlines, limits
+from plugins.sedes import deadlines, limits, webhooks
 from plugins.sedes.contract import (
     CertificateExpired,
     CertificateKind,
@@ -511,6 +511,7 @@ def _write(tenant: Tenant, works: list[_Work]) -> None:
         # In the order they were put at disposal: the lists show the latest stored first.
         new_rows.sort(key=lambda row: (row["made_available_at"], row["external_id"]))
         audited_write(SedeNotification, tenant.id, insert_from=new_rows)
+        webhooks.notifications_found(tenant, new_rows)
     if changed:
         audited_write(SedeNotification, tenant.id, by_id=changed)
         update_by_id(SedeNotification, raws)

@@ -21,6 +21,8 @@ ROW_ARGUMENTS = {
     "sync_run_id": "sedes_sync_run",
     # The calendar feed's secret: another tenant's (or a revoked) one answers 404 as a row does.
     "feed_token": "sedes_calendar_feed",
+    "webhook_id": "sedes_webhook",
+    "webhook_delivery_id": "sedes_webhook_delivery",
 }
 OPERATOR_ARGUMENTS = {"sede_code": "sedes_sede"}
 
@@ -122,6 +124,7 @@ def populate(app, tenant_id: int, client_id: int, marker: str) -> dict:
             # A "Consultar buzón" of the mailbox, as the sync leaves it (its page shows the outcome).
             run = JobRun(name="sedes.sync", queue="sync", status="finished", arguments={"mailbox_ids": [mailbox.id]})
             db.session.add(run)
+            hook_id, delivery_id = _webhook(notification.id, marker)
             db.session.commit()
             return {
                 "sedes_certificate": certificate.id,
@@ -131,7 +134,39 @@ def populate(app, tenant_id: int, client_id: int, marker: str) -> dict:
                 "sedes_notification_document": document.id,
                 "sedes_sync_run": run.id,
                 "sedes_calendar_feed": _calendar_feed(tenant_id, marker),
+                "sedes_webhook": hook_id,
+                "sedes_webhook_delivery": delivery_id,
             }
+
+
+def _webhook(notification_id: int, marker: str) -> tuple[int, int]:
+    """A webhook with one delivery that was tried once, every text carrying ``marker``."""
+    from core.api import db
+    from plugins.sedes.webhooks import FAILED, NEW, Attempt, Delivery, Webhook
+
+    hook = Webhook(
+        url=f"https://{marker.lower()}.example/hook",
+        description=f"{marker} hook",
+        events=[NEW],
+        secret=f"{marker}-secret",
+    )
+    db.session.add(hook)
+    db.session.flush()
+    delivery = Delivery(
+        uuid=f"{marker}-delivery"[:36],
+        hook_id=hook.id,
+        event=NEW,
+        notification_id=notification_id,
+        payload={"notification": {"subject": f"{marker} Subject"}},
+        status=FAILED,
+        attempts=1,
+    )
+    db.session.add(delivery)
+    db.session.flush()
+    db.session.add(
+        Attempt(delivery_id=delivery.id, status_code=500, response_excerpt=f"{marker} answer", error="http_status")
+    )
+    return hook.id, delivery.id
 
 
 def _calendar_feed(tenant_id: int, marker: str) -> str:
@@ -151,6 +186,7 @@ def snapshot(app, tenant_id: int) -> dict:
     from plugins.sedes.calendar_feed import SedeCalendarFeed
     from plugins.sedes.escalation import SedeDeadlineEscalation
     from plugins.sedes.models import Certificate, Mailbox, Notification, SedesClientData, SsidCode
+    from plugins.sedes.webhooks import Delivery, Webhook
 
     with app.app_context(), tenant_context(tenant_id):
         return {
@@ -171,6 +207,12 @@ def snapshot(app, tenant_id: int) -> dict:
             ),
             "escalations": sorted(
                 (e.notification_id, e.user_id, e.threshold) for e in db.session.scalars(select(SedeDeadlineEscalation))
+            ),
+            "webhooks": sorted(
+                (h.id, h.url, h.active, h.secret, tuple(h.events)) for h in db.session.scalars(select(Webhook))
+            ),
+            "webhook_deliveries": sorted(
+                (d.id, d.status, d.attempts, d.claimed_at) for d in db.session.scalars(select(Delivery))
             ),
             "notifications": sorted(
                 (n.id, n.workflow_state, n.assignee_id, n.opened_at) for n in db.session.scalars(select(Notification))
