@@ -197,17 +197,21 @@ class Part:
         self.batches += 1
         token = f"{self.owner}:{self.batches}"
         free = or_(SedeMailbox.leased_until.is_(None), SedeMailbox.leased_until < now)
+        # A CTE, materialised: PostgreSQL may run a plain ``IN (subquery)`` again for each row it
+        # updates, which would lease the next rows too (those it just leased are no longer free).
         pick = (
             select(SedeMailbox.id)
             .where(SedeMailbox.sweep_id == self.sweep_id, free)
             .order_by(SedeMailbox.id)
             .limit(size)
             .with_for_update(skip_locked=True)
+            .cte("picked")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         db.session.execute(
             update(SedeMailbox)
             # The conditions again: a row another part wrote meanwhile is judged as it is now.
-            .where(SedeMailbox.id.in_(pick), SedeMailbox.sweep_id == self.sweep_id, free)
+            .where(SedeMailbox.id.in_(select(pick.c.id)), SedeMailbox.sweep_id == self.sweep_id, free)
             .values(lease_owner=token, leased_until=now + self.lease, queued_at=now, last_result=RUNNING)
             .execution_options(synchronize_session=False)
         )
