@@ -231,7 +231,7 @@ def test_opening_and_a_deadline_alert_are_events_too_each_once(app, factory, cli
     from plugins.sedes.webhooks import DEADLINE_NEAR, NEW, OPENED
 
     tenant, _client_id, mailbox = admin_office(app, factory, dehu_simulator)
-    hook, _ = add_hook(app, tenant, "http://127.0.0.1:9/hook", [OPENED, DEADLINE_NEAR])
+    add_hook(app, tenant, "http://127.0.0.1:9/hook", [OPENED, DEADLINE_NEAR])
     dehu_simulator.add_notification(CIF, subject="Embargo de créditos")
     login(client, "acme", "jefa@acme.test")
     sync_now(client, run_jobs, "acme", mailbox)
@@ -256,7 +256,6 @@ def test_opening_and_a_deadline_alert_are_events_too_each_once(app, factory, cli
     opened = [row for row in deliveries(app, tenant, "event", "notification_id", "payload") if row[0] == OPENED]
     assert len(opened) == 1 and opened[0][2]["notification"]["opened_at"], "opened once, with its time"
     assert NEW not in {event for (event,) in deliveries(app, tenant, "event")}
-    assert hook
 
 
 def test_a_receiver_that_fails_is_tried_again_after_the_back_off_and_gets_it_once(
@@ -458,3 +457,42 @@ def test_tls_is_verified_for_the_urls_name_while_the_socket_goes_to_the_checked_
         ((hook, (status, error)) for hook, status, error in deliveries(app, tenant, "hook_id", "status", "last_error"))
     )
     assert outcome == {good_hook: ("delivered", None), bad_hook: ("pending", "tls")}
+
+
+def test_recording_a_syncs_events_takes_the_same_statements_for_one_notification_or_many(
+    app, factory, client, dehu_simulator, run_jobs
+):
+    from core.api.testing import count_queries
+    from plugins.sedes.webhooks import NEW
+
+    tenant, _client_id, mailbox = admin_office(app, factory, dehu_simulator)
+    add_hook(app, tenant, "https://dms.example.com/a", [NEW])
+    add_hook(app, tenant, "https://dms.example.com/b", [NEW])
+    login(client, "acme", "jefa@acme.test")
+    statements = []
+    for count in (1, 6):
+        for number in range(count):
+            dehu_simulator.add_notification(CIF, subject=f"Requerimiento {count}-{number}")
+        with count_queries(app) as seen:
+            sync_now(client, run_jobs, "acme", mailbox)
+        statements.append([s for s in seen if "sedes_webhook" in s])
+    assert len(deliveries(app, tenant)) == 2 * 7
+    assert len(statements[0]) == len(statements[1]) <= 4, statements[1]
+
+
+def test_the_deliveries_log_pages_newest_first(app, factory, client):
+    from core.api import Tenant, db
+    from plugins.sedes import webhooks
+
+    tenant, _, _ = admin_office(app, factory)
+    hook, _ = add_hook(app, tenant, "https://dms.example.com/hook")
+    with in_tenant(app, tenant.id):
+        the_tenant, the_hook = db.session.get(Tenant, tenant.id), webhooks.get_hook(hook)
+        made = [webhooks.ping_delivery(the_tenant, the_hook) for _ in range(webhooks.PER_PAGE + 5)]
+        db.session.commit()
+    login(client, "acme", "admin@acme.test")
+    page = client.get(f"/acme/sedes/settings/webhooks/{hook}").get_data(as_text=True)
+    first = [int(i) for i in re.findall(r'data-delivery="(\d+)"', page)]
+    following = re.search(r'rel="next" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    second = [int(i) for i in re.findall(r'data-delivery="(\d+)"', client.get(following).get_data(as_text=True))]
+    assert first + second == sorted(made, reverse=True) and len(first) == webhooks.PER_PAGE
