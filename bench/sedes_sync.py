@@ -54,8 +54,9 @@ def cif(number: int) -> str:
     return f"B{digits}{cif_check.calc_check_digits('B' + digits)[1]}"
 
 
-def populate(app, simulator, count: int) -> tuple[int, list[int]]:
-    """A tenant with ``count`` clients, each with a certificate of the simulator's CA and a mailbox."""
+def populate(app, simulator, count: int, *, ready: bool = False) -> tuple[int, list[int]]:
+    """A tenant with ``count`` clients, each with a certificate of the simulator's CA and a mailbox;
+    ``ready``: with the certificate's PEM form stored too, as after its first sync."""
     from core.api.testing import Factory
     from core.clients.models import Client
     from core.clients.services import fold
@@ -63,6 +64,7 @@ def populate(app, simulator, count: int) -> tuple[int, list[int]]:
     from plugins.sedes import credentials
     from plugins.sedes.catalogue import ensure_catalogue
     from plugins.sedes.models import Sede, SedeCertificate, SedeMailbox
+    from plugins.sedes.sync import PEM_SEPARATOR
     from tenants.context import tenant_context
 
     tenant = Factory(app).tenant("bench", plugins=["sedes"])
@@ -112,6 +114,9 @@ def populate(app, simulator, count: int) -> tuple[int, list[int]]:
                         not_after=issued.cert.not_valid_after_utc,
                         pkcs12=issued.pkcs12(PASSWORD),
                         password=PASSWORD,
+                        credential_pem=(
+                            PEM_SEPARATOR.join((issued.cert_pem, issued.key_pem, issued.chain_pem)) if ready else None
+                        ),
                     )
                 )
             db.session.add_all(certificates)
