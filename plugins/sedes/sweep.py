@@ -27,6 +27,10 @@ first, ``sedes.sweep_run``, is the sweep's ``JobRun`` (its one progress bar), th
 A mailbox is thus read once per sweep by one part at a time; only when a worker dies in the middle
 of a read is it read again (the sede may have answered the dead one), never while the other reads.
 A sweep whose parts all died is resumed by the next cron tick once core has settled their runs.
+
+Settings (the app's config, or ``VENTANILLA_<name>`` in each worker's environment):
+``SEDES_SWEEP_PARTS``, ``SEDES_SWEEP_BATCH``, ``SEDES_SWEEP_LEASE_SECONDS``,
+``SEDES_SWEEP_POLL_SECONDS`` and ``SEDES_SYNC_CONCURRENCY`` (threads per part).
 """
 
 from __future__ import annotations

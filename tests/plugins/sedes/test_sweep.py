@@ -209,3 +209,30 @@ def test_the_operator_sets_a_sedes_concurrency_limit_in_the_catalogue(app, facto
     assert client.post("/operator/sedes/dehu", data={**form, "max_concurrency": "4"}).status_code == 302
     with app.app_context():
         assert db.session.get(Sede, "dehu").max_concurrency == 4
+
+
+def test_a_sweep_whose_parts_all_died_is_resumed_by_the_next_tick(
+    app, factory, dehu_simulator, run_jobs, small_batches
+):
+    from sqlalchemy import update
+
+    from core.extensions import db
+    from core.jobs.models import JobRun
+    from core.jobs.services import get_queue
+
+    tenant, _ids, cifs = office_with_mailboxes(app, factory, dehu_simulator, 4)
+    assert cron(app) == {"mailboxes": 4, "runs": 2}
+    first = sweep_row(app, tenant)
+    # Their workers died before taking anything, and core settled their runs as abandoned.
+    with in_tenant(app, tenant.id):
+        db.session.execute(update(JobRun).values(status="failed", error="core.jobs:abandoned"))
+        db.session.commit()
+    with app.app_context():
+        get_queue("sync").empty()
+    assert cron(app) == {"mailboxes": 0, "runs": 1}, "one part more for the open sweep, no new sweep"
+    assert cron(app) == {"mailboxes": 0, "runs": 0}, "its part is alive now"
+    run_jobs()
+    sweep = sweep_row(app, tenant)
+    assert sweep["id"] == first["id"] and (sweep["done"], sweep["total"]) == (4, 4) and sweep["finished_at"]
+    assert len(sweep["run_ids"]) == 3 and run_row(app, tenant, sweep["run_ids"][-1])["status"] == "finished"
+    assert sorted(listings_by_nif(dehu_simulator)) == sorted(cifs)
