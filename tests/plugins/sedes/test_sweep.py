@@ -183,6 +183,19 @@ def test_the_per_sede_limit_counts_every_holder_and_frees_a_dead_ones_slot(app):
             assert limits.holders("dehu") == 2
 
 
+def test_a_long_read_keeps_its_sede_slot_by_renewal(app):
+    from plugins.sedes import limits
+
+    start = datetime.now(UTC)
+    with app.app_context(), time_machine.travel(start, tick=False) as clock:
+        with limits.sede_slot("dehu", 1):
+            clock.shift(timedelta(seconds=limits.SLOT_TTL * 2 / 3))
+            assert limits.renew_held() == 1  # what the process's renewing thread does every third of it
+            clock.shift(timedelta(seconds=limits.SLOT_TTL * 2 / 3))  # past the first expiry
+            assert not limits.take_slot("dehu", 1, "other"), "a slot renewed is still held"
+        assert limits.renew_held() == 0 and limits.take_slot("dehu", 1, "other"), "given back at the end"
+
+
 def test_the_operator_sets_a_sedes_concurrency_limit_in_the_catalogue(app, factory, client):
     from core.extensions import db
     from plugins.sedes.catalogue import ensure_catalogue
