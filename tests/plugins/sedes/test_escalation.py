@@ -271,3 +271,35 @@ def test_supervisors_see_the_notifications_at_risk_on_the_dashboard_and_in_the_l
     login(reader, "acme", "luis@acme.test")
     assert 'data-widget="sedes-at-risk"' not in reader.get("/acme/").get_data(as_text=True)
     assert "Embargo Norte" in reader.get("/acme/sedes/notifications/?window=risk").get_data(as_text=True)
+
+
+def test_escalation_thresholds_are_two_one_and_the_last_day():
+    from plugins.sedes.deadlines import escalation_due
+
+    assert [escalation_due(DEADLINE, DEADLINE - timedelta(days=d)) for d in (5, 3, 2, 1, 0, -1)] == [
+        None,
+        None,
+        2,
+        1,
+        0,
+        None,
+    ]
+    assert escalation_due(None, DEADLINE) is None
+
+
+def test_moving_it_in_the_workflow_counts_as_handling_it(app, factory):
+    from core.auth.models import User
+    from core.extensions import db
+    from plugins.sedes import notifications
+    from plugins.sedes.models import SedeNotification
+
+    tenant, _beta, ana, north, _south = office(app, factory)
+    moved = add_notification(app, tenant, north, "N-1", deadline_on=DEADLINE, assignee_id=ana)
+    waiting = add_notification(app, tenant, north, "N-2", deadline_on=DEADLINE, assignee_id=ana)
+    with in_tenant(app, tenant.id):
+        user = db.session.scalar(select(User).where(User.email == "ana@acme.test"))
+        notifications.set_state(user, db.session.get(SedeNotification, moved), "in_progress")
+        notifications.set_state(user, db.session.get(SedeNotification, moved), "unread")  # and back: still handled
+        supervisor = db.session.scalar(select(User).where(User.email == "pablo@acme.test"))
+        at_risk = notifications.at_risk(supervisor, DEADLINE - timedelta(days=1))
+        assert [n.id for n in at_risk] == [waiting]
