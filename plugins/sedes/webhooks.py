@@ -125,6 +125,9 @@ DELIVER_TIMEOUT = 900  # seconds a deliver run may last (RQ's job timeout)
 CLAIM_TTL = timedelta(seconds=DELIVER_TIMEOUT) + timedelta(minutes=5)
 SECRET_BYTES = 32
 PER_PAGE = 30
+# Deliveries one tenant's sweep queues per minute: a receiver down for a day must not fill the
+# default queue with runs that would delay every other tenant's jobs; the rest wait for the next tick.
+SWEEP_LIMIT = 200
 
 
 # --- models ---------------------------------------------------------------------------------------
@@ -583,7 +586,8 @@ def start(tenant: Tenant, delivery_ids: list[int], *, user=None) -> list:
 
 
 def due_ids(now: datetime) -> list[int]:
-    """The current tenant's deliveries to send now: pending, due, of an active hook, not held by a run."""
+    """The current tenant's deliveries to send now (the ``SWEEP_LIMIT`` longest due): pending, due, of an
+    active hook, not held by a run."""
     stmt = (
         select(Delivery.id)
         .join(Webhook, Webhook.id == Delivery.hook_id)
@@ -594,6 +598,7 @@ def due_ids(now: datetime) -> list[int]:
             _free(now),
         )
         .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(SWEEP_LIMIT)
     )
     return list(db.session.scalars(stmt))
 

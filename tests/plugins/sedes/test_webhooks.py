@@ -496,3 +496,20 @@ def test_the_deliveries_log_pages_newest_first(app, factory, client):
     following = re.search(r'rel="next" href="([^"]+)"', page).group(1).replace("&amp;", "&")
     second = [int(i) for i in re.findall(r'data-delivery="(\d+)"', client.get(following).get_data(as_text=True))]
     assert first + second == sorted(made, reverse=True) and len(first) == webhooks.PER_PAGE
+
+
+def test_a_sweep_queues_a_bounded_number_of_a_tenants_deliveries_and_the_rest_at_the_next_tick(app, factory):
+    from core.api import Tenant, db
+    from plugins.sedes import webhooks
+
+    tenant, _, _ = admin_office(app, factory)
+    hook, _ = add_hook(app, tenant, "https://dms.example.com/hook")
+    with in_tenant(app, tenant.id):
+        the_tenant, the_hook = db.session.get(Tenant, tenant.id), webhooks.get_hook(hook)
+        for _ in range(webhooks.SWEEP_LIMIT + 5):
+            webhooks.ping_delivery(the_tenant, the_hook)
+        db.session.commit()
+    runs = -(-webhooks.SWEEP_LIMIT // webhooks.RUN_SIZE)
+    assert sweep(app) == {"deliveries": webhooks.SWEEP_LIMIT, "runs": runs}
+    assert sweep(app) == {"deliveries": 5, "runs": 1}
+    assert sweep(app) == {"deliveries": 0, "runs": 0}
