@@ -344,7 +344,8 @@ def run_part(ctx, sweep_id: int) -> dict:
                 mine["updated"] += work.stats.get("updated", 0)
             part.token = None
     summary = _close(sweep_id, ctx.run.id)
-    return summary if ctx.run.id == summary.pop("job_run_id") else mine
+    # The sweep's own run shows the whole sweep; a helping part what it did itself.
+    return summary if ctx.run.name == JOB else mine
 
 
 def _close(sweep_id: int, run_id: int) -> dict:
@@ -366,4 +367,4 @@ def _close(sweep_id: int, run_id: int) -> dict:
     if closed and sweep.job_run_id is not None and sweep.job_run_id != run_id:
         finish_run(sweep.job_run_id, figures)
     db.session.commit()
-    return {**figures, "job_run_id": sweep.job_run_id}
+    return figures
