@@ -5,6 +5,8 @@ Views parse, call ``webhooks``' services, render; a ``DomainError`` goes back on
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -181,7 +183,8 @@ def delivery(webhook_id: int, webhook_delivery_id: int):
         hook=hook,
         delivery=found,
         attempts=webhooks.attempts_of(found),
-        body=webhooks.body_of(found).decode(),
+        # Indented to be read; what is sent (and signed) is the compact form.
+        body=json.dumps(json.loads(webhooks.body_of(found)), indent=2, ensure_ascii=False),
     )
 
 
