@@ -53,3 +53,18 @@ def test_a_cursor_that_is_not_ours_gives_the_first_page(app, factory):
     with app.app_context(), tenant_context(acme.id):
         page = keyset_page(db.session, select(Client), [Client.created_at, Client.id], forged, per_page=5)
     assert [client.id for client in page.items] == ids and page.is_first
+
+
+def test_the_page_links_keep_the_path_arguments_of_the_list(app, factory):
+    """A list under a path argument (a client's, a sede's) pages without losing it."""
+    from flask import render_template_string
+
+    from core.pagination import Page
+
+    factory.tenant("acme", plugins=())
+    macro = '{% from "macros.html" import next_page %}{{ next_page(page, "clients.show") }}'
+    with app.test_request_context("/acme/clients/42?tab=history&after=abc"):
+        app.preprocess_request()
+        html = render_template_string(macro, page=Page([], "nextcursor", False))
+    assert 'href="/acme/clients/42?tab=history&amp;after=nextcursor"' in html
+    assert 'href="/acme/clients/42?tab=history"' in html
