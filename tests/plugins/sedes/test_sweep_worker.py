@@ -33,7 +33,7 @@ SEDE_LIMIT = 3
 SETTINGS = {  # each part reads 2 at a time: three workers could ask 6 at once, the sede allows 3
     "SEDES_SWEEP_PARTS": WORKERS,
     "SEDES_SWEEP_BATCH": 3,
-    "SEDES_SWEEP_LEASE_SECONDS": 3,
+    "SEDES_SWEEP_LEASE_SECONDS": 5,  # renewed every 1.7 s: room for a busy machine
     "SEDES_SWEEP_POLL_SECONDS": 0.2,
     "SEDES_SYNC_CONCURRENCY": 2,
 }
