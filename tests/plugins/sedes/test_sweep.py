@@ -249,3 +249,27 @@ def test_a_sweep_whose_parts_all_died_is_resumed_by_the_next_tick(
     assert sweep["id"] == first["id"] and (sweep["done"], sweep["total"]) == (4, 4) and sweep["finished_at"]
     assert len(sweep["run_ids"]) == 3 and run_row(app, tenant, sweep["run_ids"][-1])["status"] == "finished"
     assert sorted(listings_by_nif(dehu_simulator)) == sorted(cifs)
+
+
+def test_a_sweep_that_cannot_be_queued_gives_its_mailboxes_back(app, factory, dehu_simulator, small_batches):
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from core.extensions import db
+    from plugins.sedes import sweep
+    from tenants.models import Tenant
+
+    tenant, _ids, _cifs = office_with_mailboxes(app, factory, dehu_simulator, 3)
+    working = app.extensions.pop("redis", None)
+    app.extensions["redis"] = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)  # nothing listens
+    try:
+        with in_tenant(app, tenant.id), pytest.raises(RedisConnectionError):
+            sweep.start_sweep(db.session.get(Tenant, tenant.id))
+    finally:
+        app.extensions.pop("redis")
+        if working is not None:
+            app.extensions["redis"] = working
+    assert sweep_row(app, tenant)["finished_at"] is not None
+    rows = mailbox_rows(app, tenant).values()
+    assert {(r["sweep_id"], r["queued_at"]) for r in rows} == {(None, None)}, "due again at the next tick"
+    assert cron(app) == {"mailboxes": 3, "runs": 2}
