@@ -124,10 +124,10 @@ from core.jobs.services import enqueue, finish_run, has_open_run, live_progress,
 from core.mail.services import SmtpSettings, new_message_id, record_bounce, send_composed_email, send_email
 from core.netcheck import checked_address
 from core.pagination import Page, keyset_page
-from core.redis_connection import get_redis
 from core.permissions import Permission, authenticated, operator_only, portal, public, requires
 from core.plugins import host
 from core.push.services import Push, send_later, send_to_user
+from core.redis_connection import get_redis
 from core.urls import external_url
 from core.users import services as _users
 from tenants.context import all_tenants, current_tenant_id, tenant_context

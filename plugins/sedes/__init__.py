@@ -132,10 +132,7 @@ def register_permissions():
         Permission(NOTIFICATIONS_EXPORT, _l("Export notifications to CSV"), MANAGER),
         Permission(
             NOTIFICATIONS_SUPERVISE,
-            _l(
-                "Receive escalated deadline alerts and see the notifications at risk of the clients of "
-                "one's groups"
-            ),
+            _l("Receive escalated deadline alerts and see the notifications at risk of the clients of one's groups"),
             MANAGER,
         ),
         Permission(SETTINGS, _l("Configure the sedes: services and mailboxes"), MANAGER),
