@@ -42,6 +42,8 @@ def redis_url(app: Flask) -> str:
 
 
 def get_redis() -> Redis:
+    """The app's Redis client (the embedded server or ``REDIS_URL``), one per process: for state that
+    every worker and machine shares, such as a plugin's concurrency limits."""
     app = current_app._get_current_object()
     connection = app.extensions.get("redis")
     if connection is None:
