@@ -264,7 +264,9 @@ def outbox(app, run_jobs):
             mails.append(
                 Mail(
                     to=message["To"],
-                    subject=message["Subject"],
+                    # A subject too long for one line is folded right after "Subject:"; a mail
+                    # reader unfolds it without the space that Python's parser keeps.
+                    subject=str(message["Subject"]).lstrip(),
                     text=message.get_body(("plain",)).get_content(),
                     html=message.get_body(("html",)).get_content(),
                     language=message["Content-Language"],
