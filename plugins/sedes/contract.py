@@ -152,7 +152,8 @@ class OpenedNotification:
 
 class SedeConnector(Protocol):
     code: ClassVar[str]  # the catalogue's ``connector`` names it
-    capabilities: ClassVar[frozenset[str]]  # of: list, list_realized, open, fetch_document, acuse, poderdantes
+    # of: list, list_realized, list_all, open, fetch_document, acuse, poderdantes
+    capabilities: ClassVar[frozenset[str]]
 
     def check_credential(self, ctx: MailboxContext) -> None: ...
 
@@ -166,9 +167,23 @@ class SedeConnector(Protocol):
     # (accepted, rejected, expired, read, published in TEU) by any channel, with their sede state.
     def list_realized(self, ctx: MailboxContext, since: datetime, until: datetime | None = None) -> SyncResult: ...
 
+    # Only connectors whose capabilities include "list_all": what ``list`` and ``list_realized`` give
+    # together (``merged``), read in one visit to the sede (one TLS handshake, the key loaded once).
+    def list_all(self, ctx: MailboxContext, since: datetime, until: datetime | None = None) -> SyncResult: ...
+
     # Only connectors whose capabilities include "poderdantes": who has empowered the certificate's
     # holder at the sede (apoderamientos), as (NIF, name) pairs; the Seguridad Social's solicitarPoderdantes.
     def poderdantes(self, ctx: MailboxContext) -> list[tuple[str, str]]: ...
+
+
+def merged(pending: SyncResult, realized: SyncResult) -> SyncResult:
+    """A mailbox's pending and realised notifications as one answer: a notification in both lists has
+    moved meanwhile, and its realised state wins; complete only when both were."""
+    records = {r.external_id: r for r in pending.records}
+    records.update({r.external_id: r for r in realized.records})
+    return SyncResult(
+        list(records.values()), pending.complete and realized.complete, min(pending.next_since, realized.next_since)
+    )
 
 
 class SedeError(Exception):

@@ -69,6 +69,7 @@ from plugins.sedes.contract import (
     SedeError,
     SedeState,
     SyncResult,
+    merged,
 )
 from plugins.sedes.models import (
     ERROR,
@@ -290,17 +291,13 @@ def _read(app, work: _Work) -> tuple[SyncResult | None, BaseException | None]:
         with app.app_context(), limits.sede_slot(work.sede_code, work.limit):
             connector, context = work.connector, work.context
             connector.check_credential(context)
+            # Besides what is pending, what was accepted, rejected or expired meanwhile (here, at the
+            # sede's web, by lapse), in one visit when the connector can.
+            if "list_all" in connector.capabilities:
+                return connector.list_all(context, work.since), None
             result = connector.list(context, work.since)
             if "list_realized" in connector.capabilities:
-                # What was accepted, rejected or expired meanwhile (here, at the sede's web, by lapse).
-                realized = connector.list_realized(context, work.since)
-                records = {r.external_id: r for r in result.records}
-                records.update({r.external_id: r for r in realized.records})
-                result = SyncResult(
-                    list(records.values()),
-                    result.complete and realized.complete,
-                    min(result.next_since, realized.next_since),
-                )
+                result = merged(result, connector.list_realized(context, work.since))
             return result, None
     except Exception as exc:  # every failure belongs to this mailbox alone
         return None, exc

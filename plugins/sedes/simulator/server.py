@@ -1,4 +1,5 @@
-"""The simulator's HTTPS side: a WSGI app on werkzeug's threaded server with client-certificate TLS.
+"""The simulator's HTTPS side: a WSGI app on a threaded HTTP/1.1 server with client-certificate TLS
+and kept-alive connections, as a sede's front end keeps them.
 
 Each POST to ``/ws/v2/lema`` or ``/ws/v1/realizadas`` (DEHú), or to ``/INFRWSCN/WSCNService`` (the
 Seguridad Social's WSCN, ``wscn``), goes through what the services do: injected
@@ -10,6 +11,7 @@ the certificate (4102), and finally the operation itself.
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import ssl
@@ -17,10 +19,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
 
 from cryptography import x509
 from lxml import etree
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from plugins.sedes.connectors.dehu import messages as m
 from plugins.sedes.connectors.dehu import mime, wsse
@@ -95,6 +98,11 @@ def answer_envelope(answer: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+def _connection(environ) -> str:
+    """The client's end of the TCP connection a request came on: one per TLS session."""
+    return f"{environ.get('REMOTE_ADDR', '')}:{environ.get('REMOTE_PORT', '')}"
+
+
 class DehuApp:
     """The WSGI application."""
 
@@ -133,15 +141,16 @@ class DehuApp:
 
     def _answer(self, environ, start_response, started: float):
         path = environ.get("PATH_INFO", "")
+        connection = _connection(environ)
         action = environ.get("HTTP_SOAPACTION", "").strip('"')
         operation = re.split(r"[/:]", action)[-1] or None
         is_wscn = path == wscn_messages.PATH and self.wscn is not None
         if environ["REQUEST_METHOD"] != "POST" or (path not in (m.LEMA_PATH, m.REALIZADAS_PATH) and not is_wscn):
-            self._served(Served(operation, 404, started=started))
+            self._served(Served(operation, 404, started=started, connection=connection))
             return self._plain(start_response, "404 Not Found", b"Not found")
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > MAX_BODY:
-            self._served(Served(operation, 413, started=started))
+            self._served(Served(operation, 413, started=started, connection=connection))
             return self._plain(start_response, "413 Payload Too Large", b"Too large")
         body = environ["wsgi.input"].read(length)
 
@@ -152,7 +161,7 @@ class DehuApp:
         if pause:
             time.sleep(pause)
         if outage:
-            self._served(Served(operation, outage[0], started=started))
+            self._served(Served(operation, outage[0], started=started, connection=connection))
             headers = [("Retry-After", str(outage[3]))] if outage[3] is not None else []
             return self._plain(start_response, f"{outage[0]} Service Unavailable", b"Service Unavailable", headers)
 
@@ -197,14 +206,15 @@ class DehuApp:
                 nifs = self.state.authorise(verified.certificate)
                 answer, attachments, mtom = self.state.handle(verified.operation, nifs, self.now())
         except wsse.SecurityFault as error:
-            self._served(Served(operation, 500, error.code, nif, fields, started=started))
+            self._served(Served(operation, 500, error.code, nif, fields, started=started, connection=connection))
             return self._xml(
                 start_response, "500 Internal Server Error", fault_envelope(Fault(None, error.code, error.reason))
             )
         except Fault as fault:
-            self._served(Served(operation, 500, fault.code or fault.faultcode, nif, fields, started=started))
+            code = fault.code or fault.faultcode
+            self._served(Served(operation, 500, code, nif, fields, started=started, connection=connection))
             return self._xml(start_response, "500 Internal Server Error", fault_envelope(fault, wscn=is_wscn))
-        self._served(Served(operation, 200, None, nif, fields, started=started))
+        self._served(Served(operation, 200, None, nif, fields, started=started, connection=connection))
         with self.lock:
             damage = _take(self.injection.damages, operation)
         if damage and damage[0] == "attachment" and attachments:
@@ -232,8 +242,13 @@ class DehuApp:
         return [body]
 
 
-class _Handler(WSGIRequestHandler):
-    """Keeps connections alive (HTTP/1.1), answers without delay, and keeps quiet."""
+class _Handler(BaseHTTPRequestHandler):
+    """One connection: HTTP/1.1 requests, kept alive between them, handed to the WSGI app.
+
+    Werkzeug's development server closes every connection after its answer, which would hide what a
+    connector saves by keeping its session (a TLS handshake per request). This one can keep it because
+    the app always answers with a Content-Length and every request's body is read whole before the
+    next request line (one too big to read closes the connection instead)."""
 
     protocol_version = "HTTP/1.1"
     timeout = 30  # an idle kept-alive connection is closed after this
@@ -243,11 +258,76 @@ class _Handler(WSGIRequestHandler):
         # Headers and body leave in two writes: without this, Nagle and delayed ACKs add ~40 ms.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_request(self, *args, **kwargs) -> None:
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        try:
+            length = max(0, int(self.headers.get("Content-Length") or 0))
+        except ValueError:
+            length = 0
+        if length > MAX_BODY:
+            body = b""  # the app refuses it unread: the rest of the stream is no request line
+            self.close_connection = True
+        else:
+            body = self.rfile.read(length)
+        target = urlsplit(self.path)
+        environ = {
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": unquote(target.path),
+            "QUERY_STRING": target.query,
+            "CONTENT_LENGTH": str(length),
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_PORT": str(self.client_address[1]),
+            "SERVER_NAME": str(self.server.server_address[0]),
+            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PROTOCOL": self.request_version,
+            "wsgi.url_scheme": "https",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+        }
+        for name, value in self.headers.items():
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[f"HTTP_{key}"] = value
+        peer = self.connection.getpeercert(binary_form=True)
+        if peer:
+            environ["SSL_CLIENT_CERT"] = ssl.DER_cert_to_PEM_cert(peer)
+        answer: list = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
+            answer[:] = [status, headers]
+
+        chunks = self.server.app(environ, start_response)
+        status, headers = answer
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        for chunk in chunks:
+            self.wfile.write(chunk)
+
+    def log_message(self, *args) -> None:
         pass
 
-    def log_error(self, *args) -> None:
-        pass
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, app):
+        super().__init__(address, _Handler)
+        self.app = app
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that fails the TLS handshake (no certificate, an unknown CA) or goes away: nothing
+        to report, the client sees it."""
 
 
 def tls_context(cert_path: str, key_path: str, client_cas_pem: bytes) -> ssl.SSLContext:
@@ -262,11 +342,10 @@ def tls_context(cert_path: str, key_path: str, client_cas_pem: bytes) -> ssl.SSL
 
 def serve(app: DehuApp, host: str, port: int, context: ssl.SSLContext):
     """A started threaded server (``server.shutdown()`` stops it) and its thread."""
-    server = make_server(host, port, app, threaded=True, request_handler=_Handler)
+    server = _Server((host, port), app)
     # TLS on the listening socket, but each handshake in its connection's thread (on its first read):
     # a slow or silent client never holds up the others.
     server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    server.ssl_context = context
     thread = threading.Thread(target=server.serve_forever, name="dehu-simulator", daemon=True)
     thread.start()
     return server, thread

@@ -155,6 +155,7 @@ class Served:
     fields: dict = field(default_factory=dict)  # the operation's simple elements, as sent
     started: float = 0.0  # time.monotonic() when it arrived
     finished: float = field(default_factory=time.monotonic)  # when its answer was ready
+    connection: str = ""  # the client's address and port: requests on one connection share it
 
 
 class DehuState:

@@ -11,7 +11,7 @@ from core.plugins import host
 from plugins.sedes import pki
 from plugins.sedes.connectors import connector_for, connectors
 from plugins.sedes.connectors.dehu import DehuConnector
-from plugins.sedes.contract import Kind, Link, NotConfirmed, SedeState
+from plugins.sedes.contract import Kind, Link, NotConfirmed, SedeState, merged
 from tests.plugins.sedes.dehu_helpers import mailbox
 
 NIF = pki.dni(12345678)
@@ -75,6 +75,31 @@ def test_list_never_accepts(connector, dehu_simulator):
 
     assert dehu_simulator.notification(sent.identificador).state == "PENDIENTE"
     assert set(dehu_simulator.operations()) == {"Localiza"}
+
+
+def test_list_all_reads_pending_and_realised_over_one_connection(connector, dehu_simulator):
+    ctx = mailbox(dehu_simulator, NIF)
+    pending = dehu_simulator.add_notification(NIF, made_available_at=_ago(hours=3))
+    accepted = dehu_simulator.add_notification(
+        NIF, made_available_at=_ago(days=3), state="ACEPTADA", state_at=_ago(hours=1)
+    )
+    since = _ago(days=1)
+
+    def connections(call):
+        before = len(dehu_simulator.requests)
+        result = call()
+        served = dehu_simulator.requests[before:]
+        assert [s.operation for s in served] == ["Localiza", "LocalizaRealizadas"]
+        return result, {s.connection for s in served}
+
+    together, one = connections(lambda: connector.list_all(ctx, since))
+    apart, two = connections(lambda: merged(connector.list(ctx, since), connector.list_realized(ctx, since)))
+
+    assert together.complete
+    states = {r.external_id: r.state for r in together.records}
+    assert states == {pending.external_id: SedeState.PENDIENTE, accepted.external_id: SedeState.ACEPTADA}
+    assert {r.external_id: r.state for r in apart.records} == states
+    assert (len(one), len(two)) == (1, 2), "one TLS session for both lists, where two calls take two"
 
 
 def test_a_base_url_pasted_with_the_service_path_reaches_the_same_service(connector, dehu_simulator):
