@@ -20,9 +20,10 @@ Rules every connector keeps:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
@@ -248,3 +249,29 @@ class RateLimited(SedeUnavailable):
 
 class ProtocolError(SedeError):
     default_message = _l("The sede answered something that could not be understood.")
+
+
+NO_KEY = _l("The certificate has no private key: upload the PKCS#12 file that includes it.")
+
+
+def plain_nif(value: str | None) -> str:
+    """A NIF as a sede compares it: upper case, letters and digits only."""
+    return re.sub(r"[^0-9A-Z]", "", (value or "").upper())
+
+
+def check_certificate(ctx: MailboxContext) -> None:
+    """What every connector checks before a certificate goes to a sede: it has its key, it is valid
+    now, and (unless the mailbox is read under an apoderamiento) it is the client's own."""
+    credential, now = ctx.credential, datetime.now(UTC)
+    if not credential.key_pem or not credential.cert_pem:
+        raise AuthError(NO_KEY, sede=ctx.sede, code="no_key", detail="credential without key or certificate")
+    if credential.not_after <= now:
+        raise CertificateExpired(sede=ctx.sede, code="expired", detail=f"expired {credential.not_after:%Y-%m-%d}")
+    if credential.not_before > now:
+        raise CertificateNotYetValid(
+            sede=ctx.sede, code="not_yet_valid", detail=f"valid from {credential.not_before:%Y-%m-%d}"
+        )
+    if ctx.as_proxy:
+        return
+    if plain_nif(ctx.client_nif) not in {plain_nif(credential.holder_nif), plain_nif(credential.entity_nif)} - {""}:
+        raise CertificateMismatch(sede=ctx.sede, code="nif", detail=f"certificate {credential!r}")

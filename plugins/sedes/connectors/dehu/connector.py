@@ -13,7 +13,6 @@ unread is reported as an incomplete result whose ``next_since`` is where the nex
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import logging
 import re
@@ -27,13 +26,10 @@ from lxml import etree
 
 from plugins.sedes.connectors.dehu import messages as m
 from plugins.sedes.connectors.dehu import mime, wsse
-from plugins.sedes.connectors.dehu.transport import Session, TransportError, client_context
+from plugins.sedes.connectors.dehu.transport import Session, TransportError, client_context, retry_after_seconds
 from plugins.sedes.contract import (
     AuthError,
-    CertificateExpired,
     CertificateKind,
-    CertificateMismatch,
-    CertificateNotYetValid,
     Document,
     DocumentRef,
     InvalidRequest,
@@ -49,6 +45,7 @@ from plugins.sedes.contract import (
     SedeState,
     SedeUnavailable,
     SyncResult,
+    check_certificate,
     merged,
 )
 
@@ -72,8 +69,6 @@ ANEXO = "anexo:"
 ACUSE = "acuse:"
 
 BAD_URL = _l("The sede's address in the catalogue is not an https:// URL.")
-NO_KEY = _l("The certificate has no private key: upload the PKCS#12 file that includes it.")
-
 # What each DEHú error code means for the mailbox; the server's own words go only to the log.
 FAULTS: dict[str, tuple[type[SedeError], object]] = {
     "4102": (
@@ -100,22 +95,6 @@ SECURITY_FAULTS: dict[str, tuple[type[SedeError], object]] = {
     "InvalidSecurity": (AuthError, _l("DEHú did not accept the request's signature with this certificate.")),
     "InvalidSecurityToken": (AuthError, _l("DEHú did not accept this certificate.")),
 }
-
-
-def _nif(value: str | None) -> str:
-    return re.sub(r"[^0-9A-Z]", "", (value or "").upper())
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def split_external_id(external_id: str) -> tuple[str, str]:
@@ -145,20 +124,7 @@ class DehuConnector:
     # --- the contract ---------------------------------------------------------------------
 
     def check_credential(self, ctx: MailboxContext) -> None:
-        credential, now = ctx.credential, datetime.now(UTC)
-        if not credential.key_pem or not credential.cert_pem:
-            raise AuthError(NO_KEY, sede=ctx.sede, code="no_key", detail="credential without key or certificate")
-        if credential.not_after <= now:
-            raise CertificateExpired(sede=ctx.sede, code="expired", detail=f"expired {credential.not_after:%Y-%m-%d}")
-        if credential.not_before > now:
-            raise CertificateNotYetValid(
-                sede=ctx.sede, code="not_yet_valid", detail=f"valid from {credential.not_before:%Y-%m-%d}"
-            )
-        if ctx.as_proxy:
-            return
-        client = _nif(ctx.client_nif)
-        if client not in {_nif(credential.holder_nif), _nif(credential.entity_nif)} - {""}:
-            raise CertificateMismatch(sede=ctx.sede, code="nif", detail=f"certificate {credential!r}")
+        check_certificate(ctx)
 
     def list(self, ctx: MailboxContext, since: datetime, until: datetime | None = None) -> SyncResult:
         """Pending notifications and communications put at disposal between ``since`` and ``until``."""
@@ -466,7 +432,7 @@ class DehuConnector:
                 raise AuthError(sede=ctx.sede, code="tls", detail=error.detail) from error
             raise SedeUnavailable(sede=ctx.sede, code="network", detail=error.detail) from error
         if response.status in (429, 503) and not self._is_soap(response):
-            retry_after = _retry_after(response.headers.get("retry-after"))
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
             error_class = RateLimited if retry_after is not None else SedeUnavailable
             raise error_class(
                 sede=ctx.sede, code=str(response.status), detail=f"HTTP {response.status}", retry_after=retry_after

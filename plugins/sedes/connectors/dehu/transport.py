@@ -10,6 +10,7 @@ chunked requests).
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import functools
 import http.client
 import os
@@ -17,6 +18,7 @@ import socket
 import ssl
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from core.api import DomainError, checked_address
@@ -88,6 +90,20 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds from now (it gives seconds or an HTTP date); None if absent
+    or unreadable."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class Session:

@@ -23,10 +23,8 @@ acuse XML, the connector signs it (XAdES, ``acuse``) with the certificate and se
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import logging
-import re
 import ssl
 import threading
 import time
@@ -38,14 +36,11 @@ from flask_babel import lazy_gettext as _l
 from lxml import etree
 
 from plugins.sedes.connectors.dehu import wsse
-from plugins.sedes.connectors.dehu.transport import Session, TransportError, client_context
+from plugins.sedes.connectors.dehu.transport import Session, TransportError, client_context, retry_after_seconds
 from plugins.sedes.connectors.seguridad_social import acuse as acuses
 from plugins.sedes.connectors.seguridad_social import messages as m
 from plugins.sedes.contract import (
     AuthError,
-    CertificateExpired,
-    CertificateMismatch,
-    CertificateNotYetValid,
     Document,
     DocumentRef,
     InvalidRequest,
@@ -62,6 +57,8 @@ from plugins.sedes.contract import (
     SedeState,
     SedeUnavailable,
     SyncResult,
+    check_certificate,
+    plain_nif,
 )
 
 log = logging.getLogger(__name__)
@@ -83,7 +80,6 @@ MAIN_DOCUMENT = "documento"
 ACUSE = "acuse"
 
 BAD_URL = _l("The sede's address in the catalogue is not an https:// URL.")
-NO_KEY = _l("The certificate has no private key: upload the PKCS#12 file that includes it.")
 NO_CODES = _l(
     "The Seguridad Social's mailbox needs the client's CCC or NAF: add them in the client's data "
     "(Datos de la Seguridad Social)."
@@ -126,22 +122,6 @@ SECURITY_FAULTS: dict[str, tuple[type[SedeError], object]] = {
     "InvalidSecurity": (AuthError, _l("The Seguridad Social did not accept the request's signature.")),
     "InvalidSecurityToken": (AuthError, _l("The Seguridad Social did not accept this certificate.")),
 }
-
-
-def _nif(value: str | None) -> str:
-    return re.sub(r"[^0-9A-Z]", "", (value or "").upper())
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class SharedListings:
@@ -196,7 +176,7 @@ class SeguridadSocialConnector:
     # --- the contract ---------------------------------------------------------------------
 
     def check_credential(self, ctx: MailboxContext) -> None:
-        self._check_certificate(ctx)
+        check_certificate(ctx)
         if not [code for code in ctx.ssid_codes if code and code.strip()]:
             raise MissingClientData(NO_CODES, sede=ctx.sede, code="ssid", detail="mailbox without CCC or NAF")
 
@@ -206,11 +186,11 @@ class SeguridadSocialConnector:
         date filter: everything it lists comes back, whatever ``since`` says."""
         self.check_credential(ctx)
         until = (until or datetime.now(UTC)).replace(microsecond=0)
-        codes = {_nif(code) for code in ctx.ssid_codes}
+        codes = {plain_nif(code) for code in ctx.ssid_codes}
         found: dict[str, NotificationRecord] = {}
         complete = True
         if ctx.as_proxy:
-            queries = [(m.ROL_APODERADO, _nif(ctx.client_nif)), (m.ROL_AUTORIZADO_RED, None)]
+            queries = [(m.ROL_APODERADO, plain_nif(ctx.client_nif)), (m.ROL_AUTORIZADO_RED, None)]
         else:
             queries = [(m.ROL_PROPIA, None)]
         refusals: list[AuthError] = []
@@ -237,7 +217,7 @@ class SeguridadSocialConnector:
                     continue
                 complete = complete and finished
                 for item in items:
-                    if rol == m.ROL_AUTORIZADO_RED and _nif(item.destinatario) not in codes:
+                    if rol == m.ROL_AUTORIZADO_RED and plain_nif(item.destinatario) not in codes:
                         continue  # another client of the office's RED authorisation
                     record = self._record(ctx, item)
                     found.setdefault(record.external_id, record)
@@ -249,7 +229,7 @@ class SeguridadSocialConnector:
         """Comparecencia: ask for the acuse of acceptance, sign it, send it; the PDF and time stamp come back."""
         if confirmed is not True:
             raise NotConfirmed(sede=ctx.sede, code="not_confirmed", detail=record.external_id)
-        self._check_certificate(ctx)
+        check_certificate(ctx)
         codigo, rol, poderdante = self._address(ctx, record)
         with self._session(ctx) as session:
             answer = self._call(
@@ -295,7 +275,7 @@ class SeguridadSocialConnector:
 
     def fetch_document(self, ctx: MailboxContext, record: NotificationRecord, ref: DocumentRef) -> Document:
         """The PDF of a notification already accepted (verNotificacionAceptada), with no new legal effect."""
-        self._check_certificate(ctx)
+        check_certificate(ctx)
         if (ref.reference or MAIN_DOCUMENT) != MAIN_DOCUMENT:
             raise InvalidRequest(NO_SECOND_ACUSE, sede=ctx.sede, code="reference", detail=str(ref.reference))
         codigo, rol, poderdante = self._address(ctx, record)
@@ -311,32 +291,17 @@ class SeguridadSocialConnector:
 
     def poderdantes(self, ctx: MailboxContext) -> list[tuple[str, str]]:
         """Who has empowered the certificate's holder at the Seguridad Social: (NIF, name) pairs."""
-        self._check_certificate(ctx)
+        check_certificate(ctx)
         with self._session(ctx) as session:
             answer = self._call(session, ctx, m.SOLICITAR_PODERDANTES, [])
         node = self._object(ctx, answer, "listadoPoderdantes")
         return [
-            (_nif(m.text(item, "identificador")), m.text(item, "denominacion") or "")
+            (plain_nif(m.text(item, "identificador")), m.text(item, "denominacion") or "")
             for item in m.children(node, "poderdantes")
             if m.text(item, "identificador")
         ]
 
     # --- pieces ----------------------------------------------------------------------------
-
-    def _check_certificate(self, ctx: MailboxContext) -> None:
-        credential, now = ctx.credential, datetime.now(UTC)
-        if not credential.key_pem or not credential.cert_pem:
-            raise AuthError(NO_KEY, sede=ctx.sede, code="no_key", detail="credential without key or certificate")
-        if credential.not_after <= now:
-            raise CertificateExpired(sede=ctx.sede, code="expired", detail=f"expired {credential.not_after:%Y-%m-%d}")
-        if credential.not_before > now:
-            raise CertificateNotYetValid(
-                sede=ctx.sede, code="not_yet_valid", detail=f"valid from {credential.not_before:%Y-%m-%d}"
-            )
-        if ctx.as_proxy:
-            return
-        if _nif(ctx.client_nif) not in {_nif(credential.holder_nif), _nif(credential.entity_nif)} - {""}:
-            raise CertificateMismatch(sede=ctx.sede, code="nif", detail=f"certificate {credential!r}")
 
     def _listing(self, session, ctx, rol: int, poderdante: str | None) -> tuple[list[m.Notificacion], bool]:
         """Every page of one role's list; (items, whether the list was read to its end)."""
@@ -373,7 +338,7 @@ class SeguridadSocialConnector:
     def _record(self, ctx: MailboxContext, item: m.Notificacion) -> NotificationRecord:
         if not item.codigo or item.made_available_at is None:
             raise ProtocolError(sede=ctx.sede, code="notificacion", detail=f"incomplete notificacion {item!r}")
-        titular = _nif(ctx.client_nif)
+        titular = plain_nif(ctx.client_nif)
         state = STATES.get(item.estado, SedeState.DESCONOCIDO)
         # An accepted notification's PDF can be fetched again (verNotificacionAceptada), with no new effect.
         documents = (
@@ -413,7 +378,7 @@ class SeguridadSocialConnector:
         rol = int(raw_rol) if raw_rol.isdigit() else LINK_ROLES.get(record.link, m.ROL_PROPIA)
         if rol not in m.ROLE_LISTS:
             raise InvalidRequest(sede=ctx.sede, code="rol", detail=f"unknown rol {rol}")
-        return int(record.external_id), rol, _nif(ctx.client_nif) if rol == m.ROL_APODERADO else None
+        return int(record.external_id), rol, plain_nif(ctx.client_nif) if rol == m.ROL_APODERADO else None
 
     def _object(self, ctx: MailboxContext, answer: etree._Element, name: str) -> etree._Element:
         node = m.child(answer, name)
@@ -476,7 +441,7 @@ class SeguridadSocialConnector:
             raise SedeUnavailable(sede=ctx.sede, code="network", detail=error.detail) from error
         is_xml = "xml" in response.content_type.lower()
         if response.status in (429, 503) and not is_xml:
-            retry_after = _retry_after(response.headers.get("retry-after"))
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
             error_class = RateLimited if retry_after is not None else SedeUnavailable
             raise error_class(
                 sede=ctx.sede, code=str(response.status), detail=f"HTTP {response.status}", retry_after=retry_after
