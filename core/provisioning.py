@@ -13,8 +13,8 @@ from core.config import LANGUAGES
 from core.errors import DomainError
 from core.extensions import db
 from core.plugins import host
-from core.roles.models import ROLE_ADMIN, Role
-from core.roles.services import create_default_roles
+from core.roles.models import ROLE_ADMIN, OfferedDefault, Role
+from core.roles.services import create_default_roles, offer_new_defaults
 from core.users.services import invite_user
 from tenants.context import all_tenants, tenant_context
 from tenants.models import RESERVED_SLUGS, SLUG_PATTERN, TENANT_ACTIVE, TENANT_SUSPENDED, Tenant
@@ -92,3 +92,29 @@ def counts() -> dict[int, int]:
     """Users per tenant, for the operator's list (one query)."""
     with all_tenants():
         return dict(db.session.execute(select(User.tenant_id, func.count()).group_by(User.tenant_id)).all())
+
+
+def offer_default_grants(tenant_ids: list[int]) -> dict:
+    """The ``core.offer_default_grants`` sweep: the default roles of every tenant get the default
+    grants of permissions added since they were made. One query finds the tenants that lack an
+    offer; only those are visited, each in its own context."""
+    registry = host().permissions
+    codes = [permission.code for permission in registry.all()]
+    if not tenant_ids or not codes:
+        return {"tenants": 0, "granted": 0}
+    complete = set(
+        db.session.scalars(
+            select(OfferedDefault.tenant_id)
+            .where(OfferedDefault.tenant_id.in_(tenant_ids), OfferedDefault.code.in_(codes))
+            .group_by(OfferedDefault.tenant_id)
+            .having(func.count() == len(codes))
+        )
+    )
+    visited = granted = 0
+    for tenant_id in tenant_ids:
+        if tenant_id in complete:
+            continue
+        with tenant_context(tenant_id):
+            granted += len(offer_new_defaults(registry))
+        visited += 1
+    return {"tenants": visited, "granted": granted}

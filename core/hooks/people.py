@@ -1,4 +1,5 @@
-"""Users, roles and groups: their permissions, menu entries, the people widget and search."""
+"""Users, roles and groups: their permissions, menu entries, the people widget, search, and the
+job that offers new permissions' default grants."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from core.groups.models import Group
 from core.hookspecs import hookimpl
 from core.hooktypes import NavItem, SearchResult, Widget
 from core.permissions import Permission
+from core.provisioning import offer_default_grants
 
 
 @hookimpl
@@ -35,6 +37,19 @@ def navigation(tenant, user):
         NavItem(_l("Roles"), "roles.index", "core.roles:manage", icon="shield-lock", order=20, section="admin"),
         NavItem(_l("Groups"), "groups.index", "core.groups:view", icon="diagram-3", order=30, section="admin"),
     ]
+
+
+@hookimpl
+def register_jobs(jobs):
+    # After an upgrade the new permissions' default grants reach existing tenants within the hour.
+    jobs.add(
+        "core.offer_default_grants",
+        offer_default_grants,
+        title=_l("Give the default roles the default grants of new permissions"),
+        cron="7 * * * *",
+        timeout=600,
+        per_tenant=False,
+    )
 
 
 @hookimpl

@@ -70,3 +70,18 @@ class RolePermission(TenantScoped, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     role_id: Mapped[int] = mapped_column(ForeignKey("core_roles.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(100))
+
+
+class OfferedDefault(TenantScoped, db.Model):
+    """A permission whose default grants the tenant's default roles have been given once.
+
+    Grants are offered once per permission: a permission a later release adds reaches the
+    default roles of existing tenants, and one an administrator took away is not given back.
+    """
+
+    __tablename__ = "core_offered_defaults"
+    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(100))
+    offered_at: Mapped[datetime] = mapped_column(default=utcnow)

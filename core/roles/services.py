@@ -16,6 +16,7 @@ from core.roles.models import (
     ROLE_CLIENT,
     ROLE_MANAGER,
     ROLE_OPERATOR,
+    OfferedDefault,
     Role,
     RolePermission,
     UserRole,
@@ -159,5 +160,30 @@ def create_default_roles(language: str, registry: PermissionRegistry) -> dict[st
                 role.grants = [RolePermission(code=p.code) for p in registry.all() if key in p.default_roles]
             db.session.add(role)
             roles[key] = role
+    db.session.add_all(OfferedDefault(code=p.code) for p in registry.all())
     db.session.flush()
     return roles
+
+
+def offer_new_defaults(registry: PermissionRegistry) -> list[str]:
+    """Give the current tenant's default roles the default grants of permissions added since
+    its roles were made (a new release, a new plugin version), once per permission; commits.
+
+    A tenant from before this record was kept has every permission of today marked offered and
+    nothing granted: which defaults it was given, and which an administrator took away, is not known.
+    Returns the codes offered now.
+    """
+    offered = set(db.session.scalars(select(OfferedDefault.code)))
+    new = [p for p in registry.all() if p.code not in offered]
+    if not new:
+        return []
+    if offered:
+        roles = {role.key: role for role in db.session.scalars(select(Role).where(Role.key.is_not(None)))}
+        for permission in new:
+            for key in permission.default_roles:
+                role = roles.get(key)
+                if role is not None and not role.all_permissions and permission.code not in role.codes:
+                    role.grants.append(RolePermission(code=permission.code))
+    db.session.add_all(OfferedDefault(code=p.code) for p in new)
+    db.session.commit()
+    return [p.code for p in new] if offered else []
