@@ -7,7 +7,7 @@ loopback, private, link-local, shared (carrier-grade NAT), reserved, multicast o
 IPv4 or IPv6 (IPv4-mapped, 6to4, Teredo and NAT64 addresses are judged by the IPv4 address inside
 them), and returns the address to connect to. Callers connect to that address, not to the name:
 a second lookup could answer differently (DNS rebinding). TLS is still verified against the name
-(``smtp_client`` does both for SMTP).
+(``smtp_client`` does both for SMTP, ``pinned_http_connection`` for HTTP and HTTPS).
 
 ``VENTANILLA_ALLOW_PRIVATE_HOSTS=1`` (the ``ALLOW_PRIVATE_HOSTS`` setting) lets the operator allow
 such addresses: on in tests and in ``make run``'s demo, whose servers listen on loopback.
@@ -16,6 +16,7 @@ such addresses: on in tests and in ``make run``'s demo, whose servers listen on 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ipaddress
 import smtplib
 import socket
@@ -119,6 +120,50 @@ def check_host_now(host: str, port: int) -> None:
     """
     with contextlib.suppress(UnknownHost):
         checked_address(host, port)
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to an address checked beforehand; the Host header keeps the URL's name."""
+
+    def __init__(self, host: str, port: int, address: str, **kwargs):
+        super().__init__(host, port, **kwargs)
+        self.pinned_address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.pinned_address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """The same over TLS, verified (SNI and certificate) against the URL's name, not the address."""
+
+    def __init__(self, host: str, port: int, address: str, **kwargs):
+        super().__init__(host, port, **kwargs)
+        self.pinned_address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.pinned_address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def pinned_http_connection(
+    scheme: str, host: str, port: int, *, context: ssl.SSLContext | None = None, timeout: float = 30
+) -> http.client.HTTPConnection:
+    """An ``http.client`` connection (``scheme`` http or https) to ``host``:``port``, made to its
+    checked address (``checked_address``, which raises ``UnknownHost`` or ``RefusedAddress``), so no
+    second lookup can send it elsewhere. The Host header, SNI and the certificate check use the name.
+    The connection opens at its first request and may be kept alive for more.
+    """
+    if scheme not in ("http", "https") or not host:
+        raise ValueError(f"not an http(s) server: {scheme}://{host}")
+    address, port = checked_address(host, port)
+    if scheme == "https":
+        return _PinnedHTTPSConnection(
+            host, port, address, context=context or ssl.create_default_context(), timeout=timeout
+        )
+    return _PinnedHTTPConnection(host, port, address, timeout=timeout)
 
 
 # --- SMTP ---------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ from core.jobs.registry import PluginJobs
 from core.jobs.runner import JobContext
 from core.jobs.services import enqueue, finish_run, has_open_run, live_progress, set_run_progress
 from core.mail.services import SmtpSettings, new_message_id, record_bounce, send_composed_email, send_email
-from core.netcheck import checked_address
+from core.netcheck import checked_address, pinned_http_connection
 from core.pagination import Page, keyset_page
 from core.permissions import Permission, authenticated, operator_only, portal, public, requires
 from core.plugins import host
@@ -404,6 +404,7 @@ __all__ = [
     "open_stored",
     "operator_only",
     "own_group_ids",
+    "pinned_http_connection",
     "plugin_settings",
     "portal",
     "portal_accounts",

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from core.api import DomainError, checked_address
+from core.api import DomainError, pinned_http_connection
 
 TIMEOUT = 10.0
 EXCERPT = 1000  # characters of the receiver's answer kept in the log
@@ -51,29 +51,6 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to an address checked beforehand; the Host header keeps the URL's name."""
-
-    def __init__(self, host: str, port: int, address: str, **kwargs):
-        super().__init__(host, port, **kwargs)
-        self._address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """The same over TLS, verified (SNI and certificate) against the URL's name, not the address."""
-
-    def __init__(self, host: str, port: int, address: str, **kwargs):
-        super().__init__(host, port, **kwargs)
-        self._address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
 def _resolves(host: str, port: int) -> bool:
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -94,7 +71,7 @@ def send(url: str, secret: str, event: str, delivery_id: str, body: bytes, *, ti
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        address, port = checked_address(host, port)
+        connection = pinned_http_connection(parts.scheme, host, port, timeout=timeout)
     except DomainError as error:
         if _resolves(host, port):  # it resolves, so it was refused: waiting will not change that
             return outcome(error="refused", detail=str(error.message), final=True)
@@ -107,13 +84,6 @@ def send(url: str, secret: str, event: str, delivery_id: str, body: bytes, *, ti
         "X-Ventanilla-Delivery": delivery_id,
         "X-Ventanilla-Signature": signature(secret, int(time.time()), body),
     }
-    if parts.scheme == "https":
-        context = ssl.create_default_context()
-        connection: http.client.HTTPConnection = _PinnedHTTPSConnection(
-            host, port, address, context=context, timeout=timeout
-        )
-    else:
-        connection = _PinnedHTTPConnection(host, port, address, timeout=timeout)
     try:
         connection.request("POST", path, body=body, headers=headers)
         answer = connection.getresponse()

@@ -169,3 +169,77 @@ def test_smtp_never_connects_to_a_refused_address(strict, tls_smtp_server):
     _address, port, _cert = tls_smtp_server
     with pytest.raises(RefusedAddress):
         smtp_client("localhost", port, timeout=10)
+
+
+# --- HTTP(S): the same, for webhooks, sedes and boards ---------------------------------------------
+
+
+@pytest.fixture
+def tls_http_server(app, tmp_path):
+    """An HTTPS server with a certificate for ``localhost`` that answers with the Host header it got."""
+    import http.server
+    import threading
+
+    cert_file, key_file = _certificate(tmp_path, "localhost")
+
+    class EchoHost(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = (self.headers.get("Host") or "").encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    address = socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)[0][4][0]
+    server_class = type(
+        "Server", (http.server.ThreadingHTTPServer,), {"address_family": socket.getaddrinfo(address, 0)[0][0]}
+    )
+    server = server_class((address, 0), EchoHost)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield address, server.server_address[1], cert_file
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_connects_to_the_checked_address_with_the_name_in_host_sni_and_certificate(
+    app, tmp_path, tls_http_server
+):
+    from core.netcheck import pinned_http_connection
+
+    address, port, cert_file = tls_http_server
+    with app.app_context():
+        connection = pinned_http_connection(
+            "https", "localhost", port, context=ssl.create_default_context(cafile=str(cert_file)), timeout=10
+        )
+        assert connection.pinned_address == address
+        connection.request("GET", "/")
+        assert connection.sock.getpeername()[0] == address
+        assert connection.sock.server_hostname == "localhost"
+        answer = connection.getresponse()
+        assert answer.read() == f"localhost:{port}".encode(), "the Host header keeps the name"
+        connection.close()
+
+        stranger, _key = _certificate(tmp_path, "hooks.example.com")
+        other = pinned_http_connection(
+            "https", "localhost", port, context=ssl.create_default_context(cafile=str(stranger)), timeout=10
+        )
+        with pytest.raises(ssl.SSLCertVerificationError):
+            other.request("GET", "/")
+        other.close()
+
+
+def test_http_never_connects_to_a_refused_address_or_an_unknown_scheme(strict, tls_http_server):
+    from core.netcheck import RefusedAddress, pinned_http_connection
+
+    _address, port, _cert = tls_http_server
+    with pytest.raises(RefusedAddress):
+        pinned_http_connection("https", "localhost", port, timeout=10)
+    with pytest.raises(ValueError):
+        pinned_http_connection("ftp", "localhost", port, timeout=10)

@@ -17,7 +17,6 @@ import http.client
 import io
 import logging
 import re
-import socket
 import ssl
 from dataclasses import dataclass
 from datetime import date
@@ -27,7 +26,7 @@ from lxml import html
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from core.api import DomainError, checked_address
+from core.api import DomainError, pinned_http_connection
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +72,9 @@ class Reader:
 
     def _connect(self) -> http.client.HTTPSConnection:
         try:
-            address, port = checked_address(self.host, self.port)
+            return pinned_http_connection("https", self.host, self.port, context=self.context, timeout=self.timeout)
         except DomainError as error:
             raise BoardUnavailable(f"address refused: {self.host}") from error
-        connection = http.client.HTTPSConnection(self.host, port, context=self.context, timeout=self.timeout)
-        sock = socket.create_connection((address, port), self.timeout)
-        connection.sock = self.context.wrap_socket(sock, server_hostname=self.host)
-        return connection
 
     def get(self, url: str, limit: int) -> tuple[int, bytes]:
         """``(status, body)`` of a GET of ``url`` (on this reader's host)."""

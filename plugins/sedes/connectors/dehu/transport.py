@@ -14,14 +14,13 @@ import email.utils
 import functools
 import http.client
 import os
-import socket
 import ssl
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from core.api import DomainError, checked_address
+from core.api import DomainError, pinned_http_connection
 
 
 @dataclass(frozen=True)
@@ -80,18 +79,6 @@ def client_context(
     return context
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """Connects to an address checked beforehand, verifying TLS against the URL's host name."""
-
-    def __init__(self, host: str, port: int, address: str, **kwargs):
-        super().__init__(host, port, **kwargs)
-        self._address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
 def retry_after_seconds(value: str | None) -> float | None:
     """A ``Retry-After`` header in seconds from now (it gives seconds or an HTTP date); None if absent
     or unreadable."""
@@ -118,14 +105,13 @@ class Session:
         self.prefix = parts.path.rstrip("/")
         self.context = context
         self.timeout = timeout
-        self._connection: _PinnedHTTPSConnection | None = None
+        self._connection: http.client.HTTPConnection | None = None
 
-    def _connect(self) -> _PinnedHTTPSConnection:
+    def _connect(self) -> http.client.HTTPConnection:
         try:
-            address, port = checked_address(self.host, self.port)
+            return pinned_http_connection("https", self.host, self.port, context=self.context, timeout=self.timeout)
         except DomainError as error:
             raise TransportError(f"address refused: {self.host}", refused=True, message=error.message) from error
-        return _PinnedHTTPSConnection(self.host, port, address, context=self.context, timeout=self.timeout)
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
         for attempt in (1, 2):
