@@ -20,19 +20,26 @@ Callback ``POST <callback_url>``
 Retry classification: connection errors, timeouts, 408, 425, 429, 500, 502, 503, 504 and an
 unreadable answer are transient (``ProviderError.retryable``); any other status is not. A
 timeout is safe to retry because the request id is the idempotency key.
+
+Every call goes to the address checked for the API's host at that moment
+(``core.api.pinned_http_connection``): the bearer token never follows a name that has come to
+resolve somewhere private since the settings were saved.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.message import Message
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, urlsplit
 
-import requests
 from flask_babel import lazy_gettext as _l
 
+from core.api import DomainError, pinned_http_connection
 from plugins.pec.activation.contract import (
     ActivationProvider,
     ActivationRequest,
@@ -46,6 +53,19 @@ from plugins.pec.activation.signing import EVENT_HEADER, SIGNATURE_HEADER, verif
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "Ventanilla-PEC/1"
+MAX_ANSWER = 1024 * 1024  # an activation's answer is a small JSON document
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the gestore answered: status, headers (names in any case) and body."""
+
+    status_code: int
+    headers: Message
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
 
 
 def is_retryable_status(status_code: int) -> bool:
@@ -97,33 +117,44 @@ class HttpActivationProvider(ActivationProvider):
         previous_webhook_secret: str | None = None,
         *,
         timeout: float = 15.0,
-        session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         parts = urlsplit(base_url or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) address: {base_url!r}")
         self.base_url = base_url.rstrip("/")
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.prefix = parts.path.rstrip("/")
         self.api_token = api_token
         self.webhook_secrets = tuple(s for s in (webhook_secret, previous_webhook_secret) if s)
         self.timeout = timeout
-        self.session = session or requests.Session()
         self.clock = clock
 
     # --- outbound ---
 
-    def _call(self, method: str, path: str, **kwargs) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.api_token}", "User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
+    def _call(self, method: str, path: str, *, data: bytes | None = None, headers: dict | None = None) -> Answer:
+        headers = {"Authorization": f"Bearer {self.api_token}", "User-Agent": USER_AGENT, **(headers or {})}
         try:
-            return self.session.request(
-                method, self.base_url + path, headers=headers, timeout=self.timeout, allow_redirects=False, **kwargs
-            )
-        except (requests.ConnectionError, requests.Timeout) as error:
+            connection = pinned_http_connection(self.scheme, self.host, self.port, timeout=self.timeout)
+        except DomainError as error:
+            # Checked on saving and before the call: a name that stopped resolving, or now resolves
+            # somewhere refused. Another attempt checks again.
+            raise ProviderError(f"{method} {path}: {error.message}", retryable=True) from error
+        try:
+            connection.request(method, self.prefix + path, body=data, headers=headers)
+            answer = connection.getresponse()
+            body = answer.read(MAX_ANSWER)
+        except (TimeoutError, OSError) as error:
             raise ProviderError(f"{method} {path}: {error.__class__.__name__}", retryable=True) from error
-        except requests.RequestException as error:
-            raise ProviderError(f"{method} {path}: {error}", retryable=False) from error
+        except http.client.HTTPException as error:
+            raise ProviderError(f"{method} {path}: {error.__class__.__name__}: {error}", retryable=True) from error
+        finally:
+            connection.close()
+        return Answer(answer.status, answer.msg, body)
 
-    def _fail(self, response: requests.Response, what: str) -> ProviderError:
+    def _fail(self, response: Answer, what: str) -> ProviderError:
         try:
             payload = response.json()
             detail = payload.get("message") or payload.get("error")
@@ -136,7 +167,7 @@ class HttpActivationProvider(ActivationProvider):
             retry_after=parse_retry_after(response.headers.get("Retry-After"), self.clock),
         )
 
-    def _result(self, response: requests.Response, what: str) -> ActivationResult:
+    def _result(self, response: Answer, what: str) -> ActivationResult:
         try:
             return ActivationResult.from_dict(response.json())
         except (ValueError, KeyError, TypeError) as error:

@@ -20,6 +20,13 @@ from plugins.pec.lifecycle import expiry_date
 from tests.plugins.pec.test_activation_contract import make_request
 
 
+@pytest.fixture(autouse=True)
+def _in_the_application(app):
+    """Calls check the API's address against the operator's setting (the tests allow loopback)."""
+    with app.app_context():
+        yield
+
+
 @pytest.fixture
 def client(pec_provider):
     return HttpActivationProvider(pec_provider.url, "test-token", "test-secret", timeout=5)
@@ -274,3 +281,12 @@ def test_the_request_on_the_wire_is_the_contract_s_json(pec_provider, client):
     stored = pec_provider._activations["req-1"].request
     assert stored == request
     assert json.loads(json.dumps(request.to_dict()))["holder"]["birth_date"] == "1980-01-01"
+
+
+def test_the_api_is_called_at_the_checked_address_only(app, monkeypatch, pec_provider):
+    # In production loopback is refused: the token is never sent there, whatever the name says.
+    client = HttpActivationProvider(pec_provider.url.replace("127.0.0.1", "localhost"), "test-token", "test-secret")
+    monkeypatch.setitem(app.config, "ALLOW_PRIVATE_HOSTS", False)
+    error = provider_error(client.submit, make_request())
+    assert error.retryable and error.status_code is None
+    assert pec_provider.requests_seen == 0
