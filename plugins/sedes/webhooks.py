@@ -24,6 +24,9 @@ sweep takes the delivery again, so nothing is lost. A 2xx answer delivers; anyth
 again after ``RETRY_DELAYS`` and is failed after ``MAX_ATTEMPTS``; every attempt is logged with its
 status, an excerpt of the answer, the error and the duration. How the request is made and signed:
 ``webhook_sender``.
+
+**Retention.** ``sedes.webhooks_purge`` (daily, per tenant) removes delivered and failed deliveries,
+with their attempts, ``RETENTION_DAYS`` after they were recorded; pending ones stay until they end.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
     func,
     insert,
     or_,
@@ -110,6 +114,8 @@ ERRORS = {
 PERMISSION = "sedes.webhooks:manage"
 SWEEP_JOB = "sedes.webhooks_sweep"
 DELIVER_JOB = "sedes.webhooks_deliver"
+PURGE_JOB = "sedes.webhooks_purge"
+RETENTION_DAYS = 90
 SWEEP_CRON = "* * * * *"
 RETRY_DELAYS = (
     timedelta(minutes=1),
@@ -687,8 +693,28 @@ def record(delivery: Delivery, outcome) -> None:
         delivery.next_attempt_at = now + RETRY_DELAYS[delivery.attempts - 1]
 
 
+def purge_old_deliveries() -> dict:
+    """The current tenant's delivered and failed deliveries older than ``RETENTION_DAYS``, and
+    their attempts, removed in two statements."""
+    cutoff = utcnow() - timedelta(days=RETENTION_DAYS)
+    ended = select(Delivery.id).where(Delivery.status.in_((DELIVERED, FAILED)), Delivery.created_at < cutoff)
+    attempts = db.session.execute(
+        delete(Attempt).where(Attempt.delivery_id.in_(ended)),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    deliveries = db.session.execute(
+        delete(Delivery).where(Delivery.id.in_(ended)), execution_options={"synchronize_session": False}
+    ).rowcount
+    db.session.commit()
+    return {"deliveries_removed": deliveries, "attempts_removed": attempts}
+
+
+def run_purge(ctx) -> dict:
+    return purge_old_deliveries()
+
+
 def register_jobs(jobs) -> None:
-    """What the plugin's ``register_jobs`` hook adds for webhooks (both on the ``default`` queue)."""
+    """What the plugin's ``register_jobs`` hook adds for webhooks (all on the ``default`` queue)."""
     jobs.add(
         SWEEP_JOB,
         sweep,
@@ -699,3 +725,11 @@ def register_jobs(jobs) -> None:
         timeout=300,
     )
     jobs.add(DELIVER_JOB, run_deliver, queue="default", title=_l("Send webhook deliveries"), timeout=DELIVER_TIMEOUT)
+    jobs.add(
+        PURGE_JOB,
+        run_purge,
+        queue="default",
+        title=_l("Remove webhook deliveries older than 90 days"),
+        cron="41 3 * * *",
+        timeout=600,
+    )

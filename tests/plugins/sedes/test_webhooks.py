@@ -513,3 +513,55 @@ def test_a_sweep_queues_a_bounded_number_of_a_tenants_deliveries_and_the_rest_at
     assert sweep(app) == {"deliveries": webhooks.SWEEP_LIMIT, "runs": runs}
     assert sweep(app) == {"deliveries": 5, "runs": 1}
     assert sweep(app) == {"deliveries": 0, "runs": 0}
+
+
+def test_ended_deliveries_go_after_the_retention_with_their_attempts_and_pending_ones_stay(app, factory, run_jobs):
+    from datetime import timedelta
+
+    from sqlalchemy import func
+    from sqlalchemy import update as sql_update
+
+    from core.api import Tenant, db, enqueue
+    from plugins.sedes import webhooks
+    from plugins.sedes.webhook_sender import Outcome
+
+    tenant, _, _ = admin_office(app, factory)
+    other, _, _ = admin_office(app, factory, slug="other")
+    hook, _ = add_hook(app, tenant, "https://dms.example.com/hook")
+    other_hook, _ = add_hook(app, other, "https://dms.example.com/hook")
+    old = webhooks.utcnow() - timedelta(days=webhooks.RETENTION_DAYS + 1)
+    with in_tenant(app, tenant.id):
+        the_tenant, the_hook = db.session.get(Tenant, tenant.id), webhooks.get_hook(hook)
+        ids = [webhooks.ping_delivery(the_tenant, the_hook) for _ in range(4)]
+        delivered_old, failed_old, _pending_old, delivered_new = (db.session.get(webhooks.Delivery, i) for i in ids)
+        webhooks.record(delivered_old, Outcome(200, "ok", None, "", 5))
+        webhooks.record(delivered_new, Outcome(200, "ok", None, "", 5))
+        for _ in range(webhooks.MAX_ATTEMPTS):
+            webhooks.record(failed_old, Outcome(503, "busy", "http_status", "HTTP 503", 5))
+        db.session.commit()
+        db.session.execute(
+            sql_update(webhooks.Delivery).where(webhooks.Delivery.id.in_(ids[:3])).values(created_at=old),
+            execution_options={"synchronize_session": False},
+        )
+        db.session.commit()
+    with in_tenant(app, other.id):
+        kept = webhooks.ping_delivery(db.session.get(Tenant, other.id), webhooks.get_hook(other_hook))
+        db.session.execute(
+            sql_update(webhooks.Delivery)
+            .where(webhooks.Delivery.id == kept)
+            .values(created_at=old, status="delivered"),
+            execution_options={"synchronize_session": False},
+        )
+        db.session.commit()
+
+    with app.app_context():
+        run = enqueue(db.session.get(Tenant, tenant.id), webhooks.PURGE_JOB)
+    run_jobs()
+    with in_tenant(app, tenant.id):
+        finished = db.session.get(type(run), run.id)
+        assert finished.status == "finished"
+        assert finished.result == {"deliveries_removed": 2, "attempts_removed": 1 + webhooks.MAX_ATTEMPTS}
+        assert sorted(r[0] for r in db.session.execute(select(webhooks.Delivery.id))) == sorted(ids[2:])
+        assert db.session.scalar(select(func.count()).select_from(webhooks.Attempt)) == 1
+        assert webhooks.purge_old_deliveries() == {"deliveries_removed": 0, "attempts_removed": 0}
+    assert [r[0] for r in deliveries(app, other, "id")] == [kept], "another tenant's rows are its own business"
