@@ -9,7 +9,9 @@ followed (a 3xx is an answer that is not 2xx). The timeout is ``TIMEOUT`` second
 **The signature** (what an integrator verifies, as with Stripe's): the header
 ``X-Ventanilla-Signature: t=<unix seconds>,v1=<hex>`` where ``v1`` is HMAC-SHA256, keyed by the hook's
 secret, of ``"<t>." + body`` (the raw bytes of the body). The receiver recomputes it with its copy of
-the secret, compares in constant time, and refuses a ``t`` too far from its clock (replays).
+the secret, compares in constant time, and refuses a ``t`` too far from its clock (replays). For a
+day after the secret is rotated the header carries a second ``v1``, made with the previous secret,
+so a receiver still holding it keeps accepting deliveries (accept when any ``v1`` matches).
 ``X-Ventanilla-Event`` names the event and ``X-Ventanilla-Delivery`` the delivery's id, the same at
 every attempt of it.
 """
@@ -22,6 +24,7 @@ import http.client
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -45,10 +48,13 @@ class Outcome:
     final: bool = False
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``X-Ventanilla-Signature`` value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+def signature(secrets: str | Sequence[str], timestamp: int, body: bytes) -> str:
+    """The ``X-Ventanilla-Signature`` value for ``body`` sent at ``timestamp``: one ``v1`` per secret,
+    the current one first."""
+    signed = f"{timestamp}.".encode() + body
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    macs = (hmac.new(key.encode(), signed, hashlib.sha256).hexdigest() for key in keys)
+    return ",".join([f"t={timestamp}", *(f"v1={mac}" for mac in macs)])
 
 
 def _resolves(host: str, port: int) -> bool:
@@ -59,8 +65,10 @@ def _resolves(host: str, port: int) -> bool:
     return True
 
 
-def send(url: str, secret: str, event: str, delivery_id: str, body: bytes, *, timeout: float = TIMEOUT) -> Outcome:
-    """POST ``body`` to ``url``, signed with ``secret``; never raises for what the receiver does."""
+def send(
+    url: str, secrets: str | Sequence[str], event: str, delivery_id: str, body: bytes, *, timeout: float = TIMEOUT
+) -> Outcome:
+    """POST ``body`` to ``url``, signed with each of ``secrets``; never raises for what the receiver does."""
     started = time.monotonic()
 
     def outcome(status=None, excerpt="", error=None, detail="", final=False) -> Outcome:
@@ -82,7 +90,7 @@ def send(url: str, secret: str, event: str, delivery_id: str, body: bytes, *, ti
         "User-Agent": USER_AGENT,
         "X-Ventanilla-Event": event,
         "X-Ventanilla-Delivery": delivery_id,
-        "X-Ventanilla-Signature": signature(secret, int(time.time()), body),
+        "X-Ventanilla-Signature": signature(secrets, int(time.time()), body),
     }
     try:
         connection.request("POST", path, body=body, headers=headers)

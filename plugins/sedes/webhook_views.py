@@ -103,7 +103,7 @@ def new():
 def show(webhook_id: int):
     hook = _hook_or_404(webhook_id)
     page = webhooks.deliveries_page(hook, request.args.get("after"))
-    return _render("show.html", hook=hook, page=page)
+    return _render("show.html", hook=hook, page=page, previous_valid=webhooks.previous_secret_valid(hook))
 
 
 @bp.route("/<int:webhook_id>/edit", methods=["GET", "POST"])
@@ -138,8 +138,12 @@ def pause(webhook_id: int):
 @requires(PERMISSION)
 def rotate(webhook_id: int):
     hook = _hook_or_404(webhook_id)
-    webhooks.rotate_secret(current_user, hook)
-    flash(_("A new secret signs the deliveries from now on: put it into your receiver."), "warning")
+    at_once = request.form.get("at_once") == "1"
+    webhooks.rotate_secret(current_user, hook, keep_previous=not at_once)
+    if at_once:
+        flash(_("A new secret signs the deliveries from now on, and the old one no longer does."), "warning")
+    else:
+        flash(_("A new secret signs the deliveries from now on; the old one signs them too for 24 hours."), "warning")
     return redirect(url_for(".show", webhook_id=hook.id))
 
 

@@ -130,6 +130,7 @@ RUN_SIZE = 20  # deliveries per run: 20 slow receivers at the timeout still end 
 DELIVER_TIMEOUT = 900  # seconds a deliver run may last (RQ's job timeout)
 CLAIM_TTL = timedelta(seconds=DELIVER_TIMEOUT) + timedelta(minutes=5)
 SECRET_BYTES = 32
+SECRET_GRACE = timedelta(hours=24)
 PER_PAGE = 30
 # Deliveries one tenant's sweep queues per minute: a receiver down for a day must not fill the
 # default queue with runs that would delay every other tenant's jobs; the rest wait for the next tick.
@@ -145,7 +146,9 @@ class SedeWebhook(TenantScoped, Audited, db.Model):
     __tablename__ = "sedes_webhooks"
     __audit_type__ = "sedes_webhook"
     __audit_title__ = _l("Webhook")
-    __audit_exclude__ = frozenset({"secret", "created_at", "updated_at", "created_by_id"})
+    __audit_exclude__ = frozenset(
+        {"secret", "previous_secret", "previous_secret_until", "created_at", "updated_at", "created_by_id"}
+    )
     __audit_fields__ = {
         "url": _l("URL"),
         "description": _l("Description"),
@@ -161,6 +164,9 @@ class SedeWebhook(TenantScoped, Audited, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     secret: Mapped[str] = mapped_column(EncryptedText)
     secret_rotated_at: Mapped[datetime | None] = mapped_column()
+    # After a rotation the old secret signs too, until then, so a receiver can change without a gap.
+    previous_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    previous_secret_until: Mapped[datetime | None] = mapped_column()
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -321,13 +327,30 @@ def set_active(user, hook: Webhook, active: bool) -> None:
     db.session.commit()
 
 
-def rotate_secret(user, hook: Webhook) -> str:
-    """A new secret at once: deliveries from now on are signed with it (the receiver must change too)."""
+def rotate_secret(user, hook: Webhook, *, keep_previous: bool = True) -> str:
+    """A new secret at once. With ``keep_previous`` the old one signs every delivery beside it for
+    ``SECRET_GRACE`` (a second ``v1``), so the receiver can change without refusing any; without it
+    (the old secret leaked) the old one stops at once."""
     _need(user)
+    now = utcnow()
+    if keep_previous:
+        hook.previous_secret, hook.previous_secret_until = hook.secret, now + SECRET_GRACE
+    else:
+        hook.previous_secret = hook.previous_secret_until = None
     hook.secret = new_secret()
-    hook.secret_rotated_at = utcnow()
+    hook.secret_rotated_at = now
     db.session.commit()
     return hook.secret
+
+
+def previous_secret_valid(hook: Webhook, now: datetime | None = None) -> bool:
+    until = hook.previous_secret_until
+    return bool(hook.previous_secret and until is not None and _aware(until) > (now or utcnow()))
+
+
+def signing_secrets(hook: Webhook, now: datetime | None = None) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and the previous one in its grace."""
+    return [hook.secret, hook.previous_secret] if previous_secret_valid(hook, now) else [hook.secret]
 
 
 def delete_hook(user, hook: Webhook) -> None:
@@ -656,7 +679,7 @@ def run_deliver(ctx, delivery_ids: list[int]) -> dict:
         if delivery is None:  # sent meanwhile, or its hook was deleted
             continue
         hook = delivery.hook
-        outcome = send(hook.url, hook.secret, delivery.event, delivery.uuid, body_of(delivery))
+        outcome = send(hook.url, signing_secrets(hook), delivery.event, delivery.uuid, body_of(delivery))
         record(delivery, outcome)
         db.session.commit()
         summary[{DELIVERED: "delivered", FAILED: "failed"}.get(delivery.status, "retrying")] += 1

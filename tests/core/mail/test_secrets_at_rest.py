@@ -82,6 +82,7 @@ SCANNED = {
     "sedes_certificates.credential_pem",  # tests/plugins/sedes/test_sync.py
     "sedes_certificates.password",  # tests/plugins/sedes/test_certificates.py
     "sedes_certificates.pkcs12",  # tests/plugins/sedes/test_certificates.py
+    "sedes_webhooks.previous_secret",  # tests/plugins/sedes/test_webhooks.py
     "sedes_webhooks.secret",  # tests/plugins/sedes/test_webhooks.py
 }
 

@@ -53,6 +53,8 @@ class Receiver:
                         "event": self.headers["X-Ventanilla-Event"],
                         "delivery": self.headers["X-Ventanilla-Delivery"],
                         "signed": receiver.verify(self.headers["X-Ventanilla-Signature"], body),
+                        "signature": self.headers["X-Ventanilla-Signature"],
+                        "raw": body,
                         "body": json.loads(body),
                     }
                 )
@@ -76,10 +78,12 @@ class Receiver:
         self.url = f"{scheme}://{host}:{self.port}/hooks/sedes?source=ventanilla"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def verify(self, header: str, body: bytes) -> bool:
-        fields = dict(item.split("=", 1) for item in header.split(","))
-        expected = hmac.new(self.secret.encode(), fields["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, fields["v1"])
+    def verify(self, header: str, body: bytes, secret: str | None = None) -> bool:
+        """The recipe shown on the hook's page: any ``v1`` made with the secret signs it."""
+        items = [item.split("=", 1) for item in header.split(",")]
+        key = (secret if secret is not None else self.secret).encode()
+        expected = hmac.new(key, dict(items)["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+        return any(hmac.compare_digest(expected, value) for name, value in items if name == "v1")
 
     def __enter__(self):
         self.thread.start()
@@ -175,6 +179,9 @@ def test_the_administrator_registers_a_hook_and_sees_its_secret_encrypted_at_res
     client.post(f"{hook_page}/rotate")
     rotated = re.search(r'<code class="user-select-all">([^<]+)</code>', client.get(hook_page).get_data(as_text=True))
     assert rotated.group(1) != secret and rotated.group(1).startswith("whsec_")
+    with owner_engine.connect() as connection:
+        kept = connection.execute(text("SELECT previous_secret FROM sedes_webhooks")).scalar()
+    assert kept and secret not in kept, "the previous secret, kept for its day, is encrypted at rest too"
 
     client.post(f"{hook_page}/pause")
     assert "Paused" in client.get(hook_page).get_data(as_text=True)
@@ -565,3 +572,45 @@ def test_ended_deliveries_go_after_the_retention_with_their_attempts_and_pending
         assert db.session.scalar(select(func.count()).select_from(webhooks.Attempt)) == 1
         assert webhooks.purge_old_deliveries() == {"deliveries_removed": 0, "attempts_removed": 0}
     assert [r[0] for r in deliveries(app, other, "id")] == [kept], "another tenant's rows are its own business"
+
+
+def test_after_a_rotation_the_old_secret_signs_too_for_a_day_unless_stopped_at_once(
+    app, factory, client, run_jobs, receiver
+):
+    def ping_and_read(hook_page: str) -> dict:
+        client.post(f"{hook_page}/ping")
+        run_jobs()
+        return receiver.requests[-1]
+
+    def signs(request: dict, secret: str) -> bool:
+        return receiver.verify(request["signature"], request["raw"], secret)
+
+    start = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        tenant, _, _ = admin_office(app, factory)
+        hook, first = add_hook(app, tenant, receiver.url)
+        hook_page = f"/acme/sedes/settings/webhooks/{hook}"
+        login(client, "acme", "admin@acme.test")
+        assert ping_and_read(hook_page)["signature"].count("v1=") == 1
+
+        client.post(f"{hook_page}/rotate")
+        shown = client.get(hook_page).get_data(as_text=True)
+        second = re.search(r'<code class="user-select-all">([^<]+)</code>', shown).group(1)
+        assert 'id="previous-secret"' in shown
+        during = ping_and_read(hook_page)
+        assert during["signature"].count("v1=") == 2
+        assert signs(during, second) and signs(during, first), "a receiver with either secret accepts it"
+
+        clock.shift(timedelta(hours=24, seconds=1))
+        login(client, "acme", "admin@acme.test")
+        after = ping_and_read(hook_page)
+        assert signs(after, second) and not signs(after, first)
+        assert 'id="previous-secret"' not in client.get(hook_page).get_data(as_text=True)
+
+        client.post(f"{hook_page}/rotate")
+        client.post(f"{hook_page}/rotate", data={"at_once": "1"})
+        third = re.search(
+            r'<code class="user-select-all">([^<]+)</code>', client.get(hook_page).get_data(as_text=True)
+        ).group(1)
+        leaked = ping_and_read(hook_page)
+        assert leaked["signature"].count("v1=") == 1 and signs(leaked, third) and not signs(leaked, second)
