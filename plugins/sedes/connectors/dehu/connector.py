@@ -26,7 +26,12 @@ from lxml import etree
 
 from plugins.sedes.connectors.dehu import messages as m
 from plugins.sedes.connectors.dehu import mime, wsse
-from plugins.sedes.connectors.dehu.transport import Session, TransportError, client_context, retry_after_seconds
+from plugins.sedes.connectors.dehu.transport import (
+    Session,
+    TransportError,
+    client_context,
+    post_to_sede,
+)
 from plugins.sedes.contract import (
     AuthError,
     CertificateKind,
@@ -40,7 +45,6 @@ from plugins.sedes.contract import (
     NotificationRecord,
     OpenedNotification,
     ProtocolError,
-    RateLimited,
     SedeError,
     SedeState,
     SedeUnavailable,
@@ -423,24 +427,7 @@ class DehuConnector:
     ) -> tuple[etree._Element, dict]:
         message = wsse.sign(wsse.envelope(m.request(operation, fields)), ctx.credential.cert_pem, session.key)
         headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": f'"{m.soap_action(operation)}"'}
-        try:
-            response = session.post(m.path_for(operation), message, headers)
-        except TransportError as error:
-            if error.refused:
-                if error.message is not None:
-                    raise SedeError(error.message, sede=ctx.sede, code="address", detail=error.detail) from error
-                raise AuthError(sede=ctx.sede, code="tls", detail=error.detail) from error
-            raise SedeUnavailable(sede=ctx.sede, code="network", detail=error.detail) from error
-        if response.status in (429, 503) and not self._is_soap(response):
-            retry_after = retry_after_seconds(response.headers.get("retry-after"))
-            error_class = RateLimited if retry_after is not None else SedeUnavailable
-            raise error_class(
-                sede=ctx.sede, code=str(response.status), detail=f"HTTP {response.status}", retry_after=retry_after
-            )
-        if response.status >= 500 and not self._is_soap(response):
-            raise SedeUnavailable(sede=ctx.sede, code=str(response.status), detail=f"HTTP {response.status}")
-        if response.status in (401, 403):
-            raise AuthError(sede=ctx.sede, code=str(response.status), detail=f"HTTP {response.status}")
+        response = post_to_sede(session, ctx.sede, m.path_for(operation), message, headers, answers_soap=self._is_soap)
         try:
             root_bytes, attachments = mime.split(response.body, response.content_type)
             root = etree.fromstring(root_bytes, parser=wsse.PARSER)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from core.api import DomainError, pinned_http_connection
+from plugins.sedes.contract import AuthError, RateLimited, SedeError, SedeUnavailable
 
 
 @dataclass(frozen=True)
@@ -151,3 +152,33 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def post_to_sede(
+    session: Session, sede: str, path: str, body: bytes, headers: dict[str, str], *, answers_soap
+) -> Response:
+    """POST to a sede's SOAP endpoint, mapping what went wrong below SOAP to the contract's errors.
+
+    A refused address is a ``SedeError`` in the tenant's words; a TLS failure, 401 and 403 are
+    ``AuthError``; the network, 5xx, 429 and 503 are ``SedeUnavailable`` (``RateLimited`` with a
+    Retry-After). An answer ``answers_soap(response)`` recognises (a SOAP Fault may come with 500)
+    is returned for the connector to read.
+    """
+    try:
+        response = session.post(path, body, headers)
+    except TransportError as error:
+        if error.refused:
+            if error.message is not None:
+                raise SedeError(error.message, sede=sede, code="address", detail=error.detail) from error
+            raise AuthError(sede=sede, code="tls", detail=error.detail) from error
+        raise SedeUnavailable(sede=sede, code="network", detail=error.detail) from error
+    status, detail = response.status, f"HTTP {response.status}"
+    if status in (429, 503) and not answers_soap(response):
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        error_class = RateLimited if retry_after is not None else SedeUnavailable
+        raise error_class(sede=sede, code=str(status), detail=detail, retry_after=retry_after)
+    if status >= 500 and not answers_soap(response):
+        raise SedeUnavailable(sede=sede, code=str(status), detail=detail)
+    if status in (401, 403):
+        raise AuthError(sede=sede, code=str(status), detail=detail)
+    return response

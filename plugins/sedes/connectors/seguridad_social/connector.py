@@ -36,7 +36,12 @@ from flask_babel import lazy_gettext as _l
 from lxml import etree
 
 from plugins.sedes.connectors.dehu import wsse
-from plugins.sedes.connectors.dehu.transport import Session, TransportError, client_context, retry_after_seconds
+from plugins.sedes.connectors.dehu.transport import (
+    Session,
+    TransportError,
+    client_context,
+    post_to_sede,
+)
 from plugins.sedes.connectors.seguridad_social import acuse as acuses
 from plugins.sedes.connectors.seguridad_social import messages as m
 from plugins.sedes.contract import (
@@ -52,7 +57,6 @@ from plugins.sedes.contract import (
     NotificationRecord,
     OpenedNotification,
     ProtocolError,
-    RateLimited,
     SedeError,
     SedeState,
     SedeUnavailable,
@@ -431,25 +435,7 @@ class SeguridadSocialConnector:
     def _call(self, session: _SignedSession, ctx: MailboxContext, operation: str, fields) -> etree._Element:
         message = wsse.sign(wsse.envelope(m.request(operation, fields)), ctx.credential.cert_pem, session.key)
         headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": f'"{m.soap_action(operation)}"'}
-        try:
-            response = session.post("", message, headers)
-        except TransportError as error:
-            if error.refused:
-                if error.message is not None:
-                    raise SedeError(error.message, sede=ctx.sede, code="address", detail=error.detail) from error
-                raise AuthError(sede=ctx.sede, code="tls", detail=error.detail) from error
-            raise SedeUnavailable(sede=ctx.sede, code="network", detail=error.detail) from error
-        is_xml = "xml" in response.content_type.lower()
-        if response.status in (429, 503) and not is_xml:
-            retry_after = retry_after_seconds(response.headers.get("retry-after"))
-            error_class = RateLimited if retry_after is not None else SedeUnavailable
-            raise error_class(
-                sede=ctx.sede, code=str(response.status), detail=f"HTTP {response.status}", retry_after=retry_after
-            )
-        if response.status >= 500 and not is_xml:
-            raise SedeUnavailable(sede=ctx.sede, code=str(response.status), detail=f"HTTP {response.status}")
-        if response.status in (401, 403):
-            raise AuthError(sede=ctx.sede, code=str(response.status), detail=f"HTTP {response.status}")
+        response = post_to_sede(session, ctx.sede, "", message, headers, answers_soap=_answers_xml)
         try:
             root = etree.fromstring(response.body, parser=wsse.PARSER)
         except (etree.XMLSyntaxError, ValueError) as error:
@@ -484,3 +470,7 @@ class SeguridadSocialConnector:
     def _coded(ctx: MailboxContext, operation: str, code: str, description: str) -> SedeError:
         error_class, message = FAULTS.get(code, (InvalidRequest, None))
         return error_class(message, sede=ctx.sede, code=code, detail=f"{operation}: {code} {description}")
+
+
+def _answers_xml(response) -> bool:
+    return "xml" in response.content_type.lower()
