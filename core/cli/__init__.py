@@ -15,6 +15,7 @@ tenants_cli = AppGroup("tenants", help="Create, list, suspend tenants and licens
 operators_cli = AppGroup("operators", help="Manage platform operator accounts.")
 demo_cli = AppGroup("demo", help="Demonstration data.")
 secrets_cli = AppGroup("secrets", help="Secrets at rest (passwords, certificates, keys).")
+storage_cli = AppGroup("storage", help="Where uploaded files and the outbox are kept.")
 
 
 def _fail(error: DomainError):
@@ -178,8 +179,31 @@ def rotate_secrets(batch_size):
         raise click.ClickException("some secrets could not be opened with any configured key: keep the old keys")
 
 
+@storage_cli.command("check")
+def check_storage():
+    """Reach the file store and the outbox store; write, read and remove a probe in the outbox."""
+    import secrets
+
+    from core.files.store import StorageUnavailable, get_named_store, get_store
+
+    try:
+        files = get_store()
+        files.exists(1, "0" * 64)
+        click.echo(f"files: {files.describe()}: readable")
+        outbox = get_named_store("outbox")
+        probe = f"storage-check-{secrets.token_hex(8)}"
+        outbox.put(probe, b"probe")
+        if outbox.get(probe)[1] != b"probe":
+            raise StorageUnavailable(f"{outbox.describe()}: the probe read back differs from what was written")
+        outbox.delete(probe)
+        click.echo(f"outbox: {outbox.describe()}: writable")
+    except (StorageUnavailable, OSError) as error:
+        raise click.ClickException(str(error)) from None
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(tenants_cli)
     app.cli.add_command(operators_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(secrets_cli)
+    app.cli.add_command(storage_cli)

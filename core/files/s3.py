@@ -81,10 +81,14 @@ class S3Bucket:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
     def __repr__(self) -> str:  # never the credentials
-        return f"<S3Bucket {self.bucket!r} prefix={self.prefix!r} at {self.client.meta.endpoint_url}>"
+        return f"<S3Bucket {self.describe()}>"
+
+    def describe(self, folder: str = "") -> str:
+        where = f"{self.prefix}{folder}"
+        return f"S3 bucket {self.bucket!r}{f' under {where!r}' if where else ''} at {self.client.meta.endpoint_url}"
 
     def unavailable(self, error: Exception) -> StorageUnavailable:
-        where = f"S3 bucket {self.bucket!r} at {self.client.meta.endpoint_url}"
+        where = self.describe()
         if isinstance(error, ClientError):
             code = str(error.response.get("Error", {}).get("Code", ""))
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -132,7 +136,10 @@ class S3FileStore(FileStore):
         self.bucket = bucket
 
     def __repr__(self) -> str:
-        return f"<S3FileStore {self.bucket!r}>"
+        return f"<S3FileStore {self.describe()}>"
+
+    def describe(self) -> str:
+        return self.bucket.describe("files/")
 
     def object_key(self, tenant_id: int, key: str, variant: str | None = None) -> str:
         _check(tenant_id, key, variant)
@@ -182,7 +189,10 @@ class S3NamedStore(NamedStore):
         self.folder = f"{bucket.prefix}{kind}/"
 
     def __repr__(self) -> str:
-        return f"<S3NamedStore {self.folder!r} in {self.bucket!r}>"
+        return f"<S3NamedStore {self.describe()}>"
+
+    def describe(self) -> str:
+        return self.bucket.describe(self.folder[len(self.bucket.prefix) :])
 
     def object_key(self, name: str) -> str:
         check_name(name)

@@ -77,12 +77,19 @@ class FileStore(ABC):
         with self.open(tenant_id, key, variant) as handle:
             return handle.read()
 
+    def describe(self) -> str:
+        """Where the bytes are, for the operator (never a credential)."""
+        return type(self).__name__
+
 
 class LocalFileStore(FileStore):
     """``<root>/<tenant_id>/<key[:2]>/<key>``, variants as ``<key>.<variant>``; atomic writes."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+
+    def describe(self) -> str:
+        return f"local folder {self.root}"
 
     def path(self, tenant_id: int, key: str, variant: str | None = None) -> Path:
         _check(tenant_id, key, variant)
@@ -170,12 +177,19 @@ class NamedStore(ABC):
     def head(self, name: str, size: int) -> bytes:
         return self.get(name)[1][:size]
 
+    def describe(self) -> str:
+        """Where the objects are, for the operator (never a credential)."""
+        return type(self).__name__
+
 
 class LocalNamedStore(NamedStore):
     """``<root>/<name>``; written as a hidden ``.<name>.part`` and renamed, so a reader never sees half."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+
+    def describe(self) -> str:
+        return f"local folder {self.root}"
 
     def _path(self, name: str) -> Path:
         check_name(name)
