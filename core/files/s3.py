@@ -126,7 +126,13 @@ class S3Bucket:
     def delete_keys(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
             chunk = keys[start : start + 1000]
-            self.call("delete_objects", Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+            answer = self.call("delete_objects", Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+            if errors := answer.get("Errors"):  # a 200 answer may still refuse some keys
+                first = errors[0]
+                raise StorageUnavailable(
+                    f"{self.describe()}: {len(errors)} object(s) not deleted, "
+                    f"{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}".rstrip()
+                )
 
 
 class S3FileStore(FileStore):

@@ -210,3 +210,22 @@ def test_the_console_says_when_the_outbox_bucket_cannot_be_read(app, factory, cl
     assert "no-such-bucket" in page.get_data(as_text=True)
     assert shown.status_code == 200 and "The outbox cannot be read" in shown.get_data(as_text=True)
     assert s3_settings["S3_SECRET_ACCESS_KEY"] not in page.get_data(as_text=True)
+
+
+def test_bytes_leave_the_bucket_with_the_last_record_that_uses_them(app, factory, use_s3, s3_endpoint):
+    from core.extensions import db
+    from core.files.services import accept_image_or_pdf, delete_stored_file, thumbnail
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme")
+    photo = samples.png(samples.photo(400, 300))
+    with app.app_context(), tenant_context(tenant.id):
+        first, second = accept_image_or_pdf(photo, "a.png"), accept_image_or_pdf(photo, "b.png")
+        thumbnail(first, 256)
+        db.session.commit()
+        delete_stored_file(first)
+        db.session.commit()
+        assert len(bucket_keys(s3_endpoint, use_s3["S3_BUCKET"])) == 2, "the other record keeps them"
+        delete_stored_file(second)
+        db.session.commit()
+    assert bucket_keys(s3_endpoint, use_s3["S3_BUCKET"]) == [], "the object and its thumbnail are gone"
