@@ -201,6 +201,31 @@ def check_storage():
         raise click.ClickException(str(error)) from None
 
 
+@storage_cli.command("copy-local")
+def copy_local_files():
+    """Copy the files of FILES_DIR and the .eml files of OUTBOX_DIR into the configured stores
+    (FILES_STORE, OUTBOX_STORE); run it again until it copies nothing, then switch every machine."""
+    from flask import current_app
+
+    from core.files.store import LocalFileStore, StorageUnavailable, get_named_store, get_store
+    from core.files.transfer import copy_local
+
+    config = current_app.config
+    try:
+        files, outbox = get_store(), get_named_store("outbox")
+        if isinstance(files, LocalFileStore):
+            raise click.ClickException("FILES_STORE is local: set it (and the S3_* settings) to the new store first")
+        copied = copy_local(config["FILES_DIR"], config["OUTBOX_DIR"], files, outbox)
+    except (StorageUnavailable, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"{copied.files} file(s), {copied.variants} thumbnail(s), {copied.outbox} outbox message(s) copied "
+        f"into {files.describe()}; {copied.skipped} already there"
+    )
+    for path in copied.damaged:
+        click.secho(f"not copied, its bytes do not match its name: {path}", fg="red", err=True)
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(tenants_cli)
     app.cli.add_command(operators_cli)

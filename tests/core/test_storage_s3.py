@@ -229,3 +229,23 @@ def test_bytes_leave_the_bucket_with_the_last_record_that_uses_them(app, factory
         delete_stored_file(second)
         db.session.commit()
     assert bucket_keys(s3_endpoint, use_s3["S3_BUCKET"]) == [], "the object and its thumbnail are gone"
+
+
+def test_a_local_installation_is_copied_into_the_bucket(app, factory, s3_settings, s3_endpoint, tmp_path):
+    from core.files.store import LocalFileStore, LocalNamedStore
+
+    local = {"FILES_DIR": str(tmp_path / "files"), "OUTBOX_DIR": str(tmp_path / "outbox")}
+    files, outbox = LocalFileStore(local["FILES_DIR"]), LocalNamedStore(local["OUTBOX_DIR"])
+    key = files.save(3, b"a scanned page")
+    files.save_variant(3, key, "thumb256", b"small")
+    outbox.put("20260101T000000000000-aa.eml", b"Subject: old\r\n\r\nx")
+    (Path(local["FILES_DIR"]) / "3" / key[:2] / ".tmp-partial").write_bytes(b"half")
+    with configured(app, {**s3_settings, **local}):
+        result = app.test_cli_runner().invoke(args=["storage", "copy-local"])
+        again = app.test_cli_runner().invoke(args=["storage", "copy-local"])
+    assert result.exit_code == 0, result.output
+    assert "1 file(s), 1 thumbnail(s), 1 outbox message(s) copied" in result.output
+    assert "0 file(s), 0 thumbnail(s), 0 outbox message(s) copied" in again.output and "3 already there" in again.output
+    keys = bucket_keys(s3_endpoint, s3_settings["S3_BUCKET"])
+    assert f"site-a/files/3/{key[:2]}/{key}" in keys and f"site-a/files/3/{key[:2]}/{key}.thumb256" in keys
+    assert any(k.endswith("~20260101T000000000000-aa.eml") for k in keys) and len(keys) == 3
