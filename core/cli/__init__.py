@@ -189,7 +189,7 @@ def check_storage():
     try:
         files = get_store()
         files.exists(1, "0" * 64)
-        click.echo(f"files: {files.describe()}: readable")
+        click.echo(f"files: {files.describe()}: reachable")
         outbox = get_named_store("outbox")
         probe = f"storage-check-{secrets.token_hex(8)}"
         outbox.put(probe, b"probe")

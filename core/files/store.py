@@ -202,7 +202,7 @@ class LocalNamedStore(NamedStore):
 
     def put(self, name: str, data: bytes) -> None:
         path = self._path(name)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o750)  # mail holds personal data and links
         partial = self.root / f".{name}.part"
         partial.write_bytes(data)
         os.replace(partial, path)
