@@ -54,15 +54,16 @@ _MIRROR = str.maketrans(_ALPHABET, _ALPHABET[::-1])
 _END = "~"
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_NO_BUCKET = "the bucket does not exist: create it, or check VENTANILLA_S3_BUCKET and VENTANILLA_S3_ENDPOINT_URL"
 _HINTS = {
-    "NoSuchBucket": "the bucket does not exist: create it, or check S3_BUCKET and S3_ENDPOINT_URL",
-    "404": "the bucket does not exist: create it, or check S3_BUCKET and S3_ENDPOINT_URL",
-    "InvalidAccessKeyId": "the access key is unknown: check S3_ACCESS_KEY_ID",
-    "SignatureDoesNotMatch": "the secret key is wrong: check S3_SECRET_ACCESS_KEY",
+    "NoSuchBucket": _NO_BUCKET,
+    "404": _NO_BUCKET,
+    "InvalidAccessKeyId": "the access key is unknown: check VENTANILLA_S3_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch": "the secret key is wrong: check VENTANILLA_S3_SECRET_ACCESS_KEY",
     "AccessDenied": "access denied: check the credentials and the bucket's policy",
-    "403": "access denied: check S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY and the bucket's policy",
-    "301": "the bucket is in another region: check S3_REGION",
-    "PermanentRedirect": "the bucket is in another region: check S3_REGION",
+    "403": "access denied: check VENTANILLA_S3_ACCESS_KEY_ID and _SECRET_ACCESS_KEY, and the bucket's policy",
+    "301": "the bucket is in another region: check VENTANILLA_S3_REGION",
+    "PermanentRedirect": "the bucket is in another region: check VENTANILLA_S3_REGION",
 }
 
 
@@ -258,10 +259,10 @@ def bucket_from_config(app: Flask) -> S3Bucket:
         return cached
     config = app.config
     if not config.get("S3_BUCKET"):
-        raise StorageUnavailable("FILES_STORE or OUTBOX_STORE is s3 but S3_BUCKET (VENTANILLA_S3_BUCKET) is not set")
+        raise StorageUnavailable("FILES_STORE or OUTBOX_STORE is s3 but VENTANILLA_S3_BUCKET is not set")
     style = config.get("S3_ADDRESSING_STYLE") or "auto"
     if style not in ("auto", "path", "virtual"):
-        raise StorageUnavailable(f"S3_ADDRESSING_STYLE must be auto, path or virtual, not {style!r}")
+        raise StorageUnavailable(f"VENTANILLA_S3_ADDRESSING_STYLE must be auto, path or virtual, not {style!r}")
     client = boto3.session.Session().client(
         "s3",
         endpoint_url=config.get("S3_ENDPOINT_URL") or None,
