@@ -5,6 +5,7 @@ process needs another's disk. A bucket that is missing or refuses the credential
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import signal
 import subprocess
@@ -17,7 +18,6 @@ import pytest
 from core.config import PROJECT_ROOT
 from tests.conftest import login, login_operator
 from tests.core.files import s3server, samples
-from tests.core.test_worker_process import _worker_environment
 from tests.plugins.center_certificates import conftest as certificates
 from tests.plugins.center_certificates.test_portal import FUTURE, _send
 
@@ -53,6 +53,30 @@ def test_an_upload_through_the_web_is_downloaded_from_the_bucket(app, factory, c
     assert _files_on_disk(app) == [], "nothing was written to the local folder"
 
 
+def _worker_environment(app, database, redis_url, instance: Path, s3: dict) -> dict:
+    """What a deployment gives ``worker.py`` on another machine: the same settings as the web,
+    an instance folder of its own."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VENTANILLA_")}
+    env.update({f"VENTANILLA_{name}": value for name, value in s3.items() if value is not None})
+    env.update(
+        {
+            "DATABASE_URL": database["app_url"],
+            "DATABASE_MIGRATION_URL": database["owner_url"],
+            "DATABASE_APP_ROLE": database["app_role"] or "",
+            "REDIS_URL": redis_url,
+            "VENTANILLA_QUEUE_PREFIX": app.config["QUEUE_PREFIX"],
+            "VENTANILLA_INSTANCE": str(instance),
+            "SECRET_KEY": app.config["SECRET_KEY"],
+            "VENTANILLA_SECRET_KEYS": ",".join(app.config["SECRET_KEYS"]),
+            "VENTANILLA_EXTRA_PLUGINS": "tests.sample_plugin",
+            "VENTANILLA_PUBLIC_URL": app.config["PUBLIC_URL"],
+            "VENTANILLA_ALLOW_TEST_EMAIL": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
 def _wait_for(condition, seconds: float, what: str):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -81,9 +105,7 @@ def test_a_worker_on_another_machine_writes_the_outbox_the_console_reads(
 
     tenant = factory.tenant("acme")
     elsewhere = tmp_path / "other-machine"
-    env = _worker_environment(app, database, redis_url)
-    env.update({f"VENTANILLA_{name}": value for name, value in use_s3.items() if value is not None})
-    env.update({"VENTANILLA_INSTANCE": str(elsewhere), "VENTANILLA_SECRET_KEYS": ",".join(app.config["SECRET_KEYS"])})
+    env = _worker_environment(app, database, redis_url, elsewhere, use_s3)
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
         worker = subprocess.Popen(
