@@ -132,11 +132,26 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMTP_USERNAME": env.get("SMTP_USERNAME") or None,
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
         "SMTP_SECURITY": env.get("SMTP_SECURITY", "starttls"),
-        "OUTBOX_DIR": str(instance / "outbox"),
-        # Uploaded files (core.files): backend, the local backend's folder (outside the web root),
-        # and how long the sanity parse of an uploaded PDF may run (seconds, in a child process).
+        # Uploaded files and the .eml outbox (core.files.store): ``local`` keeps them in FILES_DIR
+        # and OUTBOX_DIR, which every process must see (one machine, or a shared folder); ``s3``
+        # in an S3-compatible bucket (core.files.s3), for web and workers on several machines.
+        # OUTBOX_STORE unset: the same backend as FILES_STORE.
         "FILES_STORE": env.get("VENTANILLA_FILES_STORE", "local"),
         "FILES_DIR": env.get("VENTANILLA_FILES_DIR") or str(instance / "files"),
+        "OUTBOX_STORE": env.get("VENTANILLA_OUTBOX_STORE") or None,
+        "OUTBOX_DIR": env.get("VENTANILLA_OUTBOX_DIR") or str(instance / "outbox"),
+        # The bucket of the s3 backend: its name, a key prefix (several installations in one
+        # bucket), the endpoint of a server other than Amazon's (MinIO, Ceph...), the region,
+        # the credentials (unset: boto3's own chain, AWS_* variables or an instance role) and the
+        # addressing style (auto, path: most self-hosted servers, virtual).
+        "S3_BUCKET": env.get("VENTANILLA_S3_BUCKET") or None,
+        "S3_PREFIX": env.get("VENTANILLA_S3_PREFIX", ""),
+        "S3_ENDPOINT_URL": env.get("VENTANILLA_S3_ENDPOINT_URL") or None,
+        "S3_REGION": env.get("VENTANILLA_S3_REGION") or None,
+        "S3_ACCESS_KEY_ID": env.get("VENTANILLA_S3_ACCESS_KEY_ID") or None,
+        "S3_SECRET_ACCESS_KEY": env.get("VENTANILLA_S3_SECRET_ACCESS_KEY") or None,
+        "S3_ADDRESSING_STYLE": env.get("VENTANILLA_S3_ADDRESSING_STYLE", "auto"),
+        # How long the sanity parse of an uploaded PDF may run (seconds, in a child process).
         "FILES_PDF_CHECK_TIMEOUT": float(env.get("VENTANILLA_PDF_CHECK_TIMEOUT", "10")),
         # Uploaded images are decoded and re-encoded in a child process with this time limit
         # (seconds), and one account may have this many uploads in progress at once.

@@ -15,6 +15,7 @@ tenants_cli = AppGroup("tenants", help="Create, list, suspend tenants and licens
 operators_cli = AppGroup("operators", help="Manage platform operator accounts.")
 demo_cli = AppGroup("demo", help="Demonstration data.")
 secrets_cli = AppGroup("secrets", help="Secrets at rest (passwords, certificates, keys).")
+storage_cli = AppGroup("storage", help="Where uploaded files and the outbox are kept.")
 
 
 def _fail(error: DomainError):
@@ -178,8 +179,56 @@ def rotate_secrets(batch_size):
         raise click.ClickException("some secrets could not be opened with any configured key: keep the old keys")
 
 
+@storage_cli.command("check")
+def check_storage():
+    """Reach the file store and the outbox store; write, read and remove a probe in the outbox."""
+    import secrets
+
+    from core.files.store import StorageUnavailable, get_named_store, get_store
+
+    try:
+        files = get_store()
+        files.exists(1, "0" * 64)
+        click.echo(f"files: {files.describe()}: reachable")
+        outbox = get_named_store("outbox")
+        probe = f"storage-check-{secrets.token_hex(8)}"
+        outbox.put(probe, b"probe")
+        if outbox.get(probe)[1] != b"probe":
+            raise StorageUnavailable(f"{outbox.describe()}: the probe read back differs from what was written")
+        outbox.delete(probe)
+        click.echo(f"outbox: {outbox.describe()}: writable")
+    except (StorageUnavailable, OSError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+@storage_cli.command("copy-local")
+def copy_local_files():
+    """Copy the files of FILES_DIR and the .eml files of OUTBOX_DIR into the configured stores
+    (FILES_STORE, OUTBOX_STORE); run it again until it copies nothing, then switch every machine."""
+    from flask import current_app
+
+    from core.files.store import LocalFileStore, StorageUnavailable, get_named_store, get_store
+    from core.files.transfer import copy_local
+
+    config = current_app.config
+    try:
+        files, outbox = get_store(), get_named_store("outbox")
+        if isinstance(files, LocalFileStore):
+            raise click.ClickException("FILES_STORE is local: set it (and the S3_* settings) to the new store first")
+        copied = copy_local(config["FILES_DIR"], config["OUTBOX_DIR"], files, outbox)
+    except (StorageUnavailable, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"{copied.files} file(s), {copied.variants} thumbnail(s), {copied.outbox} outbox message(s) copied "
+        f"into {files.describe()}; {copied.skipped} already there"
+    )
+    for path in copied.damaged:
+        click.secho(f"not copied, its bytes do not match its name: {path}", fg="red", err=True)
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(tenants_cli)
     app.cli.add_command(operators_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(secrets_cli)
+    app.cli.add_command(storage_cli)

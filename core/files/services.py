@@ -13,6 +13,7 @@ Every refusal is a ``DomainError`` whose translatable message says what is wrong
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,8 +31,10 @@ from core.files.kinds import CSV, IMAGE_INPUT_TYPES, MB, PDF, UploadKind, get_ki
 from core.files.models import StoredFile
 from core.files.pdfs import check_pdf
 from core.files.sniff import describe, sniff
-from core.files.store import get_store
+from core.files.store import StorageUnavailable, get_store
 from tenants.context import TenantContextMissing, TenantMismatch, current_tenant_id
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "accept_image_or_pdf",
@@ -240,9 +243,13 @@ def delete_stored_file(stored: StoredFile) -> None:
 def _remove_unreferenced_bytes(session: Session) -> None:
     pending = session.info.pop(_PENDING_DELETES, None)
     if pending and has_app_context():
-        store = get_store()
-        for tenant_id, key in pending:
-            store.delete(tenant_id, key)
+        for tenant_id, key in sorted(pending):
+            try:
+                get_store().delete(tenant_id, key)
+            except (StorageUnavailable, OSError):
+                # The rows are gone for good (committed): bytes left behind cost space, not data,
+                # and must not turn the request that deleted them into an error.
+                log.exception("could not remove the bytes %s of tenant %s", key, tenant_id)
 
 
 @event.listens_for(Session, "after_rollback")

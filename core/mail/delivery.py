@@ -16,7 +16,6 @@ the row says ``sent`` leaves it to be sent again when its lease expires.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import smtplib
 import socket
@@ -24,7 +23,6 @@ import ssl
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from pathlib import Path
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -354,15 +352,15 @@ def smtp_send(transport: SmtpSettings, mime: EmailMessage, recipients: list[str]
         return client.send_message(mime, from_addr=envelope_from, to_addrs=recipients)
 
 
-def write_outbox_file(mime: EmailMessage) -> Path:
-    """Write the message as ``<UTC timestamp>-<random>.eml``; the name sorts by time."""
-    folder = Path(current_app.config["OUTBOX_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
+def write_outbox_file(mime: EmailMessage) -> str:
+    """Write the message into the outbox store (``OUTBOX_STORE``: a folder, or a bucket that web
+    and workers on other machines share) as ``<UTC timestamp>-<random>.eml``, a name that sorts by
+    time; returns the name."""
+    from core.files.store import get_named_store
+
     name = f"{utcnow():%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.eml"
-    partial = folder / f".{name}.part"
-    partial.write_bytes(mime.as_bytes())
-    os.replace(partial, folder / name)
-    return folder / name
+    get_named_store("outbox").put(name, mime.as_bytes())
+    return name
 
 
 # --- errors --------------------------------------------------------------------------------

@@ -1,23 +1,26 @@
-"""Reading the ``.eml`` files of the outbox folder for the operator console."""
+"""Reading the ``.eml`` files of the outbox for the operator console. They live in the named store
+``outbox`` (``core.files.store``): a folder on one machine, a bucket when web and workers run on
+several; names start with the UTC time they were written, so the store lists them newest first."""
 
 from __future__ import annotations
 
 import email
-import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email import policy
 from email.parser import BytesHeaderParser
-from pathlib import Path
 
 import nh3
-from flask import current_app
+
+from core.files.store import NamedStore, ObjectInfo, get_named_store
 
 NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,200}\.eml$")
 SHOWN_HEADERS = ("From", "To", "Cc", "Bcc", "Reply-To", "Subject", "Date", "Message-ID", "Content-Language")
 # Sanitised HTML keeps text, structure and links; no images (they could call home), styles or scripts.
 HTML_TAGS = set(nh3.ALLOWED_TAGS) - {"img"}
+# A list shows a few headers of each file: they are read from its first bytes only.
+HEAD_BYTES = 64 * 1024
 
 
 @dataclass
@@ -37,39 +40,33 @@ class OutboxMessage:
     attachments: list[tuple[str, str, int]]
 
 
-def _folder() -> Path:
-    return Path(current_app.config["OUTBOX_DIR"])
+def store() -> NamedStore:
+    return get_named_store("outbox")
 
 
-def _summary(path: Path) -> OutboxFile:
-    stat = path.stat()
-    with path.open("rb") as handle:
-        parsed = BytesHeaderParser(policy=policy.default).parse(handle)
+def _summary(info: ObjectInfo, head: bytes) -> OutboxFile:
+    parsed = BytesHeaderParser(policy=policy.default).parsebytes(head)
     headers = {name: str(parsed.get(name, "")) for name in ("To", "Subject", "Date")}
-    return OutboxFile(path.name, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), headers)
+    return OutboxFile(info.name, info.size, info.modified, headers)
 
 
 def list_files(after: str | None = None, per_page: int = 50) -> tuple[list[OutboxFile], str | None]:
-    """A page of outbox files, newest first (their names start with the UTC time they were written)."""
-    folder = _folder()
-    if not folder.is_dir():
-        return [], None
-    names = sorted((e.name for e in os.scandir(folder) if e.is_file() and NAME.match(e.name)), reverse=True)
-    if after:
-        names = [name for name in names if name < after]
-    page = names[:per_page]
-    next_cursor = page[-1] if len(names) > per_page else None
-    return [_summary(folder / name) for name in page], next_cursor
+    """A page of outbox files, newest first, after the cursor ``after`` (a file name)."""
+    objects, next_cursor = store().list(after if after and NAME.match(after) else None, per_page)
+    objects = [info for info in objects if NAME.match(info.name)]
+    heads = store().heads([info.name for info in objects], HEAD_BYTES)
+    return [_summary(info, heads[info.name]) for info in objects if info.name in heads], next_cursor
 
 
 def read_file(name: str) -> OutboxMessage | None:
     """One outbox file, parsed; None for a name that is not an outbox file."""
     if not NAME.match(name):
         return None
-    path = _folder() / name
-    if not path.is_file():
+    try:
+        info, data = store().get(name)
+    except FileNotFoundError:
         return None
-    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    message = email.message_from_bytes(data, policy=policy.default)
     headers = [(h, str(message[h])) for h in SHOWN_HEADERS if message[h] is not None]
     text = _content(message.get_body(("plain",)))
     html = _content(message.get_body(("html",)))
@@ -78,7 +75,7 @@ def read_file(name: str) -> OutboxMessage | None:
         for part in message.iter_attachments()
     ]
     return OutboxMessage(
-        _summary(path),
+        _summary(info, data[:HEAD_BYTES]),
         headers,
         text,
         sanitise_html(html) if html is not None else None,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from core.errors import DomainError
 from core.extensions import db
+from core.files.store import StorageUnavailable
 from core.mail import delivery, outbox, services
 from core.mail.forms import MailSettingsForm
 from core.mail.models import (
@@ -173,7 +174,11 @@ def messages():
 @operator_bp.route("/outbox")
 @operator_only
 def outbox_files():
-    files, next_cursor = outbox.list_files(request.args.get("after"))
+    try:
+        files, next_cursor = outbox.list_files(request.args.get("after"))
+    except StorageUnavailable as error:  # says which bucket and what to check, never a credential
+        flash(_("The outbox cannot be read: %(error)s", error=str(error)), "danger")
+        files, next_cursor = [], None
     return render_template(
         "operator/outbox.html", files=files, next_cursor=next_cursor, first=not request.args.get("after")
     )
@@ -182,7 +187,11 @@ def outbox_files():
 @operator_bp.route("/outbox/<eml>")
 @operator_only
 def outbox_file(eml: str):
-    message = outbox.read_file(eml)
+    try:
+        message = outbox.read_file(eml)
+    except StorageUnavailable as error:
+        flash(_("The outbox cannot be read: %(error)s", error=str(error)), "danger")
+        return redirect(url_for("mail_operator.messages"))
     if message is None:
         abort(404)
     return render_template("operator/outbox_file.html", message=message)
