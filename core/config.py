@@ -163,6 +163,15 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", "12")),
         "MAIL_RETRY_BASE_SECONDS": int(env.get("MAIL_RETRY_BASE_SECONDS", "90")),
         "MAIL_LEASE_SECONDS": 600,
+        # A delivery job sends at most this many messages, for at most this long, then gives the
+        # worker back to other jobs; it claims them this many at a time.
+        "MAIL_BATCH_SIZE": int(env.get("MAIL_BATCH_SIZE", "500")),
+        "MAIL_BATCH_SECONDS": float(env.get("MAIL_BATCH_SECONDS", "5")),
+        "MAIL_CLAIM_SIZE": int(env.get("MAIL_CLAIM_SIZE", "20")),
+        # Messages a minute to each tenant's server when the tenant sets none, and the most a
+        # tenant may set (0: no limit).
+        "MAIL_RATE_PER_MINUTE": int(env.get("MAIL_RATE_PER_MINUTE", "1200")),
+        "MAIL_RATE_MAX_PER_MINUTE": int(env.get("MAIL_RATE_MAX_PER_MINUTE", "6000")),
         "SMTP_TIMEOUT": int(env.get("SMTP_TIMEOUT", "30")),
         # Fernet keys for secrets at rest, newest first (core.crypto); filled below when not given.
         "SECRET_KEYS": None,

@@ -1,7 +1,7 @@
-"""``make run``: the web application and a worker together, on the embedded defaults.
+"""``make run``: the web application and its workers together, on the embedded defaults.
 
-Starts the embedded Redis server when ``REDIS_URL`` is unset, a ``worker.py`` process, and the
-web server; Ctrl-C stops all of them.
+Starts the embedded Redis server when ``REDIS_URL`` is unset, the ``worker.py`` processes of one
+machine (``core.jobs.registry.SINGLE_MACHINE``), and the web server; Ctrl-C stops all of them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from core.app import create_app
     from core.demo import logins
+    from core.jobs.registry import SINGLE_MACHINE
     from core.plugins import host
     from core.redis_connection import redis_url
 
@@ -36,7 +37,13 @@ def main(argv: list[str] | None = None) -> None:
     url = redis_url(app)  # starts the embedded server when REDIS_URL is unset, and exports it
     os.environ["REDIS_URL"] = url
 
-    worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], env=os.environ.copy())
+    # What one machine needs: a worker for short jobs and one each for mailbox syncs and imports.
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "worker.py"), "--queues", ",".join(queues)], env=os.environ.copy()
+        )
+        for queues in SINGLE_MACHINE
+    ]
     with app.app_context():
         services = host().call_all("demo_services", app=app)
     helpers = [
@@ -66,9 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        for process in [worker, *helpers]:
+        for process in [*workers, *helpers]:
             process.terminate()
-        for process in [worker, *helpers]:
+        for process in [*workers, *helpers]:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -272,6 +272,7 @@ def request_password_reset(tenant, email: str, address: str) -> None:
         email,
         job_timeout=current_app.config["MAIL_LEASE_SECONDS"],
         result_ttl=0,  # whether an account was found is nobody's business
+        at_front=True,  # someone is waiting for the link: ahead of any backlog of mail
         description=f"password reset (tenant {tenant.id})",
     )
 
@@ -357,6 +358,7 @@ def email_password_reset(tenant, user: User, token: str) -> None:
         _l("Reset your password for %(organisation)s", organisation=tenant.name),
         "password_reset",
         user.language_in(tenant),
+        priority="urgent",
         user=user,
         organisation=tenant.name,
         link=external_url("auth.reset_password", tenant=tenant.slug, token=token),
@@ -375,6 +377,7 @@ def email_invitation(tenant, user: User, token: str, inviter_name: str) -> None:
         _l("You are invited to %(organisation)s", organisation=tenant.name),
         "invitation",
         user.language_in(tenant),
+        priority="urgent",
         user=user,
         organisation=tenant.name,
         inviter=inviter_name,

@@ -8,6 +8,15 @@ from dataclasses import dataclass
 # ``push``: web push notifications, slow and best effort, kept off the mail queue.
 QUEUES = ("default", "sync", "mail", "bulk", "push")
 
+# The workers of one machine: short jobs (mail batches, cron fan-outs, pushes) never wait behind a
+# long one, mailbox syncs never behind an import; the long-job workers help with the short queues
+# when they have nothing of their own. Every queue is served by at least two of them but push.
+SINGLE_MACHINE = (
+    ("mail", "default", "push"),
+    ("sync", "default", "mail"),
+    ("bulk", "default", "mail"),
+)
+
 
 @dataclass(frozen=True)
 class JobSpec:

@@ -51,10 +51,14 @@ def _retry() -> Retry:
     return Retry(max=len(intervals), interval=intervals)
 
 
-def enqueue(tenant, name: str, arguments: dict | None = None, *, started_by=None, scheduled=False) -> JobRun:
+def enqueue(
+    tenant, name: str, arguments: dict | None = None, *, started_by=None, scheduled=False, urgent=False
+) -> JobRun:
     """Record a run of job ``name`` for ``tenant`` and put it on its queue.
 
     Refuses a job of a plugin the tenant does not have. ``arguments`` must be JSON values.
+    ``urgent``: a person waits for it (a button pressed, not a schedule): it goes to the front of
+    its queue, ahead of whatever backlog is there.
     """
     spec: JobSpec | None = registry().get(name)
     if spec is None:
@@ -81,6 +85,7 @@ def enqueue(tenant, name: str, arguments: dict | None = None, *, started_by=None
                 tenant.id,
                 job_id=run.rq_job_id,
                 retry=_retry(),
+                at_front=urgent,
                 job_timeout=spec.timeout,
                 description=f"{name} (tenant {tenant.slug}, run {run.id})",
             )

@@ -1,16 +1,30 @@
-"""Delivering outbox messages: claim the row, pick the transport, send, record the outcome.
+"""Delivering outbox messages in batches: claim some, pick the transport, send them over one
+connection, record each outcome.
 
-Transport, first that applies: the tenant's own SMTP server, the platform's (``SMTP_HOST``), or
-an ``.eml`` file written into ``OUTBOX_DIR`` (the embedded default).
+Transport, first that applies: the plugin's server named by the message (``"<plugin>:<key>"``),
+the tenant's own SMTP server, the platform's (``SMTP_HOST``), or an ``.eml`` file written into
+``OUTBOX_DIR`` (the embedded default).
 
-A worker *claims* a message with one conditional UPDATE (``queued`` and due, or ``sending`` with
-an expired lease → ``sending`` with a new lease), so two workers never send the same message and
-a message already sent is never sent again. A failed attempt puts the message back to ``queued``
-with ``next_attempt_at`` doubling from ``MAIL_RETRY_BASE_SECONDS``; after ``MAIL_MAX_ATTEMPTS``
-(about two days), or at once on a permanent refusal (5xx), it is ``failed``. The ``core.mail_flush``
-cron job re-enqueues what is due, so a lost Redis job or a dead worker loses no mail. The one
-window that cannot be closed: a worker that dies after the server accepted the message but before
-the row says ``sent`` leaves it to be sent again when its lease expires.
+A delivery job serves one tenant, one transport and one priority (``deliver_batch``). It *claims*
+up to ``MAIL_CLAIM_SIZE`` due messages with one conditional UPDATE (``queued`` and due, or
+``sending`` with an expired lease → ``sending`` with a new lease), urgent ones first, so two
+workers never send the same message and a message already sent is never sent again; it sends
+them over one connection (a new one if the server closes it), records each outcome, and claims
+again until ``MAIL_BATCH_SIZE`` messages or ``MAIL_BATCH_SECONDS`` have gone by. Then it gives the
+worker back to the other queues and, if more is due, enqueues itself again at the back of the
+queue, behind other tenants' jobs. An urgent message (``priority="urgent"``: a person waits for
+it) has a job of its own at the front of the queue. Each tenant's servers get at most its rate
+(``rate_per_minute``, else ``MAIL_RATE_PER_MINUTE``, never above ``MAIL_RATE_MAX_PER_MINUTE``),
+counted in Redis across every worker and machine.
+
+A failed attempt puts the message back to ``queued`` with ``next_attempt_at`` doubling from
+``MAIL_RETRY_BASE_SECONDS``; after ``MAIL_MAX_ATTEMPTS`` (about two days), or at once on a
+permanent refusal (5xx), it is ``failed``. A server that cannot be reached fails the attempt of
+every message of the claim. The ``core.mail_flush`` cron job enqueues what is due, so a lost
+Redis job or a dead worker loses no mail. The one window that cannot be closed: a worker that
+dies after the server accepted messages but before their rows say ``sent`` (the outcomes of a
+claim are written together) leaves them to be sent again when their lease expires — at most
+``MAIL_CLAIM_SIZE`` messages.
 """
 
 from __future__ import annotations
@@ -20,20 +34,22 @@ import secrets
 import smtplib
 import socket
 import ssl
+import time
+import uuid
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
-from sqlalchemy import and_, event, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, event, func, or_, select, update
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from core.extensions import db, utcnow
 from core.mail.models import (
+    BULK,
     FAILED,
+    NORMAL,
     QUEUED,
     SECURITY_SSL,
     SECURITY_STARTTLS,
@@ -42,6 +58,7 @@ from core.mail.models import (
     SOURCE_FILE,
     SOURCE_SYSTEM,
     SOURCE_TENANT,
+    URGENT,
     OutboundMessage,
 )
 from core.mail.services import PENDING, SmtpSettings, message_domain, sender_for, tenant_settings
@@ -50,39 +67,51 @@ from tenants.context import current_tenant_id, tenant_context
 
 log = logging.getLogger(__name__)
 
-FLUSH_BATCH = 500
-_WAITING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+# A rate-limited job sleeps for its next message only this long; longer, it gives the worker back
+# and comes back when the rate allows.
+RATE_SLEEP_SECONDS = 0.25
 
 
 # --- enqueueing ----------------------------------------------------------------------------
 
 
-def enqueue_delivery(tenant_id: int, message_id: int, attempts: int = 0) -> bool:
-    """Put a delivery job on the ``mail`` queue, unless the same one is already waiting there.
+def _waiting_key(tenant_id: int, transport: str | None, priority: int) -> str:
+    """Redis key set while a delivery job of this tenant, transport and priority waits to start."""
+    return f"{current_app.config['QUEUE_PREFIX']}mail-waiting:{tenant_id}:{priority}:{transport or ''}"
 
-    Never raises: a message whose job could not be enqueued is picked up by ``core.mail_flush``.
+
+def enqueue_delivery(tenant_id: int, transport: str | None = None, priority: int = NORMAL, *, delay: float = 0) -> bool:
+    """Put a delivery job for the tenant's due messages of ``transport`` (of ``priority`` or more
+    urgent) on the ``mail`` queue, unless one is already waiting to start: that one will claim
+    them. An urgent job goes to the front of the queue; ``delay`` (seconds) holds it back.
+
+    Never raises: messages whose job could not be enqueued are picked up by ``core.mail_flush``.
     """
     from core.jobs.services import get_queue
 
-    job_id = f"mail-{tenant_id}-{message_id}-{attempts}"
     try:
         queue = get_queue("mail")
+        lease = current_app.config["MAIL_LEASE_SECONDS"]
+        key = _waiting_key(tenant_id, transport, priority)
+        # Expires in case the job is lost: a later message or the flush then enqueues another.
+        if not queue.connection.set(key, "1", nx=True, ex=int(delay) + lease):
+            return False
+        options = {
+            "job_id": f"mail-{tenant_id}-{uuid.uuid4().hex[:12]}",
+            "job_timeout": lease,
+            "result_ttl": 600,
+            "description": f"mail of tenant {tenant_id} ({transport or 'its server'}, priority {priority})",
+        }
         try:
-            if Job.fetch(job_id, connection=queue.connection).get_status() in _WAITING:
-                return False
-        except NoSuchJobError:
-            pass
-        queue.enqueue(
-            "core.mail.delivery.deliver",
-            tenant_id,
-            message_id,
-            job_id=job_id,
-            job_timeout=current_app.config["MAIL_LEASE_SECONDS"],
-            result_ttl=3600,
-            description=f"mail message {message_id} (tenant {tenant_id})",
-        )
-    except Exception as exc:  # Redis away: the flush job will find the message later.
-        log.warning("could not enqueue mail message %s of tenant %s: %s", message_id, tenant_id, exc)
+            if delay > 0:
+                queue.enqueue_in(timedelta(seconds=delay), deliver_batch, tenant_id, transport, priority, **options)
+            else:
+                queue.enqueue(deliver_batch, tenant_id, transport, priority, at_front=priority == URGENT, **options)
+        except Exception:
+            queue.connection.delete(key)
+            raise
+    except Exception as exc:  # Redis away: the flush job will find the messages later.
+        log.warning("could not enqueue the mail of tenant %s: %s", tenant_id, exc)
         return False
     return True
 
@@ -92,8 +121,8 @@ def _enqueue_committed_messages(session: Session) -> None:
     pending = session.info.pop(PENDING, None)
     if not pending:
         return
-    for tenant_id, message_id in pending:
-        enqueue_delivery(tenant_id, message_id, attempts=0)
+    for tenant_id, transport, priority in sorted(pending, key=lambda item: item[2]):
+        enqueue_delivery(tenant_id, transport, priority)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -101,35 +130,49 @@ def _forget_rolled_back_messages(session: Session) -> None:
     session.info.pop(PENDING, None)
 
 
-def _due(now):
+def _due(now, rows=OutboundMessage):
     return or_(
-        and_(
-            OutboundMessage.status == QUEUED,
-            or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now),
-        ),
-        and_(OutboundMessage.status == SENDING, OutboundMessage.claimed_until < now),
+        and_(rows.status == QUEUED, or_(rows.next_attempt_at.is_(None), rows.next_attempt_at <= now)),
+        and_(rows.status == SENDING, rows.claimed_until < now),
     )
 
 
 def flush_due_messages(tenant_ids: list[int]) -> dict:
-    """The ``core.mail_flush`` sweep (every minute, one run for every active tenant): enqueue what is due."""
+    """The ``core.mail_flush`` sweep (every minute, one run for every active tenant): a delivery
+    job for every tenant and transport with mail due."""
     if not tenant_ids:
         return {"due": 0, "enqueued": 0}
     rows = db.session.execute(
-        select(OutboundMessage.tenant_id, OutboundMessage.id, OutboundMessage.attempts)
+        select(OutboundMessage.tenant_id, OutboundMessage.transport, func.count(), func.min(OutboundMessage.priority))
         .where(_due(utcnow()), OutboundMessage.tenant_id.in_(tenant_ids))
-        .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id)
-        .limit(FLUSH_BATCH)
+        .group_by(OutboundMessage.tenant_id, OutboundMessage.transport)
     ).all()
-    enqueued = sum(enqueue_delivery(tenant_id, message_id, attempts) for tenant_id, message_id, attempts in rows)
-    return {"due": len(rows), "enqueued": enqueued}
+    db.session.commit()
+    # A bulk job claims every priority, the most urgent first.
+    enqueued = sum(enqueue_delivery(tenant_id, transport, BULK) for tenant_id, transport, _count, _first in rows)
+    return {"due": sum(row[2] for row in rows), "enqueued": enqueued}
 
 
-# --- the job -------------------------------------------------------------------------------
+# --- the jobs ------------------------------------------------------------------------------
+
+
+def deliver_batch(tenant_id: int, transport: str | None = None, priority: int = BULK) -> dict:
+    """The ``mail``-queue job: deliver a batch of the tenant's due messages of ``transport``, of
+    ``priority`` or more urgent, the most urgent first (safe to run any number of times)."""
+    from core.jobs.runner import _fresh_connections_after_fork, job_application
+    from core.redis_connection import get_redis
+
+    app = job_application()
+    with app.app_context():
+        _fresh_connections_after_fork()
+        # From now on a new message needs a new job: this one may have claimed its last batch.
+        get_redis().delete(_waiting_key(tenant_id, transport, priority))
+        with tenant_context(tenant_id):
+            return send_batch(transport, priority)
 
 
 def deliver(tenant_id: int, message_id: int) -> str:
-    """The ``mail``-queue job: deliver one message of one tenant (safe to run any number of times)."""
+    """Deliver one message of one tenant (the job of earlier versions, still found in queues)."""
     from core.jobs.runner import _fresh_connections_after_fork, job_application
 
     app = job_application()
@@ -145,49 +188,305 @@ def deliver_now(message_id: int) -> str:
     Returns ``sent``, ``retry`` (queued again for later), ``failed`` (given up) or ``skipped``
     (not due, already sent or failed, or claimed by another worker).
     """
+    claimed = _claim(1, only_id=message_id)
+    if not claimed:
+        return "skipped"
+    key = db.session.scalar(select(OutboundMessage.transport).where(OutboundMessage.id == message_id))
+    with Courier(key) as courier:
+        return courier.deliver(claimed)[message_id]
+
+
+def send_batch(transport: str | None, priority: int = BULK) -> dict:
+    """Deliver due messages of the current tenant through ``transport`` until the batch's count or
+    time is up, then enqueue the rest. Returns how many messages had each outcome."""
+    config = current_app.config
+    tenant_id = current_tenant_id()
+    deadline = time.monotonic() + config["MAIL_BATCH_SECONDS"]
+    left = config["MAIL_BATCH_SIZE"]
+    outcomes = {"sent": 0, "retry": 0, "failed": 0}
+    more, delay = True, 0.0
+    with Courier(transport) as courier:
+        bucket = courier.rate_bucket(tenant_id)
+        while left > 0 and time.monotonic() < deadline and not courier.unreachable:
+            want = min(config["MAIL_CLAIM_SIZE"], left)
+            if bucket is not None:
+                want, wait = bucket.take(want)
+                if not want:
+                    if wait > RATE_SLEEP_SECONDS:
+                        delay = wait
+                        break
+                    time.sleep(wait)
+                    continue
+            # Unused tokens of a short last claim are not given back: a few, once per backlog.
+            claimed = _claim(want, transport=transport, priority=priority)
+            if not claimed:
+                more = False
+                break
+            for outcome in courier.deliver(claimed).values():
+                outcomes[outcome] += 1
+            left -= len(claimed)
+    if courier.unreachable:
+        # Every message of the claim waits for its retry; the flush brings the rest when they are due.
+        more = False
+    if more:
+        enqueue_delivery(tenant_id, transport, priority, delay=delay)
+    return outcomes
+
+
+def _claim(limit: int, *, transport: str | None = None, priority: int = BULK, only_id: int | None = None) -> list[int]:
+    """Claim up to ``limit`` due messages of the current tenant (one statement); their ids."""
     config = current_app.config
     now = utcnow()
-    claimed = db.session.execute(
+    # An alias: the subquery must not be correlated with the table the UPDATE changes.
+    rows = aliased(OutboundMessage)
+    due = select(rows.id).where(_due(now, rows), rows.tenant_id == current_tenant_id())
+    if only_id is not None:
+        due = due.where(rows.id == only_id)
+    else:
+        due = due.where(
+            rows.transport.is_(None) if transport is None else rows.transport == transport,
+            rows.priority <= priority,
+        )
+    # Rows another worker is claiming are skipped, not waited for (PostgreSQL). A materialized
+    # CTE: as a plain subquery PostgreSQL may run it again per row, and each run skips the rows
+    # this very UPDATE has locked and takes the next ones, past the limit.
+    due = (
+        due.order_by(rows.priority, rows.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    claimed = db.session.scalars(
         update(OutboundMessage)
-        .where(OutboundMessage.id == message_id, _due(now))
+        .add_cte(due)
+        .where(OutboundMessage.id.in_(select(due.c.id)), _due(now))
         .values(
             status=SENDING,
             claimed_until=now + timedelta(seconds=config["MAIL_LEASE_SECONDS"]),
             attempts=OutboundMessage.attempts + 1,
         )
+        .returning(OutboundMessage.id)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).all()
     db.session.commit()
-    if claimed != 1:
-        return "skipped"
-    message = db.session.get(OutboundMessage, message_id)
-    try:
-        transport = plugin_transport(message.transport) if message.transport else current_transport()
-        sender = message.from_address or (transport.from_address if transport else config["MAIL_FROM"])
-        # An outbox file has no envelope: it keeps the blind copies as a Bcc header.
-        mime = build_mime(message, sender, with_bcc=transport is None)
-        recipients = message.recipients
+    return list(claimed)
+
+
+class ServerUnavailable(Exception):
+    """The transport's server could not be reached or refused the session (wraps the cause)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """Whether ``exc`` means the connection is gone (not that this message was refused)."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421  # the server closes the channel
+    if isinstance(exc, smtplib.SMTPException):
+        return False
+    return isinstance(exc, OSError)
+
+
+class Courier:
+    """Carries messages of the current tenant through one transport, over one connection that it
+    opens at the first message and keeps until closed."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.error: Exception | None = None
+        self.transport: SmtpSettings | None = None
+        self.client: smtplib.SMTP | None = None
+        self.unreachable = False
+        try:
+            self.transport = plugin_transport(key) if key else current_transport()
+        except Exception as exc:  # every message of this transport fails its attempt with it
+            db.session.rollback()
+            self.error = exc
+
+    def __enter__(self) -> Courier:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def rate_bucket(self, tenant_id: int) -> RateBucket | None:
+        """The tenant's rate for this transport's server (None: no limit, or no server)."""
+        if self.transport is None:
+            return None
+        per_minute = tenant_rate(tenant_settings())
+        db.session.commit()
+        if not per_minute:
+            return None
+        return RateBucket(f"{current_app.config['QUEUE_PREFIX']}mail-rate:{tenant_id}:{self.key or ''}", per_minute)
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.quit()
+            except (smtplib.SMTPException, OSError):
+                self.client.close()
+            self.client = None
+
+    def _connect(self) -> smtplib.SMTP:
+        transport = self.transport
+        context = ssl.create_default_context()
+        client = _open_smtp(transport, context)
+        try:
+            if transport.security == SECURITY_STARTTLS:
+                client.starttls(context=context)
+            if transport.username:
+                client.login(transport.username, transport.password or "")
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def send(self, mime: EmailMessage, recipients: list[str]) -> dict:
+        """Send one message; returns the refused recipients. ``ServerUnavailable`` when no
+        connection can be had: the message was not sent."""
+        if self.transport is None:
+            write_outbox_file(mime)
+            return {}
+        envelope_from = parseaddr(str(mime["From"]))[1]
+        for again in (False, True):
+            if self.client is None:
+                try:
+                    self.client = self._connect()
+                except Exception as exc:
+                    self.unreachable = True
+                    raise ServerUnavailable(exc) from exc
+            try:
+                return self.client.send_message(mime, from_addr=envelope_from, to_addrs=recipients)
+            except Exception as exc:
+                if not _connection_lost(exc):
+                    raise
+                self.client.close()
+                self.client = None
+                # The server closed the connection (its limit per connection, an idle timeout):
+                # once more on a new one; twice in a row, it is away.
+                if again:
+                    self.unreachable = True
+                    raise ServerUnavailable(exc) from exc
+                log.info("mail server closed the connection (%s); connecting again", describe_error(exc))
+        raise AssertionError("unreachable")
+
+    def deliver(self, ids: list[int]) -> dict[int, str]:
+        """Send the claimed messages ``ids`` and record each outcome; ``{id: outcome}``."""
+        config = current_app.config
+        if self.error is not None:
+            return {message_id: _record_failure(message_id, self.error) for message_id in ids}
+        default_sender = self.transport.from_address if self.transport else config["MAIL_FROM"]
+        rows = db.session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.id.in_(ids))
+            .options(selectinload(OutboundMessage.attachments))
+            .order_by(OutboundMessage.priority, OutboundMessage.id)
+        ).all()
+        prepared, failures = [], {}
+        for message in rows:
+            try:
+                # An outbox file has no envelope: it keeps the blind copies as a Bcc header.
+                mime = build_mime(message, message.from_address or default_sender, with_bcc=self.transport is None)
+                prepared.append((message.id, mime, message.recipients))
+            except Exception as exc:
+                failures[message.id] = exc
         # No transaction stays open while the server takes its time.
         db.session.commit()
-        refused = transmit(mime, recipients, transport)
-    except Exception as exc:
-        return _record_failure(message_id, exc)
-    db.session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.id == message_id)
-        .values(
-            status=SENT,
-            sent_at=utcnow(),
-            smtp_source=transport.source if transport else SOURCE_FILE,
-            from_address=sender,
-            claimed_until=None,
-            next_attempt_at=None,
-            last_error=_refused_note(refused),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return "sent"
+        sent, notes = [], {}
+        for position, (message_id, mime, recipients) in enumerate(prepared):
+            try:
+                refused = self.send(mime, recipients)
+            except ServerUnavailable as exc:
+                for later_id, _mime, _recipients in prepared[position:]:
+                    failures[later_id] = exc.cause
+                break
+            except Exception as exc:
+                failures[message_id] = exc
+            else:
+                sent.append(message_id)
+                if refused:
+                    notes[message_id] = _refused_note(refused)
+        outcomes = dict.fromkeys(sent, "sent")
+        if sent:
+            # One statement for the lot; a partly refused message keeps its note.
+            db.session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id.in_(sent))
+                .values(
+                    status=SENT,
+                    sent_at=utcnow(),
+                    smtp_source=self.transport.source if self.transport else SOURCE_FILE,
+                    from_address=func.coalesce(OutboundMessage.from_address, default_sender),
+                    claimed_until=None,
+                    next_attempt_at=None,
+                    last_error=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            for message_id, note in notes.items():
+                db.session.execute(
+                    update(OutboundMessage)
+                    .where(OutboundMessage.id == message_id)
+                    .values(last_error=note)
+                    .execution_options(synchronize_session=False)
+                )
+            db.session.commit()
+        for message_id, exc in failures.items():
+            outcomes[message_id] = _record_failure(message_id, exc)
+        return outcomes
+
+
+class RateBucket:
+    """At most ``per_minute`` messages a minute, shared by every worker through Redis (a token
+    bucket holding one second's worth, kept as the time its last token was spent)."""
+
+    SCRIPT = """
+    local clock = redis.call('TIME')
+    local now = clock[1] * 1000 + clock[2] / 1000
+    local interval = tonumber(ARGV[1])
+    local burst = tonumber(ARGV[2])
+    local want = tonumber(ARGV[3])
+    local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+    if tat < now then tat = now end
+    local granted = math.min(want, math.floor((now + burst * interval - tat) / interval))
+    if granted > 0 then
+        tat = tat + granted * interval
+        redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now) + 1000)
+        return {granted, 0}
+    end
+    return {0, math.ceil(tat + interval - burst * interval - now)}
+    """
+
+    def __init__(self, key: str, per_minute: int) -> None:
+        from core.redis_connection import get_redis
+
+        self.key = key
+        self.interval_ms = 60_000 / per_minute
+        self.burst = max(1, per_minute // 60)
+        self.script = get_redis().register_script(self.SCRIPT)
+
+    def take(self, want: int) -> tuple[int, float]:
+        """Up to ``want`` messages may go now: how many, and else the seconds to wait for one."""
+        granted, wait_ms = self.script(keys=[self.key], args=[self.interval_ms, self.burst, want])
+        return int(granted), max(0, int(wait_ms)) / 1000
+
+
+def tenant_rate(settings) -> int:
+    """Messages a minute the tenant's servers get: its own setting, else the operator's default,
+    never above the operator's ceiling (0: no limit)."""
+    config = current_app.config
+    rate = (settings.rate_per_minute if settings is not None else None) or config["MAIL_RATE_PER_MINUTE"]
+    ceiling = config["MAIL_RATE_MAX_PER_MINUTE"]
+    if ceiling and (not rate or rate > ceiling):
+        return ceiling
+    return rate
 
 
 def _record_failure(message_id: int, exc: Exception) -> str:

@@ -18,6 +18,7 @@ class MailSettingsForm(FlaskForm):
     username = StringField(_l("User name"), validators=[Optional(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[Optional(), Length(max=500)])
     from_address = StringField(_l("From address"), validators=[Optional(), Length(max=254)])
+    rate_per_minute = StringField(_l("Messages per minute"), validators=[Optional(), Length(max=9)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

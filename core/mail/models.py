@@ -11,7 +11,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, func
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit.recorder import Audited
@@ -42,12 +42,21 @@ SECURITY_STARTTLS = "starttls"
 SECURITY_SSL = "ssl"
 SECURITY_CHOICES = (SECURITY_NONE, SECURITY_STARTTLS, SECURITY_SSL)
 
+# Lower goes first. Urgent: someone is waiting for it (a password reset, an invitation, a login
+# link). Bulk: caused by batch work (notices after an import or a generation), it waits for the rest.
+URGENT = 0
+NORMAL = 1
+BULK = 2
+PRIORITIES = {"urgent": URGENT, "normal": NORMAL, "bulk": BULK}
+
 
 class OutboundMessage(TenantScoped, db.Model):
     __tablename__ = "core_outbound_messages"
     __table_args__ = (
         Index("ix_core_outbound_messages_tenant_id_id", "tenant_id", "id"),
         Index("ix_core_outbound_messages_due", "status", "next_attempt_at"),
+        # A delivery job's claim: one tenant's due messages, urgent first.
+        Index("ix_core_outbound_messages_claim", "tenant_id", "status", "priority", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +72,7 @@ class OutboundMessage(TenantScoped, db.Model):
     language: Mapped[str] = mapped_column(String(8))
     template: Mapped[str] = mapped_column(String(100), default="")
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=NORMAL, server_default=str(NORMAL))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
@@ -121,6 +131,8 @@ class TenantMailSettings(TenantScoped, Audited, db.Model):
     username: Mapped[str | None] = mapped_column(String(254))
     password: Mapped[str | None] = mapped_column(EncryptedText)
     from_address: Mapped[str | None] = mapped_column(String(254))
+    # Messages a minute to its servers; None: the operator's default (``MAIL_RATE_PER_MINUTE``).
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     @property

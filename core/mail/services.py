@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from core.extensions import db
 from core.mail.models import (
+    PRIORITIES,
     SECURITY_CHOICES,
     OutboundAttachment,
     OutboundMessage,
@@ -32,8 +33,9 @@ from tenants.context import current_tenant_id, tenant_context
 
 log = logging.getLogger(__name__)
 
-# (tenant id, message id) of the messages stored in a session's transaction: core.mail.delivery
-# enqueues their delivery once it commits, and forgets them if it rolls back.
+# (tenant id, transport, priority) of the messages stored in a session's transaction:
+# core.mail.delivery enqueues a delivery job for each once it commits, and forgets them if it
+# rolls back.
 PENDING = "ventanilla_mail_pending"
 
 
@@ -115,6 +117,7 @@ def send_email(
     commit: bool = True,
     transport: str | None = None,
     headers: dict | None = None,
+    priority: str = "normal",
     **context,
 ) -> OutboundMessage:
     """Store a message for ``tenant`` in the outbox; it is delivered once the transaction commits.
@@ -125,7 +128,10 @@ def send_email(
     ``(filename, data[, content_type])`` tuples. ``sender`` overrides the From of the transport.
     ``transport`` (``"<plugin>:<key>"``) lets a plugin say which SMTP server carries it (the
     ``mail_transport`` hook); ``headers`` adds headers (``In-Reply-To``, ``References``;
-    ``Auto-Submitted`` replaces the default ``auto-generated``).
+    ``Auto-Submitted`` replaces the default ``auto-generated``). ``priority``: ``"urgent"`` for
+    what a person is waiting for (a password reset, a login link: it goes ahead of every backlog),
+    ``"normal"``, or ``"bulk"`` for what batch work causes (notices after an import: it waits
+    behind the rest).
 
     The row joins the caller's transaction: with ``commit=True`` (the default) this call commits
     it, together with whatever the caller has pending; with ``commit=False`` the caller commits,
@@ -154,6 +160,7 @@ def send_email(
         commit=commit,
         transport=transport,
         headers=headers,
+        priority=priority,
     )
 
 
@@ -174,6 +181,7 @@ def send_composed_email(
     transport: str | None = None,
     headers: dict | None = None,
     message_id: str | None = None,
+    priority: str = "normal",
 ) -> OutboundMessage:
     """Store a message a person wrote (a reply to a request): its own text and HTML, no template.
     Otherwise as ``send_email``; ``message_id`` (``<...@...>``) is kept when given, so that a
@@ -198,6 +206,7 @@ def send_composed_email(
         transport=transport,
         headers=headers,
         message_id=message_id,
+        priority=priority,
     )
 
 
@@ -224,7 +233,10 @@ def _store(
     transport: str | None,
     headers: dict | None,
     message_id: str | None = None,
+    priority: str = "normal",
 ) -> OutboundMessage:
+    if priority not in PRIORITIES:
+        raise ValueError(f"unknown priority {priority!r} (one of {', '.join(PRIORITIES)})")
     subject_text = " ".join(str(subject_text).split())  # one line: no header folding tricks
     clean_headers = {str(k): " ".join(str(v).split()) for k, v in (headers or {}).items() if v is not None}
     with _acting_for(tenant_id):
@@ -242,6 +254,7 @@ def _store(
             message_id=message_id or new_message_id(),
             transport=transport,
             headers=clean_headers,
+            priority=PRIORITIES[priority],
             attachments=[
                 OutboundAttachment(filename=a.filename, content_type=a.mime_type, data=a.data)
                 for a in map(_attachment, attachments)
@@ -249,7 +262,7 @@ def _store(
         )
         db.session.add(message)
         db.session.flush()
-        db.session.info.setdefault(PENDING, []).append((tenant_id, message.id))
+        db.session.info.setdefault(PENDING, set()).add((tenant_id, transport, PRIORITIES[priority]))
         if commit:
             db.session.commit()
     return message
@@ -307,15 +320,17 @@ def save_tenant_settings(
     username: str | None,
     password: str | None,
     from_address: str | None,
+    rate_per_minute: int | str | None = None,
 ) -> TenantMailSettings:
-    """Save the tenant's SMTP server. An empty ``password`` keeps the stored one, unless the host or
-    the user name changes (the stored password then goes: it was given for another server or user);
-    no username drops it.
+    """Save the tenant's SMTP server and its rate (messages a minute; None: the platform's default,
+    ``MAIL_RATE_PER_MINUTE``; never above ``MAIL_RATE_MAX_PER_MINUTE``). An empty ``password``
+    keeps the stored one, unless the host or the user name changes (the stored password then goes:
+    it was given for another server or user); no username drops it.
 
     An empty ``host`` means "no server of our own": mail then goes through the platform's. A host
     that is (or resolves to) a private address is refused (``core.netcheck``).
     """
-    from core.mail.validation import check_from_address, check_host, check_port
+    from core.mail.validation import check_from_address, check_host, check_port, check_rate
     from core.netcheck import check_host_now
 
     host = check_host(host) if host else None
@@ -325,6 +340,7 @@ def save_tenant_settings(
     if security not in SECURITY_CHOICES:
         raise ValueError(f"unknown security {security!r}")
     from_address = check_from_address(from_address, required=bool(host))
+    rate_per_minute = check_rate(rate_per_minute, current_app.config["MAIL_RATE_MAX_PER_MINUTE"])
     with _acting_for(getattr(tenant, "id", tenant)):
         settings = tenant_settings()
         if settings is None:
@@ -341,6 +357,7 @@ def save_tenant_settings(
         elif not (username and keeps_password):
             settings.password = None
         settings.from_address = from_address
+        settings.rate_per_minute = rate_per_minute
         db.session.commit()
         return settings
 

@@ -61,3 +61,22 @@ def check_from_address(value: str | None, *, required: bool) -> str | None:
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as error:
         raise DomainError(_l("This is not a valid e-mail address."), field="from_address") from error
+
+
+def check_rate(value, ceiling: int) -> int | None:
+    """Messages a minute: a whole number from 1 to the operator's ``ceiling`` (0: no ceiling), or
+    None (empty) for the platform's default."""
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return None
+    try:
+        rate = int(text)
+    except ValueError:
+        rate = 0
+    if rate < 1 or (ceiling and rate > ceiling):
+        if ceiling:
+            message = _l("Enter a whole number from 1 to %(ceiling)s, or leave it empty.", ceiling=ceiling)
+        else:
+            message = _l("Enter a whole number from 1 up, or leave it empty.")
+        raise DomainError(message, field="rate_per_minute")
+    return rate

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -40,6 +40,8 @@ def _render_settings(form: MailSettingsForm, stored, test_result=None):
         stored=stored,
         system=delivery.system_transport(),
         test_result=test_result,
+        default_rate=current_app.config["MAIL_RATE_PER_MINUTE"],
+        max_rate=current_app.config["MAIL_RATE_MAX_PER_MINUTE"],
     )
 
 
@@ -62,6 +64,7 @@ def settings():
                 form.username.data,
                 form.password.data,
                 form.from_address.data,
+                form.rate_per_minute.data,
             )
         except DomainError as error:
             db.session.rollback()

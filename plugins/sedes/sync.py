@@ -149,7 +149,10 @@ def start(tenant: Tenant, mailbox_ids: list[int], *, user=None, run_size: int = 
         chunk = claimed[first : first + run_size]
         arguments = {"mailbox_ids": chunk}
         try:
-            runs.append(enqueue(tenant, JOB, arguments, started_by=user, scheduled=user is None))
+            # Someone pressed "Consultar buzón": ahead of the scheduled syncs waiting in the queue.
+            runs.append(
+                enqueue(tenant, JOB, arguments, started_by=user, scheduled=user is None, urgent=user is not None)
+            )
         except Exception:
             log.exception("could not queue the sync of %s mailboxes", len(chunk))
             _release(chunk)

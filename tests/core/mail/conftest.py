@@ -20,6 +20,8 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     login: str | None
+    # (address, port) of the client: one per SMTP connection.
+    peer: tuple | None = None
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -28,23 +30,40 @@ class Received:
 
 class Recorder:
     """The server's handler: keeps every message it accepts and every login tried; can refuse chosen
-    recipients."""
+    recipients for good (``refuse``) or for now (``defer``), and close connections after
+    ``per_connection`` messages (as servers that limit them do)."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.logins: list[tuple[str, str]] = []
         self.refuse: set[str] = set()
+        self.defer: set[str] = set()
+        self.per_connection: int | None = None
         self.lock = threading.Lock()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        accepted = getattr(session, "accepted", 0)
+        if self.per_connection is not None and accepted >= self.per_connection:
+            server.transport.close()
+            return "421 4.7.0 Too many messages on this connection, closing"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return "550 5.1.1 No such user here"
+        if address in self.defer:
+            return "450 4.2.1 Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         login = session.auth_data.login.decode() if session.authenticated else None
-        received = Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content, login)
+        received = Received(
+            envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content, login, tuple(session.peer)
+        )
+        session.accepted = getattr(session, "accepted", 0) + 1
         with self.lock:
             self.received.append(received)
         return "250 Message accepted for delivery"
@@ -154,6 +173,7 @@ def messages(app, tenant) -> list[dict]:
                 "from_address": m.from_address,
                 "template": m.template,
                 "to": list(m.to_addresses),
+                "priority": m.priority,
             }
             for m in db.session.scalars(select(OutboundMessage).order_by(OutboundMessage.id))
         ]

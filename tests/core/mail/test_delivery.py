@@ -210,15 +210,17 @@ def test_a_recipient_the_server_refuses_for_good_fails_at_once(app, factory, smt
 
 
 def test_a_message_delivered_twice_is_sent_once(app, factory, smtp_server, run_jobs):
-    from core.mail.delivery import deliver, enqueue_delivery
+    from core.jobs.services import get_queue
+    from core.mail.delivery import deliver
 
     tenant = factory.tenant("acme")
     use_smtp(app, tenant, smtp_server)
     message_id = _send(app, tenant)
     with app.app_context():
-        # The same message in the queue three times (a retry, a flush, a duplicate).
-        enqueue_delivery(tenant.id, message_id, attempts=7)
-        enqueue_delivery(tenant.id, message_id, attempts=8)
+        # More jobs that would deliver it (a retry, a flush, a job of the previous version).
+        get_queue("mail").enqueue("core.mail.delivery.deliver_batch", tenant.id, None, 2)
+        get_queue("mail").enqueue("core.mail.delivery.deliver_batch", tenant.id, None, 0)
+        get_queue("mail").enqueue("core.mail.delivery.deliver", tenant.id, message_id)
     run_jobs()
     with app.app_context():
         assert deliver(tenant.id, message_id) == "skipped"

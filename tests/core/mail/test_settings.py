@@ -101,6 +101,9 @@ def test_the_administrator_saves_the_server_and_the_password_is_never_shown_agai
         ({"port": "smtp"}, "The port is a number from 1 to 65535"),
         ({"from_address": ""}, "Enter the address your messages are sent from."),
         ({"from_address": "not an address"}, "This is not a valid e-mail address."),
+        ({"rate_per_minute": "0"}, "Enter a whole number from 1 to 6000, or leave it empty."),
+        ({"rate_per_minute": "fast"}, "Enter a whole number from 1 to 6000, or leave it empty."),
+        ({"rate_per_minute": "6001"}, "Enter a whole number from 1 to 6000, or leave it empty."),
     ],
 )
 def test_a_bad_server_is_refused_with_a_clear_message(app, factory, client, changes, message):
@@ -292,3 +295,23 @@ def test_delivery_to_a_tenant_server_on_a_private_address_fails_for_good(app, fa
     assert message["status"] == "failed" and message["attempts"] == 1
     assert "RefusedAddress" in message["last_error"]
     assert smtp_server.received == []
+
+
+def _rate(app, tenant) -> int | None:
+    from core.extensions import db
+    from core.mail.models import TenantMailSettings
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(tenant.id):
+        return db.session.scalar(select(TenantMailSettings.rate_per_minute))
+
+
+def test_the_administrator_sets_the_rate_of_messages_a_minute(app, factory, client):
+    tenant = _admin(factory, client)
+    page = client.get("/acme/settings/mail/")
+    assert "Empty: 1200, the platform" in _text(page) and "At most 6000." in _text(page)
+    assert client.post("/acme/settings/mail/", data=_form(rate_per_minute="90")).status_code == 302
+    assert _rate(app, tenant) == 90
+    assert 'value="90"' in _text(client.get("/acme/settings/mail/"))
+    assert client.post("/acme/settings/mail/", data=_form(rate_per_minute="")).status_code == 302
+    assert _rate(app, tenant) is None
