@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n  Ventanilla is running at http://{args.host}:{args.port}/demo/  (Ctrl-C stops it)\n")
     print(f"  database: {app.config['SQLALCHEMY_DATABASE_URI']}")
     print(f"  redis:    {url}")
-    print(f"  mail:     {'SMTP ' + app.config['SMTP_HOST'] if app.config['SMTP_HOST'] else app.config['OUTBOX_DIR']}\n")
+    outbox = app.config["OUTBOX_DIR"] if app.config.get("OUTBOX_STORE", app.config["FILES_STORE"]) == "local" else "S3"
+    print(f"  mail:     {'SMTP ' + app.config['SMTP_HOST'] if app.config['SMTP_HOST'] else 'outbox ' + outbox}\n")
     with app.app_context():
         for line in logins():
             print(f"  {line}")

@@ -3,7 +3,7 @@ connection, record each outcome.
 
 Transport, first that applies: the plugin's server named by the message (``"<plugin>:<key>"``),
 the tenant's own SMTP server, the platform's (``SMTP_HOST``), or an ``.eml`` file written into
-``OUTBOX_DIR`` (the embedded default).
+the outbox store (``OUTBOX_STORE``: a folder by default, or a bucket; ``write_outbox_file``).
 
 A delivery job serves one tenant, one transport and one priority (``deliver_batch``). It *claims*
 up to ``MAIL_CLAIM_SIZE`` due messages with one conditional UPDATE (``queued`` and due, or
