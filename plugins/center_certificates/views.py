@@ -346,21 +346,31 @@ def generate(template_id: int):
                 choice,
                 current_user,
                 counted_for=services.GenerationChoice.parse(form.counted_scope.data, form.counted_groups.data),
-                counted=int(form.counted.data) if (form.counted.data or "").isdigit() else None,
+                counted=_number(form.counted.data),
+                notify=form.notify.data,
+                counted_notices=_number(form.counted_notices.data),
             )
         except DomainError as error:
             flash(str(error.message), "warning" if isinstance(error, services.GenerationChanged) else "danger")
         else:
             return redirect(url_for("jobs.show", run_id=run.id))
-    count = None
+    count = notices = None
     if choice.made:
         try:
             count = services.generation_count(template, choice, current_user)
+            notices = services.generation_notice_count(template, choice, current_user)
         except DomainError as error:
             form.groups.errors = [*form.groups.errors, str(error.message)]
     form.counted_scope.data, form.counted_groups.data = choice.scope, choice.groups_text
     form.counted.data = "" if count is None else str(count)
-    return render_template("center_certificates/generate.html", template=template, form=form, count=count)
+    form.counted_notices.data = "" if notices is None else str(notices)
+    return render_template(
+        "center_certificates/generate.html", template=template, form=form, count=count, notices=notices
+    )
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if (text or "").isdigit() else None
 
 
 # --- who is missing what ------------------------------------------------------------------

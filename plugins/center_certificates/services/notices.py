@@ -6,11 +6,14 @@ from __future__ import annotations
 import logging
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, literal, select, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from core.api import (
+    Client,
+    HeldNotices,
     Push,
+    User,
     db,
     enqueue,
     external_url,
@@ -19,6 +22,7 @@ from core.api import (
     send_email,
     send_later,
     update_by_id,
+    utcnow,
 )
 from plugins.center_certificates.models import (
     APPROVED_EVENT,
@@ -219,3 +223,86 @@ def notify_soon(tenant) -> None:
             enqueue(tenant, "center_certificates.notify")
     except Exception as error:  # Redis away: the periodic sweep sends them later.
         log.warning("could not start the certificate notices now: %s", error)
+
+
+# --- notices a bulk action holds back -------------------------------------------------------
+
+
+def reachable(client_id):
+    """The condition that the client (``Client`` joined on ``client_id``) can be told: an e-mail
+    address, or an active portal account (a push), as ``notify`` tells them."""
+    account = select(User.id).where(User.client_id == client_id, User.active.is_(True))
+    return or_(func.coalesce(Client.email, "") != "", account.exists())
+
+
+def hold_created(tenant_id: int, certificate_ids: list[int], held_for: str) -> None:
+    """Record the "created" notices of these new certificates as not sent, held for the bulk
+    action ``held_for``, in the caller's transaction (the one that creates them): the periodic
+    ``notify`` sees a marker and sends nothing; ``release_held`` may send them later."""
+    if certificate_ids:
+        now = utcnow()
+        db.session.execute(
+            insert(CertificateNotice),
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "certificate_id": certificate_id,
+                    "event": CREATED,
+                    "occurrence": 0,
+                    "pushed": False,
+                    "held_for": held_for,
+                    "created_at": now,
+                }
+                for certificate_id in certificate_ids
+            ],
+        )
+
+
+def _releasable(held_for: str):
+    """The held markers of ``held_for`` whose notice would still go: the certificate still asks
+    the client for something (Falta información, not in the bin) and the client can be told."""
+    return (
+        select(CertificateNotice.id)
+        .join(Certificate, Certificate.id == CertificateNotice.certificate_id)
+        .join(Client, Client.id == Certificate.client_id)
+        .where(
+            CertificateNotice.held_for == held_for,
+            Certificate.status == MISSING,
+            Certificate.deleted_at.is_(None),
+            reachable(Certificate.client_id),
+        )
+    )
+
+
+def held_count(held_for: str) -> int:
+    """How many notices ``release_held`` would send now (one per certificate: an e-mail to who has
+    an address, a push to who has a portal account)."""
+    return db.session.scalar(select(func.count()).select_from(_releasable(held_for).subquery()))
+
+
+def release_held(tenant, held_for: str) -> int:
+    """Send the notices held for ``held_for``: their markers are deleted (so ``notify`` owes them
+    and sends each once, by its unique marker) and the notices job is started. Once: a second call
+    finds no marker to delete and sends nothing. Markers of notices that would no longer go
+    (approved since, client without e-mail) stay, as not sent."""
+    ids = list(db.session.scalars(_releasable(held_for)))
+    released = 0
+    for start in range(0, len(ids), NOTICE_BATCH):
+        # The rows deleted by this call, not those counted: a concurrent release takes the others.
+        released += db.session.execute(
+            delete(CertificateNotice)
+            .where(CertificateNotice.id.in_(ids[start : start + NOTICE_BATCH]))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    db.session.commit()
+    if released:
+        notify_soon(tenant)
+    return released
+
+
+def held_notices(tenant, held_for: str) -> list[HeldNotices]:
+    """The ``held_notices`` answer: the certificate requests held back for ``held_for``."""
+    count = held_count(held_for)
+    if not count:
+        return []
+    return [HeldNotices(_l("Certificate requests"), count, lambda: release_held(tenant, held_for))]
