@@ -99,6 +99,12 @@ class GenerateForm(FlaskForm):
     notify = BooleanField(_l("Notify the clients by e-mail"), default=False)
 
 
+class HeldNoticesForm(FlaskForm):
+    """The confirmation of telling the clients after all: the number it was shown with."""
+
+    counted = HiddenField()
+
+
 class ReportFilterForm(FlaskForm):
     class Meta:
         csrf = False

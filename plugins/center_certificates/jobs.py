@@ -42,5 +42,5 @@ def run_generation(
             progress=ctx.progress,
             batch=batch,
             notify=notify,
-            held_for=f"center_certificates.generate:{ctx.run.id}",
+            held_for=f"{notices.GENERATION_HELD}{ctx.run.id}",
         )

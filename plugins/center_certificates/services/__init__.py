@@ -36,6 +36,8 @@ from plugins.center_certificates.services.generation import (
     generate,
     generation_count,
     generation_notice_count,
+    held_generation_notices,
+    send_held_generation_notices,
     start_generation,
 )
 from plugins.center_certificates.services.lifecycle import (
@@ -98,6 +100,7 @@ __all__ = [
     "get_visible",
     "hand_in_next",
     "held_count",
+    "held_generation_notices",
     "history_events",
     "list_statement",
     "notice_subject",
@@ -112,6 +115,7 @@ __all__ = [
     "request_certificate",
     "request_for_new_clients",
     "save_template",
+    "send_held_generation_notices",
     "start_generation",
     "status_counts",
     "submit",

@@ -22,7 +22,13 @@ from plugins.center_certificates.models import (
     CertificateTemplate,
 )
 from plugins.center_certificates.services.lifecycle import clients_without_open, insert_requests
-from plugins.center_certificates.services.notices import hold_created, notify_soon, reachable
+from plugins.center_certificates.services.notices import (
+    held_count,
+    hold_created,
+    notify_soon,
+    reachable,
+    release_held,
+)
 
 ALL_CLIENTS = "all"
 CENTRES = "centres"
@@ -146,6 +152,21 @@ def start_generation(
         },
         started_by=actor,
     )
+
+
+def held_generation_notices(template: CertificateTemplate) -> int:
+    """How many notices the generations of ``template`` held back would send now."""
+    return held_count(None, template.id)
+
+
+def send_held_generation_notices(tenant, template: CertificateTemplate, *, counted: int | None) -> int:
+    """Tell the clients after all of the requests that generations of ``template`` made without
+    telling them, if ``counted`` (the number the page showed) is the number that would go; once."""
+    if counted is None or counted != held_generation_notices(template):
+        raise GenerationChanged(
+            _l("The number of messages has changed since it was shown: check it and confirm again.")
+        )
+    return release_held(tenant, None, template.id)
 
 
 GENERATION_BATCH = 5_000

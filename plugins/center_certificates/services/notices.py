@@ -97,42 +97,56 @@ def next_can_be_handed_in(certificate: Certificate) -> bool:
     return bool(template is not None and template.active)
 
 
-def _claim_notice(certificate: Certificate, event: str) -> int | None:
-    """Write the marker of a notice, unless another run has: its id, or None when it was there.
+def _claim_notices(tenant_id: int, due: list[Certificate], event: str) -> dict[int, int]:
+    """Write the markers of a batch's notices in one statement, except those another run has:
+    ``{certificate id: marker id}`` of the ones this run claimed.
 
-    INSERT … ON CONFLICT DO NOTHING on the marker's unique key (both engines): of two runs racing
-    for the same notice, the second waits for the first's transaction and then writes nothing,
-    instead of failing its whole batch on the unique constraint.
+    INSERT … ON CONFLICT DO NOTHING … RETURNING on the marker's unique key (both engines): of two
+    runs racing for the same notice, the second waits for the first's transaction and then writes
+    nothing for it, instead of failing its whole batch on the unique constraint.
     """
     from sqlalchemy.dialects import postgresql, sqlite
 
+    if not due:
+        return {}
     dialect = db.session.get_bind(mapper=CertificateNotice.__mapper__).dialect.name
+    now = utcnow()
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "certificate_id": certificate.id,
+            "event": event,
+            "occurrence": certificate.rejections if event == REJECTED_EVENT else 0,
+            "pushed": False,
+            "created_at": now,
+        }
+        for certificate in due
+    ]
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CertificateNotice)
-    return db.session.scalar(
-        statement.values(
-            certificate_id=certificate.id,
-            event=event,
-            occurrence=certificate.rejections if event == REJECTED_EVENT else 0,
-        )
+    claimed = db.session.execute(
+        statement.values(rows)
         .on_conflict_do_nothing(index_elements=["certificate_id", "event", "occurrence"])
-        .returning(CertificateNotice.id)
+        .returning(CertificateNotice.certificate_id, CertificateNotice.id)
     )
+    return {certificate_id: notice_id for certificate_id, notice_id in claimed}
 
 
 def notify(tenant) -> dict:
     """Write each owed notice once, with its e-mail in the same transaction; then push (best effort).
 
-    The marker is written first: a notice another run has just claimed is left to it (no e-mail,
-    no push, no error), so two runs at the same time tell the client once.
+    The markers of a batch are written first, in one statement: a notice another run has just
+    claimed is left to it (no e-mail, no push, no error), so two runs at the same time tell the
+    client once.
     """
     sent = dict.fromkeys(NOTICE_EVENTS, 0)
     pushes: list[tuple[int, int, dict]] = []
     for event in NOTICE_EVENTS:
         while due := _due_notices(event, NOTICE_BATCH):
             accounts = portal_accounts({certificate.client_id for certificate in due})
+            claimed = _claim_notices(tenant.id, due, event)
             messages = []
             for certificate in due:
-                notice_id = _claim_notice(certificate, event)
+                notice_id = claimed.get(certificate.id)
                 if notice_id is None:
                     continue
                 client = certificate.client
@@ -258,15 +272,24 @@ def hold_created(tenant_id: int, certificate_ids: list[int], held_for: str) -> N
         )
 
 
-def _releasable(held_for: str):
-    """The held markers of ``held_for`` whose notice would still go: the certificate still asks
-    the client for something (Falta información, not in the bin) and the client can be told."""
+GENERATION_HELD = "center_certificates.generate:"
+
+
+def _releasable(held_for: str | None, template_id: int | None = None):
+    """The held markers whose notice would still go: the certificate still asks the client for
+    something (Falta información, not in the bin) and the client can be told. Those of the bulk
+    action ``held_for``, or (None) those that "Generar certificados" held for ``template_id``."""
+    condition = (
+        CertificateNotice.held_for == held_for
+        if held_for is not None
+        else and_(CertificateNotice.held_for.startswith(GENERATION_HELD), Certificate.template_id == template_id)
+    )
     return (
         select(CertificateNotice.id)
         .join(Certificate, Certificate.id == CertificateNotice.certificate_id)
         .join(Client, Client.id == Certificate.client_id)
         .where(
-            CertificateNotice.held_for == held_for,
+            condition,
             Certificate.status == MISSING,
             Certificate.deleted_at.is_(None),
             reachable(Certificate.client_id),
@@ -274,18 +297,19 @@ def _releasable(held_for: str):
     )
 
 
-def held_count(held_for: str) -> int:
+def held_count(held_for: str | None, template_id: int | None = None) -> int:
     """How many notices ``release_held`` would send now (one per certificate: an e-mail to who has
     an address, a push to who has a portal account)."""
-    return db.session.scalar(select(func.count()).select_from(_releasable(held_for).subquery()))
+    return db.session.scalar(select(func.count()).select_from(_releasable(held_for, template_id).subquery()))
 
 
-def release_held(tenant, held_for: str) -> int:
-    """Send the notices held for ``held_for``: their markers are deleted (so ``notify`` owes them
-    and sends each once, by its unique marker) and the notices job is started. Once: a second call
-    finds no marker to delete and sends nothing. Markers of notices that would no longer go
-    (approved since, client without e-mail) stay, as not sent."""
-    ids = list(db.session.scalars(_releasable(held_for)))
+def release_held(tenant, held_for: str | None, template_id: int | None = None) -> int:
+    """Send the notices held for ``held_for`` (or held by the generations of ``template_id``):
+    their markers are deleted (so ``notify`` owes them and sends each once, by its unique marker)
+    and the notices job is started. Once: a second call finds no marker to delete and sends
+    nothing. Markers of notices that would no longer go (approved since, client without e-mail)
+    stay, as not sent."""
+    ids = list(db.session.scalars(_releasable(held_for, template_id)))
     released = 0
     for start in range(0, len(ids), NOTICE_BATCH):
         # The rows deleted by this call, not those counted: a concurrent release takes the others.

@@ -208,3 +208,22 @@ def test_the_push_follows_the_same_choice(app, factory, centre, run_jobs, outbox
     (request,) = push_service.received
     assert phone.decrypt(request["body"])["title"] == "Told"
     assert [m.subject for m in outbox()] == ["Org acme asks you for: Told"]
+
+
+def test_a_quiet_generation_can_tell_its_clients_later_once(app, factory, centre, run_jobs, outbox):
+    factory.client(centre.tenant, "Quiet Client", groups=[centre.group])  # no address: nothing to send
+    template = make_template(app, centre.tenant)
+    browser = staff_client(app, "manager@acme.test")
+    url = f"/acme/certificates/templates/{template}/generate"
+    _generate(browser, template, [centre.group, centre.other_group], notify=False)
+    run_jobs()
+    page = browser.get(url).get_data(as_text=True)
+    assert "2 notices of certificates generated from this template were held back" in page, "2 can be told"
+    assert "Send the 2 messages now" in page and _held(page) == "2"
+    refused = browser.post(f"/acme/certificates/templates/{template}/notices", data={"counted": "3"})
+    assert refused.status_code == 302
+    assert outbox() == []
+    browser.post(f"/acme/certificates/templates/{template}/notices", data={"counted": "2"})
+    browser.post(f"/acme/certificates/templates/{template}/notices", data={"counted": "2"})  # a double click
+    assert sorted(m.to for m in outbox()) == ["north@client.test", "south@client.test"]
+    assert "held back" not in browser.get(url).get_data(as_text=True)
