@@ -366,7 +366,7 @@ def generate(template_id: int):
     form.counted_scope.data, form.counted_groups.data = choice.scope, choice.groups_text
     form.counted.data = "" if count is None else str(count)
     form.counted_notices.data = "" if notices is None else str(notices)
-    held = services.held_generation_notices(template)
+    held = services.held_generation_notices(template, current_user)
     return render_template(
         "center_certificates/generate.html",
         template=template,
@@ -386,7 +386,9 @@ def send_held_notices(template_id: int):
     form = HeldNoticesForm()
     if form.validate_on_submit():
         try:
-            sent = services.send_held_generation_notices(g.tenant, template, counted=_number(form.counted.data))
+            sent = services.send_held_generation_notices(
+                g.tenant, template, current_user, counted=_number(form.counted.data)
+            )
         except DomainError as error:
             flash(str(error.message), "warning")
         else:

@@ -154,19 +154,21 @@ def start_generation(
     )
 
 
-def held_generation_notices(template: CertificateTemplate) -> int:
-    """How many notices the generations of ``template`` held back would send now."""
-    return held_count(None, template.id)
+def held_generation_notices(template: CertificateTemplate, actor=None) -> int:
+    """How many notices the generations of ``template`` held back would send now (to the clients
+    ``actor`` sees)."""
+    return held_count(None, template.id, actor)
 
 
-def send_held_generation_notices(tenant, template: CertificateTemplate, *, counted: int | None) -> int:
-    """Tell the clients after all of the requests that generations of ``template`` made without
-    telling them, if ``counted`` (the number the page showed) is the number that would go; once."""
-    if counted is None or counted != held_generation_notices(template):
+def send_held_generation_notices(tenant, template: CertificateTemplate, actor, *, counted: int | None) -> int:
+    """Tell the clients (those ``actor`` sees) after all of the requests that generations of
+    ``template`` made without telling them, if ``counted`` (the number the page showed) is the
+    number that would go; once."""
+    if counted is None or counted != held_generation_notices(template, actor):
         raise GenerationChanged(
             _l("The number of messages has changed since it was shown: check it and confirm again.")
         )
-    return release_held(tenant, None, template.id)
+    return release_held(tenant, None, template.id, actor)
 
 
 GENERATION_BATCH = 5_000

@@ -19,10 +19,12 @@ from core.api import (
     external_url,
     has_open_run,
     portal_accounts,
+    sees_every_client,
     send_email,
     send_later,
     update_by_id,
     utcnow,
+    visible_client_ids,
 )
 from plugins.center_certificates.models import (
     APPROVED_EVENT,
@@ -275,15 +277,18 @@ def hold_created(tenant_id: int, certificate_ids: list[int], held_for: str) -> N
 GENERATION_HELD = "center_certificates.generate:"
 
 
-def _releasable(held_for: str | None, template_id: int | None = None):
+def _releasable(held_for: str | None, template_id: int | None = None, actor=None):
     """The held markers whose notice would still go: the certificate still asks the client for
     something (Falta información, not in the bin) and the client can be told. Those of the bulk
-    action ``held_for``, or (None) those that "Generar certificados" held for ``template_id``."""
+    action ``held_for``, or (None) those that "Generar certificados" held for ``template_id``, of
+    the clients ``actor`` sees (when given: one sends only to the clients of one's centres)."""
     condition = (
         CertificateNotice.held_for == held_for
         if held_for is not None
         else and_(CertificateNotice.held_for.startswith(GENERATION_HELD), Certificate.template_id == template_id)
     )
+    if actor is not None and not sees_every_client(actor):
+        condition = and_(condition, Certificate.client_id.in_(visible_client_ids(actor)))
     return (
         select(CertificateNotice.id)
         .join(Certificate, Certificate.id == CertificateNotice.certificate_id)
@@ -297,19 +302,19 @@ def _releasable(held_for: str | None, template_id: int | None = None):
     )
 
 
-def held_count(held_for: str | None, template_id: int | None = None) -> int:
+def held_count(held_for: str | None, template_id: int | None = None, actor=None) -> int:
     """How many notices ``release_held`` would send now (one per certificate: an e-mail to who has
     an address, a push to who has a portal account)."""
-    return db.session.scalar(select(func.count()).select_from(_releasable(held_for, template_id).subquery()))
+    return db.session.scalar(select(func.count()).select_from(_releasable(held_for, template_id, actor).subquery()))
 
 
-def release_held(tenant, held_for: str | None, template_id: int | None = None) -> int:
+def release_held(tenant, held_for: str | None, template_id: int | None = None, actor=None) -> int:
     """Send the notices held for ``held_for`` (or held by the generations of ``template_id``):
     their markers are deleted (so ``notify`` owes them and sends each once, by its unique marker)
     and the notices job is started. Once: a second call finds no marker to delete and sends
     nothing. Markers of notices that would no longer go (approved since, client without e-mail)
     stay, as not sent."""
-    ids = list(db.session.scalars(_releasable(held_for, template_id)))
+    ids = list(db.session.scalars(_releasable(held_for, template_id, actor)))
     released = 0
     for start in range(0, len(ids), NOTICE_BATCH):
         # The rows deleted by this call, not those counted: a concurrent release takes the others.

@@ -227,3 +227,17 @@ def test_a_quiet_generation_can_tell_its_clients_later_once(app, factory, centre
     browser.post(f"/acme/certificates/templates/{template}/notices", data={"counted": "2"})  # a double click
     assert sorted(m.to for m in outbox()) == ["north@client.test", "south@client.test"]
     assert "held back" not in browser.get(url).get_data(as_text=True)
+
+
+def test_who_sees_only_their_centres_sends_only_their_clients_held_notices(app, factory, centre, run_jobs, outbox):
+    from plugins.center_certificates import TEMPLATES
+
+    template = make_template(app, centre.tenant)
+    _generate(staff_client(app, "manager@acme.test"), template, [centre.group, centre.other_group], notify=False)
+    run_jobs()
+    factory.user(centre.tenant, "templater@acme.test", permissions=[TEMPLATES], groups=[centre.group])
+    browser = staff_client(app, "templater@acme.test")
+    page = browser.get(f"/acme/certificates/templates/{template}/generate").get_data(as_text=True)
+    assert "Send the 1 message now" in page and _held(page) == "1"
+    browser.post(f"/acme/certificates/templates/{template}/notices", data={"counted": "1"})
+    assert [m.to for m in outbox()] == ["north@client.test"], "not South's client"
