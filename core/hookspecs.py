@@ -113,14 +113,32 @@ def client_tabs(client, user):
 
 
 @hookspec
-def clients_created(tenant, client_ids):
+def clients_created(tenant, client_ids, notify, held_for):
     """React to new clients. Called after the transaction that created them committed, with the
     ``tenant`` and the list of their ids: one id for a client made on the form, up to a thousand
     for each batch of an import, so that a plugin can react set-based (one INSERT … SELECT, not a
     query per client). Runs in the tenant's context; a failure is logged and rolled back, and
     cannot undo the clients nor keep other plugins from hearing of them.
 
+    ``notify`` says whether the clients may be told (e-mail, push) of what the plugin does for
+    them: True for a client made on the form; for an import, only when the person importing chose
+    so. When False, a plugin sends nothing to these clients because of their creation and keeps
+    what it would have sent as held back under the key ``held_for`` (the import's, e.g.
+    ``"core.clients_import:17"``; empty when ``notify``): core asks for it with ``held_notices``.
+    Later messages (reminders, expiry) follow the plugin's usual rules.
+
     :return: nothing.
+    """
+
+
+@hookspec
+def held_notices(tenant, held_for):
+    """Messages to clients the plugin held back for the bulk action ``held_for`` (a
+    ``clients_created`` with ``notify`` False). Called when the person who started the action
+    looks at it (the import report) and when they confirm sending them.
+
+    :return: a list of ``HeldNotices``: how many messages would go now and how to send them
+        (``release()``, once: a second call sends nothing).
     """
 
 

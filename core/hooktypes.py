@@ -261,3 +261,18 @@ class ClientFilter:
     condition: Callable[[str], Any]
     permission: str | None = None
     order: int = 100
+
+
+@dataclass(frozen=True)
+class HeldNotices:
+    """What ``held_notices`` returns: messages to clients a plugin held back for a bulk action.
+
+    ``count`` is how many messages ``release()`` would send now (to clients who can be reached);
+    ``release()`` starts sending them and returns how many it started. Releasing is once: the
+    held messages are taken by the first call, so a second call (a double click, a retried
+    request) returns 0 and sends nothing. ``label`` says what they are ("certificate requests").
+    """
+
+    label: object
+    count: int
+    release: Callable[[], int]

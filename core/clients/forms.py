@@ -2,7 +2,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from core.auth.forms import language_choices
@@ -72,3 +72,11 @@ class ClientFilterForm(FlaskForm):
 class ImportForm(FlaskForm):
     file = FileField(_l("CSV file"), validators=[FileRequired()])
     group = SelectField(_l("Put new clients in the group"), validators=[Optional()])
+    # Off by default: an import of a whole client base must not mail every client by accident.
+    notify = BooleanField(_l("Notify the new clients by e-mail"), default=False)
+
+
+class HeldNoticesForm(FlaskForm):
+    """The confirmation of sending an import's held notices: the number it was shown with."""
+
+    counted = HiddenField()

@@ -191,8 +191,16 @@ def parse(data: bytes, plugin_headers: dict[str, str] | None = None) -> ParsedFi
     return ParsedFile(set(fields.values()), rows)
 
 
-def start_import(tenant, user, filename: str, data: bytes, group_id: int | None, language: str) -> ClientImport:
-    """Keep the uploaded file and start the import job; the file is checked by the job, row by row."""
+def start_import(
+    tenant, user, filename: str, data: bytes, group_id: int | None, language: str, *, notify: bool = False
+) -> ClientImport:
+    """Keep the uploaded file and start the import job; the file is checked by the job, row by row.
+
+    ``notify``: whether the new clients are told (e-mail, push) of what the plugins do for them
+    (the certificates asked of them...). Off unless the person importing chooses it: a firm that
+    moves its 20,000 clients in must not mail them all by accident. What is held back can be sent
+    later from the import's report (``held_notices``, ``send_held_notices``).
+    """
     from core.jobs.services import enqueue
 
     if not data:
@@ -209,7 +217,7 @@ def start_import(tenant, user, filename: str, data: bytes, group_id: int | None,
     job = ClientImport(filename=filename[:255], data=data, group_id=group_id, language=language, created_by_id=user.id)
     db.session.add(job)
     db.session.commit()
-    run = enqueue(tenant, "core.clients_import", {"import_id": job.id}, started_by=user)
+    run = enqueue(tenant, "core.clients_import", {"import_id": job.id, "notify": bool(notify)}, started_by=user)
     job.job_run_id = run.id
     db.session.commit()
     return job
@@ -292,17 +300,48 @@ def _merge(data: ClientData, client, fields: set[str]) -> None:
             setattr(data, name, getattr(client, name) or "")
 
 
-def run_import(ctx, import_id: int):
-    """The ``core.clients_import`` job."""
+def run_import(ctx, import_id: int, notify: bool = False):
+    """The ``core.clients_import`` job (``notify``: see ``start_import``; a job queued before the
+    choice existed announces nothing)."""
     job = db.session.get(ClientImport, import_id)
     if job is None or job.finished_at is not None:
         return None
     user = db.session.get(User, job.created_by_id) if job.created_by_id else None
     with force_locale(job.language), acting_as("user", getattr(user, "id", None), getattr(user, "name", "")):
-        return _import(ctx, job, user)
+        return _import(ctx, job, user, notify)
 
 
-def _import(ctx, job: ClientImport, user):
+def held_key(job: ClientImport) -> str:
+    """The key under which the plugins hold back the messages of this import's new clients."""
+    return f"core.clients_import:{job.id}"
+
+
+def held_notices(tenant, job: ClientImport) -> list:
+    """What the plugins held back for this import (``HeldNotices``: label, count, release)."""
+    from core.plugins import host
+    from tenants.licensing import enabled_for
+
+    if job.finished_at is None or not job.created:
+        return []
+    return host().call_for_tenant("held_notices", enabled_for(tenant), tenant=tenant, held_for=held_key(job))
+
+
+def held_count(tenant, job: ClientImport) -> int:
+    """How many messages sending this import's held notices would send now."""
+    return sum(held.count for held in held_notices(tenant, job))
+
+
+def send_held_notices(tenant, job: ClientImport, *, counted: int | None) -> int:
+    """Send what the plugins held back for this import, if the number confirmed is the number
+    they would send now (else ``DomainError``: the page shows the new number to confirm). Once:
+    the plugins hand each held message over only once, so a second confirmation sends nothing."""
+    held = held_notices(tenant, job)
+    if counted is None or counted != sum(h.count for h in held):
+        raise DomainError(_l("The number of messages has changed since it was shown: check it and confirm again."))
+    return sum(h.release() for h in held)
+
+
+def _import(ctx, job: ClientImport, user, notify: bool = False):
     problems: list[list] = []
     sets = client_fields.field_sets(ctx.tenant, user)
     plugin_fields = {name: field for bound in sets for name, field in bound.items()}
@@ -371,7 +410,7 @@ def _import(ctx, job: ClientImport, user):
         if index % 500 == 0:
             ctx.progress(50 * index // len(read), message=f"{index}/{len(read)}")
     group_names = {g.id: g.name for g in groups_by_name.values()}
-    created = _create(ctx, creates, user, group_names, sets)
+    created = _create(ctx, creates, user, group_names, sets, notify=notify, held_for=held_key(job))
     changed, unchanged = _update(ctx.tenant, updates, group_names, sets)
     job.rows = len(rows)
     job.created = created
@@ -406,9 +445,10 @@ def _add_addresses(tenant_id: int, addresses: list[dict]) -> None:
 ADDRESS_FIELDS = ("street", "postal_code", "city", "province", "country")
 
 
-def _create(ctx, creates: list, user, group_names: dict[int, str], sets) -> int:
+def _create(ctx, creates: list, user, group_names: dict[int, str], sets, *, notify: bool, held_for: str) -> int:
     """Insert the new clients a batch at a time; each batch commits, then the plugins hear of it
-    (``clients_created`` with the batch's ids). Returns how many were created."""
+    (``clients_created`` with the batch's ids, and whether the clients may be told). Returns how
+    many were created."""
     tenant_id = ctx.tenant.id
     created = 0
     for start in range(0, len(creates), BATCH):
@@ -443,7 +483,7 @@ def _create(ctx, creates: list, user, group_names: dict[int, str], sets) -> int:
         )
         client_fields.save(sets, {cid: plugin for cid, (*_rest, plugin) in zip(ids, batch, strict=True) if plugin})
         db.session.commit()
-        announce_created(ctx.tenant, list(ids))
+        announce_created(ctx.tenant, list(ids), notify=notify, held_for=held_for)
         created += len(ids)
         done = start + len(batch)
         ctx.progress(50 + 50 * done // len(creates), message=f"{done}/{len(creates)}")

@@ -285,13 +285,19 @@ def _check_tax_id_free(user, tax_id: str, except_id: int | None = None) -> None:
 ANNOUNCE_BATCH = 1000
 
 
-def announce_created(tenant, client_ids: list[int]) -> None:
+def announce_created(tenant, client_ids: list[int], *, notify: bool = True, held_for: str = "") -> None:
     """``clients_created`` for clients already committed, a batch of ids at a time (a plugin's
-    failure is logged: it cannot undo the clients)."""
+    failure is logged: it cannot undo the clients). ``notify`` False (a bulk import the person
+    chose not to announce): the plugins hold back their messages under ``held_for``."""
     enabled = enabled_for(tenant)
     for start in range(0, len(client_ids), ANNOUNCE_BATCH):
         host().announce(
-            "clients_created", enabled, tenant=tenant, client_ids=client_ids[start : start + ANNOUNCE_BATCH]
+            "clients_created",
+            enabled,
+            tenant=tenant,
+            client_ids=client_ids[start : start + ANNOUNCE_BATCH],
+            notify=notify,
+            held_for="" if notify else held_for,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from core.audit.services import history
 from core.clients import fields as client_fields
 from core.clients import imports, portal, services
-from core.clients.forms import AddressForm, ClientFilterForm, ClientForm, ImportForm
+from core.clients.forms import AddressForm, ClientFilterForm, ClientForm, HeldNoticesForm, ImportForm
 from core.clients.models import Client, ClientAddress, ClientImport
 from core.clients.taxids import TYPE_NAMES
 from core.csvstream import csv_response
@@ -310,6 +310,7 @@ def start_import():
                 upload.read(),
                 int(form.group.data) if (form.group.data or "").isdigit() else None,
                 str(get_locale()),
+                notify=form.notify.data,
             )
         except DomainError as error:
             db.session.rollback()
@@ -338,13 +339,35 @@ def import_report(import_id: int):
     job = _import_or_404(import_id)
     run = db.session.get(JobRun, job.job_run_id) if job.job_run_id else None
     progress = live_progress(run)[0] if run else 0
+    held = imports.held_count(g.tenant, job)
+    form = HeldNoticesForm(counted=str(held))
     return render_template(
         "clients/import_report.html",
         job=job,
         run=run,
         progress=progress,
         field_label=imports.field_labeller(g.tenant),
+        held=held,
+        held_form=form,
     )
+
+
+@bp.route("/imports/<int:import_id>/notices", methods=["POST"])
+@requires("core.clients:import")
+def send_import_notices(import_id: int):
+    """Send the messages held back for the import's new clients: the number confirmed must be the
+    number that would go now."""
+    job = _import_or_404(import_id)
+    form = HeldNoticesForm()
+    if form.validate_on_submit():
+        counted = form.counted.data or ""
+        try:
+            sent = imports.send_held_notices(g.tenant, job, counted=int(counted) if counted.isdigit() else None)
+        except DomainError as error:
+            flash(str(error.message), "warning")
+        else:
+            flash(ngettext("%(num)d message is being sent.", "%(num)d messages are being sent.", sent), "success")
+    return redirect(url_for("clients.import_report", import_id=job.id))
 
 
 @bp.route("/imports/<int:import_id>/rejected.csv")

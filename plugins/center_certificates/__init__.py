@@ -144,10 +144,17 @@ def client_tabs(client, user):
 
 
 @hookimpl
-def clients_created(tenant, client_ids):
+def clients_created(tenant, client_ids, notify, held_for):
     from plugins.center_certificates.services import request_for_new_clients
 
-    request_for_new_clients(tenant, client_ids)
+    request_for_new_clients(tenant, client_ids, notify=notify, held_for=held_for)
+
+
+@hookimpl
+def held_notices(tenant, held_for):
+    from plugins.center_certificates.services.notices import held_notices as held
+
+    return held(tenant, held_for)
 
 
 @hookimpl

@@ -94,6 +94,15 @@ class GenerateForm(FlaskForm):
     counted_scope = HiddenField()
     counted_groups = HiddenField()
     counted = HiddenField()
+    counted_notices = HiddenField()
+    # Off by default: a bulk action tells the clients only when the person chooses so.
+    notify = BooleanField(_l("Notify the clients by e-mail"), default=False)
+
+
+class HeldNoticesForm(FlaskForm):
+    """The confirmation of telling the clients after all: the number it was shown with."""
+
+    counted = HiddenField()
 
 
 class ReportFilterForm(FlaskForm):

@@ -21,10 +21,16 @@ def run_notify(ctx) -> dict:
 
 
 def run_generation(
-    ctx, template_id: int, group_ids: list[int], all_clients: bool = False, batch: int = generation.GENERATION_BATCH
+    ctx,
+    template_id: int,
+    group_ids: list[int],
+    all_clients: bool = False,
+    batch: int = generation.GENERATION_BATCH,
+    notify: bool = False,
 ) -> dict:
     """ "Generar certificados" (the ``bulk`` queue), in the name of who started it: the audit
-    trail says who made the certificates."""
+    trail says who made the certificates. The clients are told only when ``notify`` was chosen;
+    otherwise the notices are held under the run's key."""
     starter = getattr(ctx.run, "started_by", None)
     with acting_as("user", starter.id, starter.name) if starter is not None else nullcontext():
         return generation.generate(
@@ -35,4 +41,6 @@ def run_generation(
             issued_by_id=ctx.run.started_by_id,
             progress=ctx.progress,
             batch=batch,
+            notify=notify,
+            held_for=f"{notices.GENERATION_HELD}{ctx.run.id}",
         )

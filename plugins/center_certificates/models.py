@@ -246,10 +246,25 @@ class Certificate(TenantScoped, Audited, db.Model):
 
 class CertificateNotice(TenantScoped, db.Model):
     """The marker of one event told to the client: each event is sent once per certificate (a
-    rejection once per rejection: ``occurrence`` is the certificate's rejection count, 0 otherwise)."""
+    rejection once per rejection: ``occurrence`` is the certificate's rejection count, 0 otherwise).
+
+    ``held_for`` marks a notice that was not sent because the person who started the bulk action
+    that caused it (an import, "Generar certificados") chose not to tell the clients: the key of
+    that action ("core.clients_import:17", "generation:42"). The marker keeps the periodic run
+    from sending it; sending the action's notices later deletes the held markers, once.
+    """
 
     __tablename__ = "center_certificates_notices"
-    __table_args__ = (UniqueConstraint("certificate_id", "event", "occurrence"),)
+    __table_args__ = (
+        UniqueConstraint("certificate_id", "event", "occurrence"),
+        Index(
+            "ix_center_certificates_notices_held",
+            "tenant_id",
+            "held_for",
+            sqlite_where=text("held_for IS NOT NULL"),
+            postgresql_where=text("held_for IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     certificate_id: Mapped[int] = mapped_column(
@@ -259,4 +274,5 @@ class CertificateNotice(TenantScoped, db.Model):
     occurrence: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("core_outbound_messages.id", ondelete="SET NULL"))
     pushed: Mapped[bool] = mapped_column(Boolean, default=False)
+    held_for: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -23,6 +24,7 @@ from plugins.center_certificates.downloads import file_response, thumbnail_respo
 from plugins.center_certificates.forms import (
     DocumentForm,
     GenerateForm,
+    HeldNoticesForm,
     RejectForm,
     ReportFilterForm,
     RequestForm,
@@ -346,21 +348,56 @@ def generate(template_id: int):
                 choice,
                 current_user,
                 counted_for=services.GenerationChoice.parse(form.counted_scope.data, form.counted_groups.data),
-                counted=int(form.counted.data) if (form.counted.data or "").isdigit() else None,
+                counted=_number(form.counted.data),
+                notify=form.notify.data,
+                counted_notices=_number(form.counted_notices.data),
             )
         except DomainError as error:
             flash(str(error.message), "warning" if isinstance(error, services.GenerationChanged) else "danger")
         else:
             return redirect(url_for("jobs.show", run_id=run.id))
-    count = None
+    count = notices = None
     if choice.made:
         try:
             count = services.generation_count(template, choice, current_user)
+            notices = services.generation_notice_count(template, choice, current_user)
         except DomainError as error:
             form.groups.errors = [*form.groups.errors, str(error.message)]
     form.counted_scope.data, form.counted_groups.data = choice.scope, choice.groups_text
     form.counted.data = "" if count is None else str(count)
-    return render_template("center_certificates/generate.html", template=template, form=form, count=count)
+    form.counted_notices.data = "" if notices is None else str(notices)
+    held = services.held_generation_notices(template, current_user)
+    return render_template(
+        "center_certificates/generate.html",
+        template=template,
+        form=form,
+        count=count,
+        notices=notices,
+        held=held,
+        held_form=HeldNoticesForm(counted=str(held)),
+    )
+
+
+@bp.route("/templates/<int:template_id>/notices", methods=["POST"])
+@requires(TEMPLATES)
+def send_held_notices(template_id: int):
+    """Tell the clients after all of what earlier generations of the template asked them for."""
+    template = db.get_or_404(CertificateTemplate, template_id)
+    form = HeldNoticesForm()
+    if form.validate_on_submit():
+        try:
+            sent = services.send_held_generation_notices(
+                g.tenant, template, current_user, counted=_number(form.counted.data)
+            )
+        except DomainError as error:
+            flash(str(error.message), "warning")
+        else:
+            flash(ngettext("%(num)d message is being sent.", "%(num)d messages are being sent.", sent), "success")
+    return redirect(url_for("center_certificates.generate", template_id=template.id))
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if (text or "").isdigit() else None
 
 
 # --- who is missing what ------------------------------------------------------------------

@@ -636,6 +636,44 @@ def test_plugins_hear_of_the_clients_an_import_creates_and_changes(app, factory,
     ]
 
 
+def test_an_import_tells_the_plugins_to_hold_their_messages_unless_chosen(app, factory, client, run_jobs):
+    """Off by default: the plugins hold back what the new clients would be told, the report says
+    how many and sends them on confirmation, once; ticked, nothing is held."""
+    from core.extensions import db
+    from tenants.context import tenant_context
+    from tests.sample_plugin.models import SampleNote
+
+    tenant = _admin(factory, client)
+    form = client.get("/acme/clients/import").get_data(as_text=True)
+    assert 'name="notify" type="checkbox" value="y">' in form
+    report_url = _import(client, "NIF,Nombre,Apellidos\n12345678Z,Ana,García\nX1234567L,Li,Wei\n").location
+    run_jobs()
+
+    def bodies() -> list[str]:
+        with app.app_context(), tenant_context(tenant.id):
+            return db.session.scalars(
+                select(SampleNote.body).where(SampleNote.title.like("Client %")).order_by(SampleNote.id)
+            ).all()
+
+    import_id = report_url.rsplit("/", 1)[1]
+    assert bodies() == [f"held for core.clients_import:{import_id}"] * 2
+    report = client.get(report_url).get_data(as_text=True)
+    assert "2 messages to the new clients were held back" in report
+    client.post(f"{report_url}/notices", data={"counted": "2"})
+    client.post(f"{report_url}/notices", data={"counted": "2"})
+    assert bodies() == ["released"] * 2, "sent once"
+    assert "held back" not in client.get(report_url).get_data(as_text=True)
+
+    told = client.post(
+        "/acme/clients/import",
+        data={"file": (io.BytesIO(b"NIF,Nombre,Apellidos\nY1234567X,Yan,Ke\n"), "c.csv"), "notify": "y"},
+        content_type="multipart/form-data",
+    )
+    run_jobs()
+    assert bodies()[-1] == "", "chosen: nothing held"
+    assert "held back" not in client.get(told.location).get_data(as_text=True)
+
+
 def test_a_file_with_fewer_columns_changes_only_what_it_has(app, factory, client, run_jobs):
     from core.audit.models import AuditEvent
     from core.clients.models import Client, ClientAddress

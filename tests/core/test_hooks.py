@@ -165,10 +165,32 @@ def test_hook_clients_created(app, factory):
     ana = factory.client(acme, "Ana SL")
     luis = factory.client(acme, "Luis SL")
     other = factory.client(bare, "Other SL")
-    _dispatch(app, acme, "clients_created", with_tenant=True, client_ids=[ana, luis])
-    _dispatch(app, bare, "clients_created", with_tenant=True, client_ids=[other])
+    _dispatch(app, acme, "clients_created", with_tenant=True, client_ids=[ana, luis], notify=True, held_for="")
+    _dispatch(app, bare, "clients_created", with_tenant=True, client_ids=[other], notify=True, held_for="")
     assert {"Client Ana SL created", "Client Luis SL created"} <= set(_notes(app, acme))
     assert _notes(app, bare) == []
+
+
+def test_hook_held_notices(app, factory):
+    """A bulk action not announced: the plugin holds back what it would tell the clients under the
+    action's key; ``held_notices`` counts it and releases it once."""
+    acme = factory.tenant("acme", plugins=("sample",))
+    bare = factory.tenant("bare", plugins=())
+    ana = factory.client(acme, "Ana SL")
+    luis = factory.client(acme, "Luis SL")
+    held = {"notify": False, "held_for": "core.clients_import:1"}
+    _dispatch(app, acme, "clients_created", with_tenant=True, client_ids=[ana, luis], **held)
+    [notices] = _dispatch(app, acme, "held_notices", with_tenant=True, held_for="core.clients_import:1")
+    assert notices.count == 2 and str(notices.label) == "Sample notes"
+    assert _dispatch(app, acme, "held_notices", with_tenant=True, held_for="core.clients_import:2") == []
+    assert _dispatch(app, bare, "held_notices", with_tenant=True, held_for="core.clients_import:1") == []
+    with app.app_context():
+        from tenants.context import tenant_context
+
+        with tenant_context(acme.id):
+            assert notices.release() == 2
+            assert notices.release() == 0, "released once"
+    assert _dispatch(app, acme, "held_notices", with_tenant=True, held_for="core.clients_import:1") == []
 
 
 def test_hook_clients_updated(app, factory):

@@ -18,6 +18,7 @@ from core.api import (
     ClientFilter,
     ClientTab,
     DemoService,
+    HeldNotices,
     LicenceLimit,
     LoginIdentifier,
     NavItem,
@@ -191,10 +192,18 @@ def global_search(tenant, user, query):
 
 
 @hookimpl
-def clients_created(tenant, client_ids):
+def clients_created(tenant, client_ids, notify, held_for):
     from tests.sample_plugin.services import note_new_clients
 
-    note_new_clients(tenant, client_ids)
+    note_new_clients(tenant, client_ids, "" if notify else held_for)
+
+
+@hookimpl
+def held_notices(tenant, held_for):
+    from tests.sample_plugin.services import held_notes, release_notes
+
+    count = held_notes(held_for)
+    return [HeldNotices(_l("Sample notes"), count, lambda: release_notes(held_for))] if count else []
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 import re
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core.api import (
     BOOLEAN_FIELD,
@@ -82,16 +82,30 @@ def _names(client_ids) -> list[tuple[int, str]]:
     ).all()
 
 
-def note_new_clients(tenant, client_ids: list[int]) -> None:
+def note_new_clients(tenant, client_ids: list[int], held_for: str = "") -> None:
     """A note per new client, written for the whole batch in one commit (a plugin reacting
     set-based); it fails on purpose for a client called "Faulty": tests check it cannot undo or
-    fail the clients' creation."""
+    fail the clients' creation. Clients not to be told: the note says so (``held for <key>``)."""
     names = _names(client_ids)
     if any("Faulty" in name for _id, name in names):
         db.session.add(SampleNote(title="half-written", body=""))
         raise RuntimeError("the sample plugin fails on purpose")
-    db.session.add_all(SampleNote(title=f"Client {name} created", body="") for _id, name in names)
+    body = f"held for {held_for}" if held_for else ""
+    db.session.add_all(SampleNote(title=f"Client {name} created", body=body) for _id, name in names)
     db.session.commit()
+
+
+def held_notes(held_for: str) -> int:
+    return db.session.scalar(select(func.count()).where(SampleNote.body == f"held for {held_for}"))
+
+
+def release_notes(held_for: str) -> int:
+    """The held notes "sent": once, a second call finds none."""
+    released = db.session.execute(
+        update(SampleNote).where(SampleNote.body == f"held for {held_for}").values(body="released")
+    ).rowcount
+    db.session.commit()
+    return released
 
 
 def note_changed_clients(tenant, changes: dict) -> None:

@@ -35,6 +35,9 @@ from plugins.center_certificates.services.generation import (
     centres_for,
     generate,
     generation_count,
+    generation_notice_count,
+    held_generation_notices,
+    send_held_generation_notices,
     start_generation,
 )
 from plugins.center_certificates.services.lifecycle import (
@@ -49,7 +52,14 @@ from plugins.center_certificates.services.lifecycle import (
     submit,
     update_notes,
 )
-from plugins.center_certificates.services.notices import notice_subject, notify, notify_soon, push_text
+from plugins.center_certificates.services.notices import (
+    held_count,
+    notice_subject,
+    notify,
+    notify_soon,
+    push_text,
+    release_held,
+)
 from plugins.center_certificates.services.queries import (
     all_templates,
     bin_statement,
@@ -85,9 +95,12 @@ __all__ = [
     "delete",
     "generate",
     "generation_count",
+    "generation_notice_count",
     "get_template",
     "get_visible",
     "hand_in_next",
+    "held_count",
+    "held_generation_notices",
     "history_events",
     "list_statement",
     "notice_subject",
@@ -98,9 +111,11 @@ __all__ = [
     "open_counts",
     "push_text",
     "reject",
+    "release_held",
     "request_certificate",
     "request_for_new_clients",
     "save_template",
+    "send_held_generation_notices",
     "start_generation",
     "status_counts",
     "submit",

@@ -22,7 +22,13 @@ from plugins.center_certificates.models import (
     CertificateTemplate,
 )
 from plugins.center_certificates.services.lifecycle import clients_without_open, insert_requests
-from plugins.center_certificates.services.notices import notify_soon
+from plugins.center_certificates.services.notices import (
+    held_count,
+    hold_created,
+    notify_soon,
+    reachable,
+    release_held,
+)
 
 ALL_CLIENTS = "all"
 CENTRES = "centres"
@@ -91,6 +97,15 @@ def generation_count(template: CertificateTemplate, choice: GenerationChoice, ac
     return db.session.scalar(select(func.count()).select_from(candidates.subquery()))
 
 
+def generation_notice_count(template: CertificateTemplate, choice: GenerationChoice, actor=None) -> int:
+    """How many notices would go if the clients were told: one for each certificate it would
+    create for a client who can be told (an e-mail address or a portal account)."""
+    _check_generation_choice(choice, actor)
+    group_ids = None if choice.all_clients else list(choice.group_ids)
+    candidates = clients_without_open(template.tenant_id, template.id, group_ids).where(reachable(Client.id))
+    return db.session.scalar(select(func.count()).select_from(candidates.subquery()))
+
+
 class GenerationChanged(DomainError):
     """The confirmation was for another choice or another number: it must be counted again."""
 
@@ -103,27 +118,57 @@ def start_generation(
     *,
     counted_for: GenerationChoice | None,
     counted: int | None,
+    notify: bool = False,
+    counted_notices: int | None = None,
 ):
     """Start the bulk job, if what is confirmed is what was counted and shown.
 
     The page said "N certificates will be created" for ``counted_for``; the choice is counted
     again here, and a different choice (centres ticked after counting) or a different number
     (clients added, another run) refuses with :class:`GenerationChanged`, so that the person
-    confirms the number that will really be created.
+    confirms the number that will really be created. ``notify`` (off unless chosen): the clients
+    are told, and then the number of notices shown (``counted_notices``) must be the one that
+    would go; otherwise their notices are recorded as held, never sent by themselves.
     """
     if not template.active:
         raise DomainError(_l("This template is not in use."))
     _check_generation_choice(choice, actor)
-    if counted_for != choice or counted != generation_count(template, choice, actor):
+    if (
+        counted_for != choice
+        or counted != generation_count(template, choice, actor)
+        or (notify and counted_notices != generation_notice_count(template, choice, actor))
+    ):
         raise GenerationChanged(
             _l("The choice or the number has changed since it was counted: check the new number and confirm again.")
         )
     return enqueue(
         tenant,
         "center_certificates.generate",
-        {"template_id": template.id, "group_ids": list(choice.group_ids), "all_clients": choice.all_clients},
+        {
+            "template_id": template.id,
+            "group_ids": list(choice.group_ids),
+            "all_clients": choice.all_clients,
+            "notify": bool(notify),
+        },
         started_by=actor,
     )
+
+
+def held_generation_notices(template: CertificateTemplate, actor=None) -> int:
+    """How many notices the generations of ``template`` held back would send now (to the clients
+    ``actor`` sees)."""
+    return held_count(None, template.id, actor)
+
+
+def send_held_generation_notices(tenant, template: CertificateTemplate, actor, *, counted: int | None) -> int:
+    """Tell the clients (those ``actor`` sees) after all of the requests that generations of
+    ``template`` made without telling them, if ``counted`` (the number the page showed) is the
+    number that would go; once."""
+    if counted is None or counted != held_generation_notices(template, actor):
+        raise GenerationChanged(
+            _l("The number of messages has changed since it was shown: check it and confirm again.")
+        )
+    return release_held(tenant, None, template.id, actor)
 
 
 GENERATION_BATCH = 5_000
@@ -138,9 +183,15 @@ def generate(
     issued_by_id: int | None,
     progress,
     batch: int = GENERATION_BATCH,
+    notify: bool = False,
+    held_for: str = "",
 ) -> dict:
     """What the bulk job does: INSERT … SELECT in keyset batches of ``batch`` client ids, each
     committed, telling ``progress(done, total, message)`` after each.
+
+    ``notify`` False (the default: the person did not choose to tell the clients): each batch's
+    notices are recorded as held for ``held_for`` in the batch's own transaction, so that neither
+    this run nor the periodic one sends them; later notices (approval, expiry) go as usual.
 
     Set-based (100,000 clients take 20 statements, not 100,000) with real progress between
     batches. Idempotent: each batch takes only clients without an open certificate of the
@@ -165,13 +216,16 @@ def generate(
             .limit(batch)
             .subquery()
         )
-        clients = insert_requests(tenant.id, template, candidates, issued_by_id, now)
-        created, batches = created + len(clients), batches + 1
+        rows = insert_requests(tenant.id, template, candidates, issued_by_id, now)
+        if not notify:
+            hold_created(tenant.id, [row.id for row in rows], held_for)
+        created, batches = created + len(rows), batches + 1
         # Published with the batch's commit: the job's page moves as the rows are written.
         progress(min(created, total), total, message=template.name)
         db.session.commit()
-        if len(clients) < batch:
+        if len(rows) < batch:
             break
-        after = max(clients)
-    notify_soon(tenant)
-    return {"created": created, "template": template.name, "batches": batches}
+        after = max(row.client_id for row in rows)
+    if notify:
+        notify_soon(tenant)
+    return {"created": created, "template": template.name, "batches": batches, "notified": notify}

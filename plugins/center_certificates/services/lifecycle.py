@@ -37,7 +37,7 @@ from plugins.center_certificates.models import (
     CertificateTemplate,
 )
 from plugins.center_certificates.services.dates import dated_status, today_for
-from plugins.center_certificates.services.notices import notify_soon
+from plugins.center_certificates.services.notices import hold_created, notify_soon
 
 UPLOAD_KIND = register_kind(
     UploadKind(
@@ -90,29 +90,35 @@ def request_certificate(tenant, client: Client, template: CertificateTemplate, a
     return certificate
 
 
-def request_for_new_clients(tenant, client_ids: list[int]) -> int:
+def request_for_new_clients(tenant, client_ids: list[int], *, notify: bool = True, held_for: str = "") -> int:
     """The ``clients_created`` reaction: a request from every template that asks for it, for
     every one of the new (active) clients, set-based: one INSERT … SELECT per template, whatever
-    the number of clients (an import hands over a thousand at a time)."""
+    the number of clients (an import hands over a thousand at a time), and one commit.
+
+    ``notify`` False (an import the person chose not to announce): the requests' notices are
+    recorded as held for ``held_for`` in the same transaction, so none is ever sent by itself."""
     templates = db.session.scalars(
         select(CertificateTemplate).where(
             CertificateTemplate.active.is_(True), CertificateTemplate.auto_for_new_clients.is_(True)
         )
     ).all()
-    made, now = 0, utcnow()
+    made, now = [], utcnow()
     for template in templates:
         candidates = clients_without_open(tenant.id, template.id, None).where(Client.id.in_(client_ids)).subquery()
-        made += len(insert_requests(tenant.id, template, candidates, None, now))
+        made += [row.id for row in insert_requests(tenant.id, template, candidates, None, now)]
     if made:
+        if not notify:
+            hold_created(tenant.id, made, held_for)
         db.session.commit()
-        notify_soon(tenant)
-    return made
+        if notify:
+            notify_soon(tenant)
+    return len(made)
 
 
-def insert_requests(tenant_id: int, template: CertificateTemplate, candidates, issued_by_id, now) -> list[int]:
+def insert_requests(tenant_id: int, template: CertificateTemplate, candidates, issued_by_id, now) -> list:
     """INSERT … SELECT a request of ``template`` (Falta información) for each client id of the
     ``candidates`` subquery (a column ``id``), each with its creation in the audit trail; returns
-    the client ids it was made for."""
+    the rows made, as ``(client_id, id)``."""
     source = select(
         literal(template.id).label("template_id"),
         candidates.c.id.label("client_id"),
@@ -123,8 +129,7 @@ def insert_requests(tenant_id: int, template: CertificateTemplate, candidates, i
         literal(now, Certificate.created_at.type).label("created_at"),
         literal(now, Certificate.updated_at.type).label("updated_at"),
     )
-    rows = audited_write(Certificate, tenant_id, insert_from=source, returning=("client_id",))
-    return [row.client_id for row in rows]
+    return audited_write(Certificate, tenant_id, insert_from=source, returning=("client_id", "id"))
 
 
 def _check_date_and_notes(tenant, validity_date: date | None, notes: str | None) -> str:

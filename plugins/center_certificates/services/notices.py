@@ -6,19 +6,25 @@ from __future__ import annotations
 import logging
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, literal, select, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from core.api import (
+    Client,
+    HeldNotices,
     Push,
+    User,
     db,
     enqueue,
     external_url,
     has_open_run,
     portal_accounts,
+    sees_every_client,
     send_email,
     send_later,
     update_by_id,
+    utcnow,
+    visible_client_ids,
 )
 from plugins.center_certificates.models import (
     APPROVED_EVENT,
@@ -93,42 +99,56 @@ def next_can_be_handed_in(certificate: Certificate) -> bool:
     return bool(template is not None and template.active)
 
 
-def _claim_notice(certificate: Certificate, event: str) -> int | None:
-    """Write the marker of a notice, unless another run has: its id, or None when it was there.
+def _claim_notices(tenant_id: int, due: list[Certificate], event: str) -> dict[int, int]:
+    """Write the markers of a batch's notices in one statement, except those another run has:
+    ``{certificate id: marker id}`` of the ones this run claimed.
 
-    INSERT … ON CONFLICT DO NOTHING on the marker's unique key (both engines): of two runs racing
-    for the same notice, the second waits for the first's transaction and then writes nothing,
-    instead of failing its whole batch on the unique constraint.
+    INSERT … ON CONFLICT DO NOTHING … RETURNING on the marker's unique key (both engines): of two
+    runs racing for the same notice, the second waits for the first's transaction and then writes
+    nothing for it, instead of failing its whole batch on the unique constraint.
     """
     from sqlalchemy.dialects import postgresql, sqlite
 
+    if not due:
+        return {}
     dialect = db.session.get_bind(mapper=CertificateNotice.__mapper__).dialect.name
+    now = utcnow()
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "certificate_id": certificate.id,
+            "event": event,
+            "occurrence": certificate.rejections if event == REJECTED_EVENT else 0,
+            "pushed": False,
+            "created_at": now,
+        }
+        for certificate in due
+    ]
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CertificateNotice)
-    return db.session.scalar(
-        statement.values(
-            certificate_id=certificate.id,
-            event=event,
-            occurrence=certificate.rejections if event == REJECTED_EVENT else 0,
-        )
+    claimed = db.session.execute(
+        statement.values(rows)
         .on_conflict_do_nothing(index_elements=["certificate_id", "event", "occurrence"])
-        .returning(CertificateNotice.id)
+        .returning(CertificateNotice.certificate_id, CertificateNotice.id)
     )
+    return {certificate_id: notice_id for certificate_id, notice_id in claimed}
 
 
 def notify(tenant) -> dict:
     """Write each owed notice once, with its e-mail in the same transaction; then push (best effort).
 
-    The marker is written first: a notice another run has just claimed is left to it (no e-mail,
-    no push, no error), so two runs at the same time tell the client once.
+    The markers of a batch are written first, in one statement: a notice another run has just
+    claimed is left to it (no e-mail, no push, no error), so two runs at the same time tell the
+    client once.
     """
     sent = dict.fromkeys(NOTICE_EVENTS, 0)
     pushes: list[tuple[int, int, dict]] = []
     for event in NOTICE_EVENTS:
         while due := _due_notices(event, NOTICE_BATCH):
             accounts = portal_accounts({certificate.client_id for certificate in due})
+            claimed = _claim_notices(tenant.id, due, event)
             messages = []
             for certificate in due:
-                notice_id = _claim_notice(certificate, event)
+                notice_id = claimed.get(certificate.id)
                 if notice_id is None:
                     continue
                 client = certificate.client
@@ -219,3 +239,99 @@ def notify_soon(tenant) -> None:
             enqueue(tenant, "center_certificates.notify")
     except Exception as error:  # Redis away: the periodic sweep sends them later.
         log.warning("could not start the certificate notices now: %s", error)
+
+
+# --- notices a bulk action holds back -------------------------------------------------------
+
+
+def reachable(client_id):
+    """The condition that the client (``Client`` joined on ``client_id``) can be told: an e-mail
+    address, or an active portal account (a push), as ``notify`` tells them."""
+    account = select(User.id).where(User.client_id == client_id, User.active.is_(True))
+    return or_(func.coalesce(Client.email, "") != "", account.exists())
+
+
+def hold_created(tenant_id: int, certificate_ids: list[int], held_for: str) -> None:
+    """Record the "created" notices of these new certificates as not sent, held for the bulk
+    action ``held_for``, in the caller's transaction (the one that creates them): the periodic
+    ``notify`` sees a marker and sends nothing; ``release_held`` may send them later."""
+    if certificate_ids:
+        now = utcnow()
+        db.session.execute(
+            insert(CertificateNotice),
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "certificate_id": certificate_id,
+                    "event": CREATED,
+                    "occurrence": 0,
+                    "pushed": False,
+                    "held_for": held_for,
+                    "created_at": now,
+                }
+                for certificate_id in certificate_ids
+            ],
+        )
+
+
+GENERATION_HELD = "center_certificates.generate:"
+
+
+def _releasable(held_for: str | None, template_id: int | None = None, actor=None):
+    """The held markers whose notice would still go: the certificate still asks the client for
+    something (Falta información, not in the bin) and the client can be told. Those of the bulk
+    action ``held_for``, or (None) those that "Generar certificados" held for ``template_id``, of
+    the clients ``actor`` sees (when given: one sends only to the clients of one's centres)."""
+    condition = (
+        CertificateNotice.held_for == held_for
+        if held_for is not None
+        else and_(CertificateNotice.held_for.startswith(GENERATION_HELD), Certificate.template_id == template_id)
+    )
+    if actor is not None and not sees_every_client(actor):
+        condition = and_(condition, Certificate.client_id.in_(visible_client_ids(actor)))
+    return (
+        select(CertificateNotice.id)
+        .join(Certificate, Certificate.id == CertificateNotice.certificate_id)
+        .join(Client, Client.id == Certificate.client_id)
+        .where(
+            condition,
+            Certificate.status == MISSING,
+            Certificate.deleted_at.is_(None),
+            reachable(Certificate.client_id),
+        )
+    )
+
+
+def held_count(held_for: str | None, template_id: int | None = None, actor=None) -> int:
+    """How many notices ``release_held`` would send now (one per certificate: an e-mail to who has
+    an address, a push to who has a portal account)."""
+    return db.session.scalar(select(func.count()).select_from(_releasable(held_for, template_id, actor).subquery()))
+
+
+def release_held(tenant, held_for: str | None, template_id: int | None = None, actor=None) -> int:
+    """Send the notices held for ``held_for`` (or held by the generations of ``template_id``):
+    their markers are deleted (so ``notify`` owes them and sends each once, by its unique marker)
+    and the notices job is started. Once: a second call finds no marker to delete and sends
+    nothing. Markers of notices that would no longer go (approved since, client without e-mail)
+    stay, as not sent."""
+    ids = list(db.session.scalars(_releasable(held_for, template_id, actor)))
+    released = 0
+    for start in range(0, len(ids), NOTICE_BATCH):
+        # The rows deleted by this call, not those counted: a concurrent release takes the others.
+        released += db.session.execute(
+            delete(CertificateNotice)
+            .where(CertificateNotice.id.in_(ids[start : start + NOTICE_BATCH]))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    db.session.commit()
+    if released:
+        notify_soon(tenant)
+    return released
+
+
+def held_notices(tenant, held_for: str) -> list[HeldNotices]:
+    """The ``held_notices`` answer: the certificate requests held back for ``held_for``."""
+    count = held_count(held_for)
+    if not count:
+        return []
+    return [HeldNotices(_l("Certificate requests"), count, lambda: release_held(tenant, held_for))]

@@ -420,7 +420,12 @@ def test_generate_asks_with_the_count_then_creates_once(app, centre, run_jobs):
     page = counted.get_data(as_text=True)
     assert "1 certificate will be created." in page and "cannot be undone" in page
     carried = _confirmation(page)
-    assert carried == {"counted_scope": "centres", "counted_groups": ",".join(sorted(both, key=int)), "counted": "1"}
+    assert carried == {
+        "counted_scope": "centres",
+        "counted_groups": ",".join(sorted(both, key=int)),
+        "counted": "1",
+        "counted_notices": "1",
+    }
     started = browser.post(
         f"/acme/certificates/templates/{template}/generate", data={"groups": both, "confirm": "1", **carried}
     )
@@ -455,6 +460,7 @@ def test_confirming_other_centres_than_were_counted_counts_again_instead_of_crea
         "counted_scope": "centres",
         "counted_groups": ",".join(sorted(both, key=int)),
         "counted": "2",
+        "counted_notices": "2",
     }
 
     # The same centres, but a client joined North since the count: the number shown would be wrong.
@@ -481,7 +487,12 @@ def test_generate_for_every_active_client_reaches_clients_in_no_centre(app, fact
     assert 'id="generate-scope"' in page and "Every active client, also those in no centre" in page
     counted = browser.post(url, data={"scope": "all"}).get_data(as_text=True)
     assert "3 certificates will be created." in counted, "North, South and the client of no centre"
-    assert _confirmation(counted) == {"counted_scope": "all", "counted_groups": "", "counted": "3"}
+    assert _confirmation(counted) == {
+        "counted_scope": "all",
+        "counted_groups": "",
+        "counted": "3",
+        "counted_notices": "2",
+    }, "the client of no centre has no e-mail: 2 could be told"
     started = browser.post(url, data={"scope": "all", "confirm": "1", **_confirmation(counted)})
     assert "/acme/jobs/" in started.location
     run_jobs()
