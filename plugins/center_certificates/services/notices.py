@@ -167,6 +167,8 @@ def notify(tenant) -> dict:
                         "center_certificates/mail/notice",
                         language,
                         commit=False,
+                        # Background news: behind mail someone is waiting for, never ahead of it.
+                        priority="bulk",
                         event=event,
                         certificate=certificate,
                         client=client,
