@@ -136,7 +136,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     Bootstrap5(app)
 
-    from core import access, hooks, i18n, templating
+    from core import access, hooks, i18n, sqltrace, templating
     from core.cli import register_commands
     from core.errors import register_error_pages
     from core.jobs.registry import JobRegistry
@@ -166,4 +166,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_error_pages(app)
     templating.init_app(app)
     register_commands(app)
+    with app.app_context():
+        sqltrace.init_app(app, db.engine)
     return app
