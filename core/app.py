@@ -140,7 +140,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     Bootstrap5(app)
 
-    from core import access, hooks, i18n, sqltrace, templating
+    from core import access, cache, hooks, i18n, sqltrace, templating
     from core.cli import register_commands
     from core.errors import register_error_pages
     from core.jobs.registry import JobRegistry
@@ -167,6 +167,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     host.mount_blueprints(app)
     host.check_models(db.Model.registry.mappers)
     access.init_app(app)
+    cache.init_app()
     register_error_pages(app)
     templating.init_app(app)
     register_commands(app)

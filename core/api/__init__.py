@@ -71,6 +71,7 @@ from core.audit.recorder import Audited, acting_as, make_row, record_many
 from core.audit.services import history
 from core.auth.models import User
 from core.auth.services import has_permission
+from core.cache import remember
 from core.clients import services as _clients
 from core.clients.fields import ModelClientFields
 from core.clients.models import Client, ClientAddress, GroupClient
@@ -411,6 +412,7 @@ __all__ = [
     "read_stored",
     "record_bounce",
     "register_kind",
+    "remember",
     "requires",
     "same_tenant_references",
     "sees_every_client",

@@ -68,3 +68,35 @@ def test_a_page_runs_as_many_statements_for_60_clients_as_for_3(app, factory, cl
             assert response.status_code == 200, (who, path, response.status_code)
             counts[who, size] = len(seen)
     assert counts["admin", 3] == counts["admin", 60] and counts["staff", 3] == counts["staff", 60], counts
+
+
+def test_a_remembered_figure_is_computed_again_after_any_change_of_its_tenant(app, factory):
+    from core.cache import remember
+    from core.extensions import db
+    from core.groups.models import Group
+    from tenants.context import tenant_context
+
+    acme = factory.tenant("acme", plugins=[])
+    beta = factory.tenant("beta", plugins=[])
+    computed = []
+
+    def groups_of_acme():
+        computed.append(1)
+        return db.session.query(Group).count()
+
+    with app.app_context():
+        with tenant_context(acme.id):
+            assert remember("groups", groups_of_acme) == 0
+            assert remember("groups", groups_of_acme) == 0
+            assert len(computed) == 1, "kept while nothing changed"
+        with tenant_context(beta.id):
+            db.session.add(Group(name="Theirs"))
+            db.session.commit()
+        with tenant_context(acme.id):
+            assert remember("groups", groups_of_acme) == 0
+            assert len(computed) == 1, "another tenant's change is not this one's"
+            db.session.add(Group(name="Ours"))
+            db.session.commit()
+            assert remember("groups", groups_of_acme) == 1
+            assert len(computed) == 2
+            assert remember("other figure", lambda: "apart") == "apart"
