@@ -302,6 +302,11 @@ def cross_tenants_for_statement(connection) -> None:
 
 @event.listens_for(Session, "after_begin")
 def _set_transaction_tenant(session: Session, transaction, connection) -> None:
+    if current_tenant_id() is None and not crossing_tenants():
+        # Nothing to write: both settings are transaction-local, so a new transaction starts with
+        # them empty and the policies show no tenant's rows. (Every request's first transaction,
+        # which looks the tenant up, saved a statement.)
+        return
     apply_setting(connection)
 
 
