@@ -100,3 +100,26 @@ def test_a_remembered_figure_is_computed_again_after_any_change_of_its_tenant(ap
             assert remember("groups", groups_of_acme) == 1
             assert len(computed) == 2
             assert remember("other figure", lambda: "apart") == "apart"
+
+
+def test_analyse_refreshes_the_statistics_of_the_tables_it_names_only(app, factory, database, owner_engine):
+    from core.maintenance import analyse
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme", plugins=[])
+    factory.client(tenant, "Empresa", groups=[factory.group(tenant, "Centro")])
+    postgres = database["engine"] == "postgresql"
+    with owner_engine.connect() as connection:
+        before = connection.execute(text("SELECT clock_timestamp()")).scalar() if postgres else None
+    with app.app_context(), tenant_context(tenant.id):
+        analyse("core_clients", "core_group_clients")
+        with pytest.raises(ValueError):
+            analyse("pg_authid")
+    with owner_engine.connect() as connection:
+        if postgres:
+            analysed = connection.execute(
+                text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze >= :before"), {"before": before}
+            ).scalars()
+        else:
+            analysed = connection.execute(text("SELECT DISTINCT tbl FROM sqlite_stat1")).scalars()
+        assert {"core_clients", "core_group_clients"} <= set(analysed)

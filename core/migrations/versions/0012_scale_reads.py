@@ -10,6 +10,10 @@ The row-level-security policies compared tenant_id with current_setting(...) on 
 reading the setting in a subquery makes it an InitPlan evaluated once per statement (as the
 crossing check already was): a third of a scan's time on counts over tens of thousands of rows.
 
+ventanilla_analyse(table) lets the application's role, which owns no table, refresh the
+statistics of one of the application's tables after a bulk write (core.maintenance.analyse):
+it runs as the migrations' role, on tables of the public schema only.
+
 Revision ID: 0012_scale_reads
 Revises: 0011_mail_at_volume
 Create Date: 2026-12-04 20:20:00
@@ -56,6 +60,16 @@ CREATE TRIGGER core_audit_choices_keep AFTER INSERT ON core_audit_events FOR EAC
     VALUES (NEW.tenant_id, 'object_type', NEW.object_type, '');
 END
 """
+_PG_ANALYSE = """
+CREATE OR REPLACE FUNCTION ventanilla_analyse(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = name) THEN
+        RAISE EXCEPTION 'ventanilla: % is not a table of the application', name;
+    END IF;
+    EXECUTE format('ANALYZE public.%I', name);
+END $$
+"""
 _BACKFILL = f"""
 INSERT INTO core_audit_choices (tenant_id, field, value, label)
 SELECT DISTINCT tenant_id, 'actor', {_ACTOR.format(p="")}, {_ACTOR_LABEL.format(p="")} FROM core_audit_events
@@ -96,6 +110,7 @@ def upgrade():
         enable_row_level_security(op, "core_audit_choices")
         op.execute(_PG_FUNCTION)
         op.execute(_PG_TRIGGER)
+        op.execute(_PG_ANALYSE)
     else:
         op.execute(_BACKFILL)
         op.execute(_SQLITE_TRIGGER)
@@ -106,5 +121,6 @@ def downgrade():
     op.execute("DROP TRIGGER IF EXISTS core_audit_choices_keep" + (" ON core_audit_events" if postgres else ""))
     if postgres:
         op.execute("DROP FUNCTION IF EXISTS core_audit_choices_keep()")
+        op.execute("DROP FUNCTION IF EXISTS ventanilla_analyse(text)")
         _policies(PREVIOUS_EXPRESSION)
     op.drop_table("core_audit_choices")
