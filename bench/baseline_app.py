@@ -19,14 +19,21 @@ from sqlalchemy.orm import Session
 
 
 def create_app():
-    from core import access
     from core.app import create_app as create_platform
+
+    return strip(create_platform())
+
+
+def strip(app):
+    """Take the pipeline out of ``app``. The tenant setting goes for the whole process: measure the
+    platform before stripping an app of the same process."""
+    from core import access
     from core.auth.models import User
     from core.extensions import db, login_manager
     from tenants import context, isolation
 
-    app = create_platform()
-    event.remove(Session, "after_begin", isolation._set_transaction_tenant)
+    if event.contains(Session, "after_begin", isolation._set_transaction_tenant):
+        event.remove(Session, "after_begin", isolation._set_transaction_tenant)
     context._on_change.clear()
 
     def load_user(identity: str):
