@@ -123,6 +123,7 @@ from core.jobs.registry import PluginJobs
 from core.jobs.runner import JobContext
 from core.jobs.services import enqueue, finish_run, has_open_run, live_progress, set_run_progress
 from core.mail.services import SmtpSettings, new_message_id, record_bounce, send_composed_email, send_email
+from core.maintenance import analyse
 from core.netcheck import checked_address
 from core.pagination import Page, keyset_page
 from core.permissions import Permission, authenticated, operator_only, portal, public, requires
@@ -367,6 +368,7 @@ __all__ = [
     "acting_as",
     "active_client_ids",
     "all_tenants",
+    "analyse",
     "assignable_groups",
     "audit_row",
     "audit_rows",
