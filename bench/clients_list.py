@@ -2,8 +2,10 @@
 
 Prints, for the first, a middle and the last page of the list (search off and on), and for a
 search that matches one client (the worst case: nothing stops the scan early): the median and
-p95 time of the whole request, the number of SQL statements it ran, and the same page query run
-bare through SQLAlchemy in the same process, as a ratio. Run it with ``--clients 1000`` too: the
+p95 time of the whole request, the number of SQL statements it ran, and the median of the same
+page through the minimal Flask baseline (``bench/baseline_app.py``: the same views, queries and
+templates without the platform's pipeline) as a ratio; the page's query run bare through
+SQLAlchemy is shown beside it. Run it with ``--clients 1000`` too: the
 SQL per page is the same at either size.
 
     .venv/bin/python bench/clients_list.py                       # SQLite in a temporary folder
@@ -98,7 +100,6 @@ def main() -> None:
     from core.clients.models import Client
     from core.clients.services import matching
     from core.extensions import db
-    from core.pagination import _encode
     from tenants.context import tenant_context
 
     with bench_app([], SESSION_COOKIE_SECURE=False, WTF_CSRF_ENABLED=False) as app:
@@ -135,11 +136,6 @@ def main() -> None:
         with app.app_context():
             statements = StatementCounter(db.engine)
 
-        client = app.test_client()
-        client.post("/bench-a/login", data={"email": "admin@bench-a.test", "password": PASSWORD})
-        staff = app.test_client()
-        staff.post("/bench-a/login", data={"email": "staff@bench-a.test", "password": PASSWORD})
-
         cases = [
             ("first page", "", None),
             ("middle page", "", [middle.name, middle.id]),
@@ -149,29 +145,57 @@ def main() -> None:
             (f"search '{q}' last page", q, [s_last.name, s_last.id]),
             (f"search '{rare}' (1 match)", rare, None),
         ]
+        users = (("admin (sees every client)", "admin@bench-a.test"), ("staff (2 of 10 groups)", "staff@bench-a.test"))
         print(f"search '{q}' matches {found} active clients of {total}")
-        for who, browser, email in (
-            ("admin (sees every client)", client, "admin@bench-a.test"),
-            ("staff (2 of 10 groups)", staff, "staff@bench-a.test"),
-        ):
-            for label, search, after in cases:
-                query = {"q": search} if search else {}
-                if after:
-                    query["after"] = _encode(after)
-                times, counts = [], []
-                for _ in range(args.repeat):
-                    statements.reset()
-                    started = time.perf_counter()
-                    response = browser.get("/bench-a/clients/", query_string=query)
-                    times.append((time.perf_counter() - started) * 1000)
-                    counts.append(statements.count)
-                    assert response.status_code == 200, response.status_code
-                bare = _bare(app, tenant_id, email, search, after, args.repeat)
-                median = statistics.median(times)
+        ours = _measure(app, users, cases, args.repeat, statements)
+        bare = {
+            (email, label): _bare(app, tenant_id, email, search, after, args.repeat)
+            for _who, email in users
+            for label, search, after in cases
+        }
+        # The same views, queries and templates without the pipeline (bench/baseline_app.py); it
+        # changes the whole process, so it comes after every measure of the platform.
+        from bench.baseline_app import strip
+        from core.app import create_app
+
+        keys = ("INSTANCE_PATH", "SQLALCHEMY_DATABASE_URI", "DATABASE_MIGRATION_URL", "REDIS_URL", "SECRET_KEY")
+        keys += ("PUBLIC_URL", "PLUGIN_ALLOWLIST", "SESSION_COOKIE_SECURE", "WTF_CSRF_ENABLED")
+        baseline = strip(create_app({key: app.config[key] for key in keys}))
+        theirs = _measure(baseline, users, cases, args.repeat, None)
+        for who, email in users:
+            for label, _search, _after in cases:
+                median, p95, count = ours[email, label]
+                flask_median = theirs[email, label][0]
                 print(
-                    f"{who:<27} {label:<30} median {median:7.2f} ms  p95 {_percentile(times, 0.95):7.2f} ms  "
-                    f"SQL per page {max(counts):2d}  bare query median {bare:6.2f} ms  ratio {median / bare:5.1f}x"
+                    f"{who:<27} {label:<30} median {median:7.2f} ms  p95 {p95:7.2f} ms  SQL per page {count:2d}  "
+                    f"minimal Flask median {flask_median:7.2f} ms  ratio {median / flask_median:4.2f}x  "
+                    f"(bare query {bare[email, label]:6.2f} ms)"
                 )
+
+
+def _measure(app, users, cases, repeat: int, statements) -> dict:
+    """Median, p95 and statements of each page for each user, through ``app``."""
+    from core.pagination import _encode
+
+    results = {}
+    for _who, email in users:
+        browser = app.test_client()
+        browser.post("/bench-a/login", data={"email": email, "password": PASSWORD})
+        for label, search, after in cases:
+            query = {"q": search} if search else {}
+            if after:
+                query["after"] = _encode(after)
+            times, counts = [], []
+            for _ in range(repeat):
+                if statements:
+                    statements.reset()
+                started = time.perf_counter()
+                response = browser.get("/bench-a/clients/", query_string=query)
+                times.append((time.perf_counter() - started) * 1000)
+                counts.append(statements.count if statements else 0)
+                assert response.status_code == 200, response.status_code
+            results[email, label] = (statistics.median(times), _percentile(times, 0.95), max(counts))
+    return results
 
 
 def _bare(app, tenant_id: int, email: str, search: str, after, repeat: int) -> float:

@@ -52,15 +52,20 @@ def tenant_context(tenant_or_id) -> Iterator[None]:
     tenant_id = getattr(tenant_or_id, "id", tenant_or_id)
     if tenant_id is None:
         raise ValueError("tenant_context needs a tenant")
+    # Already acting for this tenant alone (a request reading its own tenant's licences): the
+    # database already has the setting, and telling it again cost two statements.
+    unchanged = _tenant_id.get() == int(tenant_id) and not _all_tenants.get()
     token = _tenant_id.set(int(tenant_id))
     crossing = _all_tenants.set(False)
-    _sync_database_setting()
+    if not unchanged:
+        _sync_database_setting()
     try:
         yield
     finally:
         _all_tenants.reset(crossing)
         _tenant_id.reset(token)
-        _sync_database_setting()
+        if not unchanged:
+            _sync_database_setting()
 
 
 @contextmanager

@@ -71,6 +71,7 @@ from core.audit.recorder import Audited, acting_as, make_row, record_many
 from core.audit.services import history
 from core.auth.models import User
 from core.auth.services import has_permission
+from core.cache import remember
 from core.clients import services as _clients
 from core.clients.fields import ModelClientFields
 from core.clients.models import Client, ClientAddress, GroupClient
@@ -123,6 +124,7 @@ from core.jobs.registry import PluginJobs
 from core.jobs.runner import JobContext
 from core.jobs.services import enqueue, finish_run, has_open_run, live_progress, set_run_progress
 from core.mail.services import SmtpSettings, new_message_id, record_bounce, send_composed_email, send_email
+from core.maintenance import analyse
 from core.netcheck import checked_address, pinned_http_connection
 from core.pagination import Page, keyset_page
 from core.permissions import Permission, authenticated, operator_only, portal, public, requires
@@ -368,6 +370,7 @@ __all__ = [
     "acting_as",
     "active_client_ids",
     "all_tenants",
+    "analyse",
     "assignable_groups",
     "audit_row",
     "audit_rows",
@@ -414,6 +417,7 @@ __all__ = [
     "read_stored",
     "record_bounce",
     "register_kind",
+    "remember",
     "requires",
     "same_tenant_references",
     "sees_every_client",

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, or_, select
 
-from core.audit.models import AuditEvent
+from core.audit.models import ACTOR_CHOICE, OBJECT_TYPE_CHOICE, AuditChoice, AuditEvent
 from core.extensions import db
 
 
@@ -65,16 +65,17 @@ def filtered(
 
 
 def actors(tenant_id: int | None = None) -> list[tuple[str, str]]:
-    """Who appears in the trail (of one tenant, for an operator), for the actor filter."""
-    stmt = select(AuditEvent.actor_kind, AuditEvent.actor_id, AuditEvent.actor_name).distinct()
+    """Who appears in the trail (of one tenant, for an operator), for the actor filter: read from
+    the filters' own small table, which a trigger keeps as events are written."""
+    stmt = select(AuditChoice.value, AuditChoice.label).where(AuditChoice.field == ACTOR_CHOICE).distinct()
     if tenant_id:
-        stmt = stmt.where(AuditEvent.tenant_id == tenant_id)
-    rows = db.session.execute(stmt).all()
-    return sorted(((f"{kind}:{actor_id or ''}", name or kind) for kind, actor_id, name in rows), key=lambda a: a[1])
+        stmt = stmt.where(AuditChoice.tenant_id == tenant_id)
+    return sorted(((value, label) for value, label in db.session.execute(stmt)), key=lambda a: a[1])
 
 
 def object_types() -> list[str]:
-    return sorted(db.session.scalars(select(AuditEvent.object_type).distinct()))
+    stmt = select(AuditChoice.value).where(AuditChoice.field == OBJECT_TYPE_CHOICE).distinct()
+    return sorted(db.session.scalars(stmt))
 
 
 EXPORT_COLUMNS = (

@@ -474,3 +474,58 @@ def test_every_audited_model_names_its_objects_in_sql_as_in_python(app, factory)
                 assert ((parent[0], row[1]) if parent else None) == obj.audit_parent(), code
                 checked.add(code)
     assert {"client", "client_address", "user", "group"} <= checked
+
+
+def _filter_options(page: str, name: str) -> set[tuple[str, str]]:
+    select_html = page.split(f'name="{name}"')[1].split("</select>")[0]
+    return {
+        (value, label) for value, label in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html)
+    }
+
+
+def test_the_filters_offer_every_actor_and_kind_in_the_trail_however_it_was_written(app, factory, client, owner_engine):
+    from core.audit.bulk import audited_write
+    from core.clients.models import ClientAddress
+    from core.extensions import db
+
+    tenant = _admin(factory, client)
+    factory.user(tenant, "helper@acme.test", permissions=["core.groups:manage", "core.groups:view"], name="Hugo Helper")
+    beta = factory.tenant("beta")
+    factory.user(beta, "boss@beta.test", role_key="admin", name="Beta Boss")
+    other = app.test_client()
+    login(other, "acme", "helper@acme.test")
+    client.post("/acme/groups/new", data={"name": "By Ada"})
+    before = _filter_options(client.get("/acme/audit/").get_data(as_text=True), "actor")
+    assert not any(label == "Hugo Helper" for _value, label in before)
+    other.post("/acme/groups/new", data={"name": "By Hugo"})  # a new actor after the page was first shown
+    client_id = factory.client(tenant, "Casa", "B11111111", address=False)
+    with _acting(app, tenant):  # the set-based writer: its events come from one INSERT ... SELECT
+        audited_write(
+            ClientAddress,
+            tenant.id,
+            insert_from=[
+                {"client_id": client_id, "label": "", "street": "Mayor 1", "city": "Valencia", "country": "ES"}
+            ],
+        )
+        db.session.commit()
+    factory.operator()
+    operator = app.test_client()
+    login_operator(operator)
+    operator.post(f"/operator/tenants/{tenant.id}", data={"name": "Acme", "language": "en", "timezone": "UTC"})
+
+    page = client.get("/acme/audit/").get_data(as_text=True)
+    with owner_engine.connect() as connection:
+        trail = connection.execute(
+            text(
+                "SELECT DISTINCT actor_kind, actor_id, actor_name, object_type FROM core_audit_events "
+                "WHERE tenant_id = :tenant"
+            ),
+            {"tenant": tenant.id},
+        ).all()
+    actors = {(f"{kind}:{actor_id or ''}", name or kind) for kind, actor_id, name, _type in trail}
+    assert {option for option in _filter_options(page, "actor") if option[0]} == actors
+    assert {label for _value, label in actors} >= {"Ada Admin", "Hugo Helper", "Op"}
+    assert "Beta Boss" not in page
+    types = {value for value, _label in _filter_options(page, "object_type")} - {""}
+    assert types == {object_type for *_actor, object_type in trail}
+    assert {"group", "client", "client_address", "tenant"} <= types

@@ -1,0 +1,125 @@
+"""Reads at scale (issue 10): what the fixes of the load benchmark must keep true, without timing
+anything: the same number of statements whatever the size of a list, the database settings the
+application relies on, and the bench-only instrumentation staying off unless asked for."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import login
+
+
+def _statements(app):
+    from sqlalchemy import event
+
+    from core.extensions import db
+
+    seen = []
+
+    def count(*_args):
+        seen.append(1)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_application_runs_postgresql_without_jit(app, database):
+    if database["engine"] != "postgresql":
+        pytest.skip("JIT is a PostgreSQL matter (TEST_DATABASE_URL unset)")
+    from core.extensions import db
+
+    with app.app_context():
+        assert db.session.execute(text("SHOW jit")).scalar() == "off"
+
+
+def test_the_sql_trace_header_is_off_unless_configured(app, factory, client):
+    tenant = factory.tenant("acme", plugins=[])
+    factory.user(tenant, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+    assert "X-Sql" not in client.get("/acme/").headers
+
+
+@pytest.mark.parametrize("path", ["/acme/", "/acme/clients/", "/acme/audit/", "/acme/search?q=empresa"])
+def test_a_page_runs_as_many_statements_for_60_clients_as_for_3(app, factory, client, path):
+    tenant = factory.tenant("acme")
+    group = factory.group(tenant, "Centro 1")
+    factory.user(tenant, "admin@acme.test", role_key="admin")
+    factory.user(tenant, "staff@acme.test", permissions=["core.clients:view", "core.audit:view"], groups=[group])
+    for n in range(3):
+        factory.client(tenant, f"Empresa {n}", groups=[group])
+    staff = app.test_client()
+    login(client, "acme", "admin@acme.test")
+    login(staff, "acme", "staff@acme.test")
+    counts = {}
+    for size in (3, 60):
+        if size == 60:
+            for n in range(57):
+                factory.client(tenant, f"Empresa más {n}", groups=[group])
+        for who, browser in (("admin", client), ("staff", staff)):
+            browser.get(path)  # the first request of a page may load what later ones reuse
+            seen, stop = _statements(app)
+            try:
+                response = browser.get(path)
+            finally:
+                stop()
+            assert response.status_code == 200, (who, path, response.status_code)
+            counts[who, size] = len(seen)
+    assert counts["admin", 3] == counts["admin", 60] and counts["staff", 3] == counts["staff", 60], counts
+
+
+def test_a_remembered_figure_is_computed_again_after_any_change_of_its_tenant(app, factory):
+    from core.cache import remember
+    from core.extensions import db
+    from core.groups.models import Group
+    from tenants.context import tenant_context
+
+    acme = factory.tenant("acme", plugins=[])
+    beta = factory.tenant("beta", plugins=[])
+    computed = []
+
+    def groups_of_acme():
+        computed.append(1)
+        return db.session.query(Group).count()
+
+    with app.app_context():
+        with tenant_context(acme.id):
+            assert remember("groups", groups_of_acme) == 0
+            assert remember("groups", groups_of_acme) == 0
+            assert len(computed) == 1, "kept while nothing changed"
+        with tenant_context(beta.id):
+            db.session.add(Group(name="Theirs"))
+            db.session.commit()
+        with tenant_context(acme.id):
+            assert remember("groups", groups_of_acme) == 0
+            assert len(computed) == 1, "another tenant's change is not this one's"
+            db.session.add(Group(name="Ours"))
+            db.session.commit()
+            assert remember("groups", groups_of_acme) == 1
+            assert len(computed) == 2
+            assert remember("other figure", lambda: "apart") == "apart"
+
+
+def test_analyse_refreshes_the_statistics_of_the_tables_it_names_only(app, factory, database, owner_engine):
+    from core.maintenance import analyse
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme", plugins=[])
+    factory.client(tenant, "Empresa", groups=[factory.group(tenant, "Centro")])
+    postgres = database["engine"] == "postgresql"
+    with owner_engine.connect() as connection:
+        before = connection.execute(text("SELECT clock_timestamp()")).scalar() if postgres else None
+    with app.app_context(), tenant_context(tenant.id):
+        analyse("core_clients", "core_group_clients")
+        with pytest.raises(ValueError):
+            analyse("pg_authid")
+    with owner_engine.connect() as connection:
+        if postgres:
+            analysed = connection.execute(
+                text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze >= :before"), {"before": before}
+            ).scalars()
+        else:
+            analysed = connection.execute(text("SELECT DISTINCT tbl FROM sqlite_stat1")).scalars()
+        assert {"core_clients", "core_group_clients"} <= set(analysed)
