@@ -879,3 +879,32 @@ def test_an_import_updates_only_the_clients_of_its_own_organisation(app, factory
     assert re.search(r"core_clients\.tenant_id = ", update), "the statement names the tenant itself"
     with app.app_context(), tenant_context(other.id):
         assert db.session.get(Client, theirs).email == "ana@other.test"
+
+
+def test_a_large_import_refreshes_the_planners_statistics_itself(
+    app, factory, client, run_jobs, database, owner_engine
+):
+    from sqlalchemy import text
+
+    from core.clients.imports import ANALYSE_AFTER
+
+    factory.group(_admin(factory, client), "Centro")
+    letters = "TRWAGMYFPDXBNJZSQVHLCKE"
+    rows = [
+        f"{n:08d}{letters[n % 23]};persona;Nombre {n};Apellido;;;;Centro;Calle {n};46001;Valencia"
+        for n in range(1, ANALYSE_AFTER + 2)
+    ]
+    postgres = database["engine"] == "postgresql"
+    with owner_engine.connect() as connection:
+        before = connection.execute(text("SELECT clock_timestamp()")).scalar() if postgres else None
+    assert _import(client, IMPORT_CSV.splitlines()[0] + "\n" + "\n".join(rows) + "\n").status_code == 302
+    run_jobs()
+    with owner_engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM core_clients")).scalar() == len(rows)
+        if postgres:
+            analysed = connection.execute(
+                text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze >= :before"), {"before": before}
+            ).scalars()
+        else:
+            analysed = connection.execute(text("SELECT DISTINCT tbl FROM sqlite_stat1")).scalars()
+        assert {"core_clients", "core_group_clients", "core_client_addresses"} <= set(analysed)
