@@ -254,13 +254,16 @@ def test_supervisors_see_the_notifications_at_risk_on_the_dashboard_and_in_the_l
     assert "Embargo Norte" in listing
     assert [s for s in ("Requerimiento leído", "Vence más tarde", "Ya abierta", "Embargo Sur") if s in listing] == []
 
-    # A constant number of queries, however many are at risk.
+    # A constant number of queries, however many are at risk. Each page is counted once the one
+    # before has kept the figures that stay the same (core.api.remember), as a dashboard's next view.
+    client.get("/acme/")
     with count_queries(app) as one:
         client.get("/acme/")
     for number in range(5):
         add_notification(
             app, tenant, north, f"R-{number}", subject=f"Riesgo {number}", deadline_on=today + timedelta(days=2)
         )
+    client.get("/acme/")
     with count_queries(app) as six:
         home = client.get("/acme/").get_data(as_text=True)
     assert home.split('data-widget="sedes-at-risk"')[1].split("data-count>")[1].split("<")[0] == "6"
