@@ -69,6 +69,8 @@ CACHE_DAYS = 7  # how long what a day's PDFs name is remembered
 # An index read this recently on the machine is not asked for again: a morning's runs for a thousand
 # offices ask the BOE for each day's index a few times, not a thousand (SEDES_TEU_INDEX_FRESH_SECONDS).
 INDEX_FRESH = 1800
+# What a day without a supplement is remembered as (its index's digest would be a sha256).
+NO_SUPPLEMENT = "no-supplement"
 CHUNK = 500
 
 
@@ -156,6 +158,9 @@ def read_day(reader: Reader, day: date) -> tuple[list[Edict], int]:
             return cached, 0  # the index was read a moment ago here: the BOE is not asked again
     announcements, digest = reader.announcements(day)
     if not announcements:
+        # No supplement that day (yet): the other offices' runs need not ask again while it is fresh.
+        _keep(NO_SUPPLEMENT, [])
+        _seen(seen, NO_SUPPLEMENT)
         return [], 0
     cached = _cached(digest)
     if cached is not None:

@@ -346,3 +346,19 @@ def test_an_announcement_published_later_in_the_day_is_found_by_the_next_run(app
         summary = search_now(app, acme, [today])
     assert summary == {"announcements": 2, "unread_days": 0, "unread_pdfs": 0, "new": 1}
     assert sorted(row[5] for row in teu_rows(app, acme)) == sorted([COMPANY, PERSON])
+
+
+def test_a_day_without_a_supplement_is_asked_for_once_for_every_office(app, factory, boe_simulator, run_jobs):
+    from plugins.sedes import deadlines
+
+    office(app, factory, "acme")
+    office(app, factory, "beta")
+    point_board_at(app, boe_simulator)
+    today = deadlines.madrid_today()
+    yesterday = today - timedelta(days=1)
+
+    assert run_daily_job(app, run_jobs) == 2
+    assert boe_simulator.requests == [
+        f"/boe_n/dias/{yesterday:%Y/%m/%d}/index.php",
+        f"/boe_n/dias/{today:%Y/%m/%d}/index.php",
+    ], "the second office's run learns from the first that neither day has a supplement yet"
