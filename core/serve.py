@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n  Ventanilla is running at http://{args.host}:{args.port}/demo/  (Ctrl-C stops it)\n")
     print(f"  database: {app.config['SQLALCHEMY_DATABASE_URI']}")
     print(f"  redis:    {url}")
-    outbox = app.config["OUTBOX_DIR"] if app.config.get("OUTBOX_STORE", app.config["FILES_STORE"]) == "local" else "S3"
+    outbox = app.config["OUTBOX_DIR"] if (app.config["OUTBOX_STORE"] or app.config["FILES_STORE"]) == "local" else "S3"
     print(f"  mail:     {'SMTP ' + app.config['SMTP_HOST'] if app.config['SMTP_HOST'] else 'outbox ' + outbox}\n")
     with app.app_context():
         for line in logins():
