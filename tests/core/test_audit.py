@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text, update
@@ -188,7 +189,8 @@ def test_the_audit_page_filters_and_exports(app, factory, client, owner_engine):
         )
     page = client.get(f"/acme/audit/?actor=user:{helper}&object_type=group").get_data(as_text=True)
     assert "By Hugo" in page and "By Ada" not in page and "Later" in page
-    today = utcnow().date().isoformat()
+    # The filter's days are the tenant's (Europe/Madrid, the default): near midnight they are not UTC's.
+    today = datetime.now(ZoneInfo("Europe/Madrid")).date().isoformat()
     page = client.get(f"/acme/audit/?object_type=group&since={today}&until={today}").get_data(as_text=True)
     assert "By Ada" in page and "Later" not in page
     export = client.get(f"/acme/audit/export.csv?actor=user:{helper}").get_data(as_text=True).lstrip("\ufeff")
