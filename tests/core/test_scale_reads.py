@@ -102,6 +102,55 @@ def test_a_remembered_figure_is_computed_again_after_any_change_of_its_tenant(ap
             assert remember("other figure", lambda: "apart") == "apart"
 
 
+def test_only_a_transaction_that_wrote_forgets_the_remembered_figures(app, factory, client):
+    from sqlalchemy import update
+
+    from core.cache import remember
+    from core.extensions import db
+    from core.groups.models import Group
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme")
+    factory.user(tenant, "admin@acme.test", role_key="admin")
+    group = factory.group(tenant, "Centro")
+    login(client, "acme", "admin@acme.test")
+    computed = []
+
+    def figure():
+        computed.append(1)
+        return len(computed)
+
+    def kept(expected_computations):
+        with app.app_context(), tenant_context(tenant.id):
+            remember("probe", figure)
+        return len(computed) == expected_computations
+
+    assert kept(1)
+    for path in ("/acme/", "/acme/clients/", "/acme/audit/", "/acme/groups/"):
+        assert client.get(path).status_code == 200
+    assert kept(1), "pages that only read keep the figures"
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.execute(update(Group).where(Group.id == group).values(name="Rolled back"))
+        db.session.rollback()
+        with db.session.begin_nested():
+            db.session.execute(update(Group).where(Group.id == group).values(name="Savepoint"))
+        db.session.rollback()
+    assert kept(1), "a write rolled back, inside a savepoint or not, changed nothing"
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.execute(update(Group).where(Group.id == group).values(name="Set-based"))
+        db.session.commit()
+    assert kept(2), "a set-based write, which flushes nothing, is a change"
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.get(Group, group).name = "By the ORM"
+        with db.session.begin_nested():
+            db.session.flush()
+        assert kept(2), "a savepoint released is not yet a commit"
+        db.session.commit()
+    assert kept(3)
+    client.post(f"/acme/groups/{group}/edit", data={"name": "By a form"})
+    assert kept(4)
+
+
 def test_analyse_refreshes_the_statistics_of_the_tables_it_names_only(app, factory, database, owner_engine):
     from core.maintenance import analyse
     from tenants.context import tenant_context
