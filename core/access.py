@@ -59,7 +59,11 @@ def _add_tenant_to_urls(endpoint: str, values: dict) -> None:
         return
     from flask import current_app
 
-    if current_app.url_map.is_endpoint_expecting(endpoint, "tenant"):
+    # Asked for every link of a page (a list builds one per row): the rules do not change once served.
+    expecting = current_app.extensions.setdefault("ventanilla_tenant_endpoints", {})
+    if endpoint not in expecting:
+        expecting[endpoint] = current_app.url_map.is_endpoint_expecting(endpoint, "tenant")
+    if expecting[endpoint]:
         values["tenant"] = tenant.slug
 
 

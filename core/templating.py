@@ -25,7 +25,7 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 def can(code: str) -> bool:
-    return has_permission(current_user, code)
+    return has_permission(current_user._get_current_object(), code)
 
 
 def menu() -> dict[str, list[tuple[NavItem, str]]]:

@@ -12,6 +12,7 @@ from flask import g, has_request_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from core.cache import remember
 from core.errors import DomainError
 from core.extensions import db
 from core.hooktypes import LIST, NUMBER, LicenceLimit
@@ -39,12 +40,14 @@ def enabled_plugins(tenant: Tenant) -> set[str]:
 
 
 def enabled_for(tenant: Tenant | None) -> set[str]:
-    """``enabled_plugins``, memoised for the request's own tenant (read once per request)."""
+    """``enabled_plugins``, memoised for the request's own tenant (read once per request, and from
+    the figures ``core.cache`` keeps while the tenant's data does not change)."""
     if tenant is None:
         return set()
     if has_request_context() and tenant is g.get("tenant"):
         if "enabled_plugins" not in g:
-            g.enabled_plugins = enabled_plugins(tenant)
+            # Licences change seldom and pages read them on every request: kept until the tenant's next change.
+            g.enabled_plugins = set(remember("enabled plugins", lambda: sorted(enabled_plugins(tenant))))
         return g.enabled_plugins
     return enabled_plugins(tenant)
 

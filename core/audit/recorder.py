@@ -45,6 +45,10 @@ class Audited:
     # Stored codes shown in words ({field: {value: translatable label}}), e.g. a status.
     __audit_values__: dict = {}
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        _audited_types.clear()
+
     def audit_label(self) -> str:
         return str(getattr(self, "name", "") or getattr(self, "id", ""))
 
@@ -84,8 +88,14 @@ def acting_as(kind: str, actor_id: int | None, name: str) -> Iterator[None]:
         _actor.reset(token)
 
 
+# Worked out once and again only when a model is declared: history pages ask for each row's fields.
+_audited_types: dict[str, type] = {}
+
+
 def audited_types() -> dict[str, type]:
     """Every audited model by type code (plugins' models included)."""
+    if _audited_types:
+        return _audited_types
     types = {}
     pending = list(Audited.__subclasses__())
     while pending:
@@ -93,7 +103,8 @@ def audited_types() -> dict[str, type]:
         pending.extend(cls.__subclasses__())
         if cls.__audit_type__:
             types[cls.__audit_type__] = cls
-    return types
+    _audited_types.update(types)
+    return _audited_types
 
 
 def audit_titles() -> dict[str, object]:

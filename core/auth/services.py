@@ -14,10 +14,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from core.auth.models import TOKEN_INVITE, TOKEN_RESET, AuthToken, Operator, User, new_session_nonce
+from core.cache import remember
 from core.errors import DomainError
 from core.extensions import db, utcnow
 from core.redis_connection import get_redis
 from core.roles.models import Role, RolePermission, UserRole
+from tenants.context import current_tenant_id
 
 _hasher = PasswordHasher()
 # Verified against when the account does not exist, so that timing does not reveal accounts.
@@ -305,7 +307,8 @@ def send_password_reset(tenant_id: int, email: str) -> None:
 def permissions_of(user) -> frozenset[str]:
     """Codes the user's roles grant, limited to core and the tenant's enabled plugins.
 
-    Computed with one query and kept for the rest of the request.
+    Computed with one query and kept for the rest of the request, and between requests until the
+    tenant's data next changes (``core.cache``).
     """
     if user is None or not getattr(user, "is_authenticated", False) or user.is_operator:
         return frozenset()
@@ -320,15 +323,21 @@ def permissions_of(user) -> frozenset[str]:
     tenant = g.get("tenant")
     if tenant is None or tenant.id != user.tenant_id:
         tenant = db.session.get(Tenant, user.tenant_id)
-    rows = db.session.execute(
-        select(Role.all_permissions, RolePermission.code)
-        .join(UserRole, UserRole.role_id == Role.id)
-        .outerjoin(RolePermission, RolePermission.role_id == Role.id)
-        .where(UserRole.user_id == user.id)
-    ).all()
-    usable = {p.code for p in host().permissions.for_plugins({"core"} | enabled_for(tenant))}
-    granted = usable if any(all_perms for all_perms, _ in rows) else {code for _, code in rows if code}
-    cache[user.id] = frozenset(granted & usable)
+
+    def compute() -> list[str]:
+        rows = db.session.execute(
+            select(Role.all_permissions, RolePermission.code)
+            .join(UserRole, UserRole.role_id == Role.id)
+            .outerjoin(RolePermission, RolePermission.role_id == Role.id)
+            .where(UserRole.user_id == user.id)
+        ).all()
+        usable = {p.code for p in host().permissions.for_plugins({"core"} | enabled_for(tenant))}
+        granted = usable if any(all_perms for all_perms, _ in rows) else {code for _, code in rows if code}
+        return sorted(granted & usable)
+
+    # Roles, grants and licences are the tenant's data: what they grant is kept until it next changes.
+    codes = remember(f"permissions of {user.id}", compute) if current_tenant_id() == user.tenant_id else compute()
+    cache[user.id] = frozenset(codes)
     return cache[user.id]
 
 
