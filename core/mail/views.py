@@ -141,7 +141,7 @@ def test():
     else:
         message = _(
             "No mail server is configured on this platform: the test message to %(email)s was written to the "
-            "outbox folder instead of being sent.",
+            "outbox as an .eml file instead of being sent.",
             email=email,
         )
     result = {"ok": True, "message": message}

@@ -174,7 +174,7 @@ def test_the_test_button_without_a_server_of_ones_own_reports_where_the_message_
 
     _admin(factory, client)
     page = _text(client.post("/acme/settings/mail/test", data=_form(host="", from_address="")))
-    assert "was written to the outbox folder instead of being sent" in page
+    assert "was written to the outbox as an .eml file instead of being sent" in page
     assert len(list(Path(app.config["OUTBOX_DIR"]).glob("*.eml"))) == 1
 
 
