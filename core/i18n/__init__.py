@@ -9,6 +9,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from core.config import LANGUAGES
+from core.i18n.dates import format_date, format_datetime
 
 
 def _shell_language() -> str:
@@ -66,6 +67,7 @@ def init_app(app: Flask, directories: list[str]) -> None:
     lazy_strings_are_text()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(directories)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.filters.update(datetimeformat=format_datetime, dateformat=format_date)
 
     @app.context_processor
     def _languages():

@@ -1,0 +1,56 @@
+"""The date filters of the templates write what flask-babel writes, in every language and zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+
+import flask_babel
+import pytest
+from flask import g
+
+from core.i18n.dates import format_date, format_datetime
+
+MOMENTS = [
+    datetime(2026, 3, 29, 0, 59, 59, tzinfo=UTC),  # an hour before Madrid moves its clocks forward
+    datetime(2026, 3, 29, 1, 0, 0, tzinfo=UTC),
+    datetime(2026, 10, 25, 0, 30, tzinfo=UTC),  # the hour Madrid lives twice
+    datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+    datetime(2026, 12, 31, 23, 30, tzinfo=UTC),  # already next year in Rome
+    datetime(2027, 1, 1, 4, 59),  # stored without a zone: UTC
+    datetime(1999, 7, 4, 12, 0, 7, 123456, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("language", ["es", "it", "en"])
+@pytest.mark.parametrize("zone", ["Europe/Madrid", "Europe/Rome", "UTC", "America/New_York", "Asia/Kolkata"])
+def test_the_filters_write_what_flask_babel_writes(app, language, zone):
+    with app.test_request_context("/"):
+        g.tenant = SimpleNamespace(language=language, timezone=zone)
+        flask_babel.refresh()
+        for moment in MOMENTS:
+            for format in ("short", "medium", "long", "full", "dd/MM/yyyy HH:mm"):
+                assert format_datetime(moment, format) == flask_babel.format_datetime(moment, format), (moment, format)
+            for format in ("short", "medium", "long", "full", "d MMM y"):
+                assert format_date(moment, format) == flask_babel.format_date(moment, format), (moment, format)
+            day = moment.date()
+            for format in ("short", "medium", "long", "full", "MMMM y", None):
+                assert format_date(day, format) == flask_babel.format_date(day, format), (day, format)
+        assert format_datetime(None, "short") == flask_babel.format_datetime(None, "short")
+
+
+def test_a_forced_language_is_the_one_written(app):
+    moment = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    with app.test_request_context("/"):
+        g.tenant = SimpleNamespace(language="es", timezone="Europe/Madrid")
+        flask_babel.refresh()
+        spanish = format_date(moment, "long")
+        with flask_babel.force_locale("it"):
+            assert format_date(moment, "long") == "1 maggio 2026" != spanish
+        assert format_date(moment + timedelta(days=1), "long") == "2 de mayo de 2026"
+        assert format_date(date(2026, 5, 1), "long") == spanish
+
+
+def test_the_templates_use_them(app):
+    assert app.jinja_env.filters["datetimeformat"] is format_datetime
+    assert app.jinja_env.filters["dateformat"] is format_date
