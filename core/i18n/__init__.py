@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import flask_babel
 from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -40,6 +41,21 @@ def select_timezone() -> str:
     return tenant.timezone if tenant is not None else "UTC"
 
 
+def _page_translations():
+    """flask-babel's translations for the templates' ``_()``, kept while the language stays the same.
+
+    flask-babel looks its context, domain and catalogue up again for every string a template
+    translates, some forty a page; a language forced for a while (``force_locale``) is another
+    locale object, so it is looked up again, and so is the request's own when it comes back."""
+    locale = flask_babel.get_locale()
+    if locale is None:  # no application context: flask-babel's untranslated strings
+        return flask_babel.get_translations()
+    kept = g.get("ventanilla_translations")
+    if kept is None or kept[0] is not locale:
+        kept = g.ventanilla_translations = (locale, flask_babel.get_translations())
+    return kept[1]
+
+
 LANGUAGE_NAMES = {"es": "Español", "it": "Italiano", "en": "English"}
 
 
@@ -68,6 +84,13 @@ def init_app(app: Flask, directories: list[str]) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(directories)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters.update(datetimeformat=format_datetime, dateformat=format_date)
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _page_translations().ugettext(s),
+        ngettext=lambda s, p, n: _page_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _page_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _page_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
 
     @app.context_processor
     def _languages():

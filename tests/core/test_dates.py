@@ -1,4 +1,5 @@
-"""The date filters of the templates write what flask-babel writes, in every language and zone."""
+"""The date filters of the templates write what flask-babel writes, in every language and zone, and
+their `_()` follows the language of the moment."""
 
 from __future__ import annotations
 
@@ -54,3 +55,24 @@ def test_a_forced_language_is_the_one_written(app):
 def test_the_templates_use_them(app):
     assert app.jinja_env.filters["datetimeformat"] is format_datetime
     assert app.jinja_env.filters["dateformat"] is format_date
+
+
+def test_templates_translate_in_the_language_of_the_moment(app):
+    from flask import render_template_string
+
+    page = (
+        "{{ _('Clients') }} {{ pgettext('client', 'Deactivated') }} "
+        "{{ ngettext('%(num)d client', '%(num)d clients', 2) }}"
+    )
+    with app.test_request_context("/"):
+        g.tenant = SimpleNamespace(language="es", timezone="Europe/Madrid")
+        flask_babel.refresh()
+        spanish = render_template_string(page)
+        with flask_babel.force_locale("it"):
+            italian = render_template_string(page)
+        assert render_template_string(page) == spanish
+        g.tenant = SimpleNamespace(language="en", timezone="UTC")
+        flask_babel.refresh()
+        english = render_template_string(page)
+    assert spanish.startswith("Clientes ") and italian.startswith("Clienti ") and english.startswith("Clients ")
+    assert len({spanish, italian, english}) == 3
