@@ -1,9 +1,8 @@
 """Real, long-running ``worker.py`` processes, as production runs them (not burst workers).
 
 ``worker_environment`` gives a worker the suite's settings as a deployment would; ``running_worker``
-starts one with its output in a log file, hands it over once RQ records it idle on its queues, and
-stops it on the way out; ``wait_for`` polls a condition and fails with what it waited for and the
-tail of a log.
+starts one with its output in a log file, hands it over once it is idle, and stops it on the way
+out; ``wait_for`` polls a condition and fails with what it waited for and the tail of a log.
 """
 
 from __future__ import annotations
@@ -107,12 +106,13 @@ class Worker:
             raise AssertionError(f"worker.py exited with code {code}; the end of {self.log.name}:\n{tail(self.log)}")
 
     def wait_until_idle(self, seconds: float = START_SECONDS) -> None:
-        """Until RQ records this process idle, blocked waiting for a job on its queues."""
+        """Until RQ records this process idle with its queues empty: blocked waiting for a job."""
 
         def idle() -> bool:
             self.check_alive()
             mine = [w for w in RQWorker.all(connection=connection) if w.pid == self.process.pid]
-            return bool(mine) and mine[0].get_state() == "idle"
+            # Between two jobs RQ records a worker idle for a moment; with work queued, that is not idle.
+            return bool(mine) and mine[0].get_state() == "idle" and not any(queue.count for queue in mine[0].queues)
 
         with redis.Redis.from_url(self.redis_url) as connection:
             wait_for(idle, seconds, "worker.py to sit idle on its queues", self.log)
@@ -136,7 +136,7 @@ def running_worker(
     idle: bool = True,
     own_group: bool = False,
 ) -> Iterator[Worker]:
-    """``python worker.py *arguments``, handed over once RQ records it idle on its queues.
+    """``python worker.py *arguments``, handed over once it is idle (``Worker.wait_until_idle``).
 
     ``idle=False`` hands it over as soon as it started: a worker that finds work waiting is never
     idle before it has done it all, and several can start at once before ``wait_until_idle``.
