@@ -21,13 +21,13 @@ import subprocess
 import time
 import uuid
 from email import policy
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from core.config import PROJECT_ROOT
 from tests.conftest import require
+from tests.workers import wait_for
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECTION = "### Production, step by step"
@@ -104,17 +104,12 @@ class Browser:
         return self.request("POST", path, {**fields, "csrf_token": token.group(1)})
 
 
-def _wait_for(condition, seconds: float, what: str, log: Path):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except OSError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"waited {seconds} s for {what}; the steps' output:\n{log.read_text()[-4000:]}")
+def _answers(browser: Browser, path: str) -> bool:
+    """Whether ``path`` answers 200; False while nothing listens yet."""
+    try:
+        return browser.request("GET", path)[0] == 200
+    except OSError:
+        return False
 
 
 def _drop(database: str, roles: list[str]) -> None:
@@ -172,7 +167,7 @@ def test_the_production_steps_of_the_readme_run_as_written_and_people_log_in(red
     try:
         assert steps.wait(timeout=600) == 0, f"the steps failed:\n{log.read_text()[-4000:]}"
         operator = Browser(port)
-        _wait_for(lambda: operator.request("GET", "/operator/login")[0] == 200, 90, "gunicorn", log)
+        wait_for(lambda: _answers(operator, "/operator/login"), 90, "gunicorn", log)
         status, headers, _page = operator.post_form(
             "/operator/login", {"email": "ops@example.com", "password": "operator-password-1"}
         )
@@ -180,7 +175,7 @@ def test_the_production_steps_of_the_readme_run_as_written_and_people_log_in(red
         assert operator.request("GET", "/operator/")[0] == 200
 
         outbox = instance / "outbox"
-        letter = _wait_for(lambda: sorted(outbox.glob("*.eml")), 60, "the worker to deliver the invitation", log)[0]
+        letter = wait_for(lambda: sorted(outbox.glob("*.eml")), 60, "the worker to deliver the invitation", log)[0]
         message = email.message_from_bytes(letter.read_bytes(), policy=policy.default)
         assert message["To"] == "ana@acme.es"
         link = re.search(r"https?://\S+", message.get_body(("plain",)).get_content()).group(0)

@@ -5,21 +5,16 @@ process needs another's disk. A bucket that is missing or refuses the credential
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from core.config import PROJECT_ROOT
 from tests.conftest import login, login_operator
 from tests.core.files import s3server, samples
 from tests.plugins.center_certificates import conftest as certificates
 from tests.plugins.center_certificates.test_portal import FUTURE, _send
+from tests.workers import running_worker, wait_for, worker_environment
 
 # Fixtures used here, defined with the S3 server and with the certificates plugin's tests.
 s3_endpoint, s3_settings, use_s3 = s3server.s3_endpoint, s3server.s3_settings, s3server.use_s3
@@ -55,45 +50,10 @@ def test_an_upload_through_the_web_is_downloaded_from_the_bucket(app, factory, c
     assert set(_files_on_disk(app)) == before, "nothing was written to the local folder"
 
 
-def _worker_environment(app, database, redis_url, instance: Path, s3: dict) -> dict:
-    """What a deployment gives ``worker.py`` on another machine: the same settings as the web,
-    an instance folder of its own."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("VENTANILLA_")}
-    env.update({f"VENTANILLA_{name}": value for name, value in s3.items() if value is not None})
-    env.update(
-        {
-            "DATABASE_URL": database["app_url"],
-            "DATABASE_MIGRATION_URL": database["owner_url"],
-            "DATABASE_APP_ROLE": database["app_role"] or "",
-            "REDIS_URL": redis_url,
-            "VENTANILLA_QUEUE_PREFIX": app.config["QUEUE_PREFIX"],
-            "VENTANILLA_INSTANCE": str(instance),
-            "SECRET_KEY": app.config["SECRET_KEY"],
-            "VENTANILLA_SECRET_KEYS": ",".join(app.config["SECRET_KEYS"]),
-            "VENTANILLA_EXTRA_PLUGINS": "tests.sample_plugin",
-            "VENTANILLA_PUBLIC_URL": app.config["PUBLIC_URL"],
-            "VENTANILLA_ALLOW_TEST_EMAIL": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def _wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"waited {seconds} s for {what}")
-
-
 def test_a_worker_on_another_machine_writes_the_outbox_the_console_reads(
     app,
     factory,
     client,
-    database,
-    redis_url,
     tmp_path,
     use_s3,
     s3_endpoint,
@@ -107,36 +67,17 @@ def test_a_worker_on_another_machine_writes_the_outbox_the_console_reads(
 
     tenant = factory.tenant("acme")
     elsewhere = tmp_path / "other-machine"
-    env = _worker_environment(app, database, redis_url, elsewhere, use_s3)
-    log_path = tmp_path / "worker.log"
-    with log_path.open("w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "worker.py")],
-            cwd=str(PROJECT_ROOT),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    env = worker_environment(app, elsewhere, **{f"VENTANILLA_{k}": v for k, v in use_s3.items() if v is not None})
+    with running_worker(env, tmp_path / "worker.log"):
         with app.app_context(), tenant_context(tenant.id):
             for n in range(3):
                 row = db.session.get(Tenant, tenant.id)
                 send_email(row, f"client{n}@client.test", f"Letter {n}", "test_message", "en", user={"name": "Ana"})
-        try:
-            _wait_for(
-                lambda: len([k for k in bucket_keys(s3_endpoint, use_s3["S3_BUCKET"]) if "/outbox/" in k]) == 3,
-                60,
-                "the worker to deliver three messages into the bucket",
-            )
-        except AssertionError as error:
-            raise AssertionError(f"{error}; its log:\n{log_path.read_text()[-3000:]}") from None
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        wait_for(
+            lambda: len([k for k in bucket_keys(s3_endpoint, use_s3["S3_BUCKET"]) if "/outbox/" in k]) == 3,
+            60,
+            "the worker to deliver three messages into the bucket",
+        )
     assert not (elsewhere / "outbox").exists() and not Path(app.config["OUTBOX_DIR"]).exists()
 
     factory.operator()

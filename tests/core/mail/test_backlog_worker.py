@@ -4,16 +4,11 @@ default queue asked for while thousands of notices wait."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 from sqlalchemy import func, select
 
-from core.config import PROJECT_ROOT
 from tests.core.mail.conftest import use_smtp
-from tests.core.test_worker_process import _run_state, _wait_for, _worker_environment
+from tests.core.test_worker_process import _run_state
+from tests.workers import running_worker, wait_for, worker_environment
 
 BACKLOG = 1500
 BATCH = 50
@@ -57,9 +52,7 @@ def _bulk_sent_by(app, tenant, moment) -> int:
         return count
 
 
-def test_a_password_reset_and_a_default_job_overtake_a_backlog_of_bulk_mail(
-    app, factory, database, redis_url, smtp_server, tmp_path
-):
+def test_a_password_reset_and_a_default_job_overtake_a_backlog_of_bulk_mail(app, factory, smtp_server, tmp_path):
     from core.auth.services import request_password_reset
     from core.extensions import db
     from core.jobs.services import enqueue
@@ -70,30 +63,17 @@ def test_a_password_reset_and_a_default_job_overtake_a_backlog_of_bulk_mail(
     use_smtp(app, acme, smtp_server)
     _store_backlog(app, acme)
 
-    env = _worker_environment(app, database, redis_url)
-    env.update(
-        {
-            "VENTANILLA_ALLOW_PRIVATE_HOSTS": "1",
-            "MAIL_BATCH_SIZE": str(BATCH),
-            "MAIL_CLAIM_SIZE": "25",
-            "MAIL_RATE_PER_MINUTE": "0",
-            "MAIL_RATE_MAX_PER_MINUTE": "0",
-        }
+    env = worker_environment(
+        app,
+        VENTANILLA_ALLOW_PRIVATE_HOSTS="1",
+        MAIL_BATCH_SIZE=BATCH,
+        MAIL_CLAIM_SIZE=25,
+        MAIL_RATE_PER_MINUTE=0,
+        MAIL_RATE_MAX_PER_MINUTE=0,
     )
-    log_path = Path(tmp_path) / "worker.log"
-    with log_path.open("w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "worker.py")],
-            cwd=str(PROJECT_ROOT),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        try:
-            _wait_for(lambda: len(smtp_server.received) >= 1, 60, "the backlog to start going out")
-        except AssertionError as error:
-            raise AssertionError(f"{error}; its log:\n{log_path.read_text()[-3000:]}") from None
+    # The backlog waits already: this worker is never idle before it has sent it all.
+    with running_worker(env, tmp_path / "worker.log", idle=False) as worker:
+        wait_for(lambda: len(smtp_server.received) >= 1, 60, "the backlog to start going out")
         # The backlog is draining: now a person asks for a reset link, and a job lands on default.
         sent_before = _sent_count(app, acme)
         with app.test_request_context():
@@ -101,15 +81,8 @@ def test_a_password_reset_and_a_default_job_overtake_a_backlog_of_bulk_mail(
         with app.app_context():
             run = enqueue(db.session.get(Tenant, acme.id), "sample.count_notes")
             run_id = run.id
-        _wait_for(lambda: len(smtp_server.received) >= BACKLOG + 1, 300, "the backlog to drain")
+        wait_for(lambda: len(smtp_server.received) >= BACKLOG + 1, 300, "the backlog to drain")
         status, started_at = _run_state(app, acme.id, run_id)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
     assert sent_before < BACKLOG - 10 * BATCH, "the requests came while most of the backlog waited"
     order = [received.rcpt_tos[0] for received in smtp_server.received]
@@ -120,5 +93,5 @@ def test_a_password_reset_and_a_default_job_overtake_a_backlog_of_bulk_mail(
     assert status == "finished"
     job_started_after = _bulk_sent_by(app, acme, started_at)
     assert job_started_after <= sent_before + 2 * BATCH, f"the job started after {job_started_after} notices"
-    problems = [line for line in log_path.read_text().splitlines() if " ERROR " in line]
+    problems = [line for line in worker.lines() if " ERROR " in line]
     assert problems == [], "\n".join(problems)

@@ -4,19 +4,14 @@ mailbox never stops the others, "Read now" reads at once, and a long-running ``w
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from sqlalchemy import select
 
-from core.config import PROJECT_ROOT
 from plugins.inboxes.models import Mailbox, Request
 from tests.conftest import login
-from tests.core.test_worker_process import _wait_for, _worker_environment
 from tests.plugins.inboxes.conftest import in_tenant, make_contract, make_inbound, rows, simple_message
+from tests.workers import running_worker, wait_for, worker_environment
 
 
 def poll(app, tenant_ids) -> dict:
@@ -80,9 +75,7 @@ def test_read_now_reads_at_once_and_is_not_queued_twice(app, factory, dovecot, m
     assert rows(app, tenant, Request, "subject") == [("urgente",)]
 
 
-def test_a_long_running_worker_process_reads_mail_as_it_arrives(
-    app, factory, database, redis_url, dovecot, mailbox, tmp_path
-):
+def test_a_long_running_worker_process_reads_mail_as_it_arrives(app, factory, dovecot, mailbox, tmp_path):
     from core.extensions import db
     from plugins.inboxes.sync import start
     from tenants.models import Tenant
@@ -101,39 +94,19 @@ def test_a_long_running_worker_process_reads_mail_as_it_arrives(
             db.session.rollback()
             return found
 
-    environment = _worker_environment(app, database, redis_url)
-    environment["VENTANILLA_ALLOW_PRIVATE_HOSTS"] = "1"  # the test Dovecot listens on loopback
-    log_path = Path(tmp_path) / "worker.log"
-    with log_path.open("w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "worker.py"), "--queues", "sync,mail"],
-            cwd=str(PROJECT_ROOT),
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        try:
-            _wait_for(lambda: "Listening on" in log_path.read_text(), 60, "the worker to listen")
-        except AssertionError as error:
-            raise AssertionError(f"{error}; its log:\n{log_path.read_text()[-3000:]}") from None
+    # The test Dovecot listens on loopback.
+    environment = worker_environment(app, VENTANILLA_ALLOW_PRIVATE_HOSTS="1")
+    with running_worker(environment, tmp_path / "worker.log", "--queues", "sync,mail") as worker:
         dovecot.deliver(mailbox, simple_message("primero", message_id="primero@x.test"))
         read_now()
-        _wait_for(lambda: subjects() == ["primero"], 30, "the first request")
+        wait_for(lambda: subjects() == ["primero"], 30, "the first request")
+        worker.wait_until_idle()
         time.sleep(1)  # the worker idles between two arrivals
         for n in range(3):
             dovecot.deliver(mailbox, simple_message(f"luego {n}", message_id=f"luego-{n}@x.test"))
         read_now()
-        _wait_for(lambda: len(subjects()) == 4, 30, "the later requests")
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        wait_for(lambda: len(subjects()) == 4, 30, "the later requests")
     assert subjects() == ["luego 0", "luego 1", "luego 2", "primero"]
     assert dovecot.messages(mailbox) == {}
-    log = log_path.read_text()
-    problems = [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line]
+    problems = [line for line in worker.lines() if " ERROR " in line or "Traceback" in line]
     assert problems == [], "\n".join(problems)

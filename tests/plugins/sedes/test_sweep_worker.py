@@ -6,17 +6,12 @@ same time, the sede never asked more than its limit at once, and one bar reachin
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
+import contextlib
 import time
 from pathlib import Path
 
 from sqlalchemy import select, update
 
-from core.config import PROJECT_ROOT
-from tests.core.test_worker_process import _wait_for, _worker_environment
 from tests.plugins.sedes.sweep_helpers import (
     listings_by_nif,
     mailbox_rows,
@@ -26,6 +21,7 @@ from tests.plugins.sedes.sweep_helpers import (
     sweep_row,
 )
 from tests.plugins.sedes.sync_helpers import in_tenant, notifications_of
+from tests.workers import running_worker, wait_for, worker_environment
 
 MAILBOXES = 30
 WORKERS = 3
@@ -51,9 +47,7 @@ def _leases(app, tenant) -> dict[int, str]:
     return {m: row["lease_owner"] for m, row in mailbox_rows(app, tenant).items() if row["lease_owner"]}
 
 
-def test_a_worker_killed_mid_sweep_leaves_its_mailboxes_to_the_others(
-    app, factory, database, redis_url, dehu_simulator, tmp_path
-):
+def test_a_worker_killed_mid_sweep_leaves_its_mailboxes_to_the_others(app, factory, dehu_simulator, tmp_path):
     from core.extensions import db
     from core.jobs.runner import sweep as run_sweep
     from plugins.sedes.models import Sede
@@ -66,66 +60,61 @@ def test_a_worker_killed_mid_sweep_leaves_its_mailboxes_to_the_others(
     dehu_simulator.latency = 0.15
     dehu_simulator.reset()
 
-    environment = _worker_environment(app, database, redis_url)
-    environment["VENTANILLA_ALLOW_PRIVATE_HOSTS"] = "1"  # the simulator listens on loopback
-    environment.update({f"VENTANILLA_{name}": str(value) for name, value in SETTINGS.items()})
-    workers: list[tuple[subprocess.Popen, Path]] = []
-    for n in range(WORKERS):
-        log_path = Path(tmp_path) / f"worker-{n}.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, str(PROJECT_ROOT / "worker.py"), "--queues", "sync", "--no-cron"],
-                cwd=str(PROJECT_ROOT),
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: SIGKILL reaches its work-horse too
-            )
-        workers.append((process, log_path))
+    environment = worker_environment(
+        app,
+        VENTANILLA_ALLOW_PRIVATE_HOSTS="1",  # the simulator listens on loopback
+        **{f"VENTANILLA_{name}": value for name, value in SETTINGS.items()},
+    )
     app.config.update(SETTINGS)
     victim = None
     try:
-        for _process, log_path in workers:
-            _wait_for(lambda path=log_path: "Listening on" in path.read_text(), 60, "the workers to listen")
-        with app.app_context():
-            assert run_sweep("sedes.sweep") == {"mailboxes": MAILBOXES, "runs": WORKERS}
+        with contextlib.ExitStack() as stack:
+            # Each in a process group of its own, so that SIGKILL reaches its work-horse too; all
+            # three start at once.
+            workers = [
+                stack.enter_context(
+                    running_worker(
+                        environment,
+                        tmp_path / f"worker-{n}.log",
+                        *("--queues", "sync", "--no-cron"),
+                        idle=False,
+                        own_group=True,
+                    )
+                )
+                for n in range(WORKERS)
+            ]
+            for worker in workers:
+                worker.wait_until_idle()
+            with app.app_context():
+                assert run_sweep("sedes.sweep") == {"mailboxes": MAILBOXES, "runs": WORKERS}
 
-        # Kill a worker once the sweep is under way and while its work-horse holds a lease.
-        held: set[int] = set()
-        deadline = time.monotonic() + 60
-        while victim is None:
-            assert time.monotonic() < deadline, "no worker held a lease mid-sweep"
-            if sweep_row(app, tenant)["done"] >= 6:
-                leases = _leases(app, tenant)
-                for process, _log in workers:
-                    mine = {m for m, owner in leases.items() if _parent(int(owner.split(":")[1])) == process.pid}
-                    if mine:
-                        os.killpg(process.pid, signal.SIGKILL)
-                        victim, held = process, mine
-                        break
-            time.sleep(0.05)
-        victim.wait(timeout=10)
+            # Kill a worker once the sweep is under way and while its work-horse holds a lease.
+            held: set[int] = set()
+            deadline = time.monotonic() + 60
+            while victim is None:
+                assert time.monotonic() < deadline, "no worker held a lease mid-sweep"
+                if sweep_row(app, tenant)["done"] >= 6:
+                    leases = _leases(app, tenant)
+                    for worker in workers:
+                        pid = worker.process.pid
+                        mine = {m for m, owner in leases.items() if _parent(int(owner.split(":")[1])) == pid}
+                        if mine:
+                            worker.kill()
+                            victim, held = worker, mine
+                            break
+                time.sleep(0.05)
 
-        bars = []
+            bars = []
 
-        def finished() -> bool:
-            row = sweep_row(app, tenant)
-            bars.append(run_row(app, tenant, row["job_run_id"])["progress"])
-            return row["finished_at"] is not None
+            def finished() -> bool:
+                row = sweep_row(app, tenant)
+                bars.append(run_row(app, tenant, row["job_run_id"])["progress"])
+                return row["finished_at"] is not None
 
-        _wait_for(finished, 120, "the sweep to finish without the killed worker")
+            wait_for(finished, 120, "the sweep to finish without the killed worker")
     finally:
         for name in SETTINGS:
             app.config.pop(name, None)
-        for process, _log in workers:
-            if process is not victim:
-                process.send_signal(signal.SIGTERM)
-        for process, _log in workers:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
     sweep = sweep_row(app, tenant)
     # Every mailbox written exactly once: a write counts on the sweep only under its own lease, and
@@ -161,7 +150,7 @@ def test_a_worker_killed_mid_sweep_leaves_its_mailboxes_to_the_others(
             db.session.execute(select(JobRun.id, JobRun.status).where(JobRun.id.in_(sweep["run_ids"]))).all()
         )
     assert list(statuses.values()).count("running") <= 1, "only the killed worker's part stays open"
-    for process, log_path in workers:
-        if process is not victim:
-            problems = [line for line in log_path.read_text().splitlines() if " ERROR " in line or "Traceback" in line]
+    for worker in workers:
+        if worker is not victim:
+            problems = [line for line in worker.lines() if " ERROR " in line or "Traceback" in line]
             assert problems == [], "\n".join(problems)
