@@ -180,8 +180,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # link-local or reserved addresses (core.netcheck) unless the operator allows it: on in
         # tests and in `make run`'s demo, whose servers listen on loopback.
         "ALLOW_PRIVATE_HOSTS": _bool(env.get("VENTANILLA_ALLOW_PRIVATE_HOSTS"), bool(overrides.get("TESTING"))),
-        # Real push services speak HTTPS; tests run their own on plain HTTP.
-        "PUSH_ALLOW_HTTP_ENDPOINTS": False,
+        # Real push services speak HTTPS; tests run their own on plain HTTP (VENTANILLA_PUSH_ALLOW_HTTP=1
+        # for the workers they start).
+        "PUSH_ALLOW_HTTP_ENDPOINTS": _bool(env.get("VENTANILLA_PUSH_ALLOW_HTTP"), False),
         # The push services a browser's subscription may point at (host[:port]; a leading dot
         # allows any host under that domain): the browsers' own, nothing else.
         "PUSH_SERVICES": _list(env.get("VENTANILLA_PUSH_SERVICES")) or list(DEFAULT_PUSH_SERVICES),

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import http_ece
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from sqlalchemy import select, text
 
 from tests.conftest import login
+from tests.workers import running_worker, wait_for, worker_environment
 
 SUBSCRIPTIONS = "/acme/portal/push/subscriptions"
 
@@ -478,3 +480,24 @@ def _delivered(keys: list) -> None:
     from tenants.context import current_tenant_id
 
     delivered_keys.append((current_tenant_id(), keys))
+
+
+def test_an_idle_push_worker_delivers_a_push_sent_later(app, client, portal, push_service, tmp_path):
+    from core.push.services import Push, send_later
+    from tenants.context import tenant_context
+
+    phone = Receiver(f"{push_service.origin}/phone")
+    post_json(client, SUBSCRIPTIONS, phone.subscription())
+    env = worker_environment(
+        app,
+        VENTANILLA_PUSH_ALLOW_HTTP="1",
+        VENTANILLA_PUSH_SERVICES=",".join(app.config["PUSH_SERVICES"]),
+        VENTANILLA_ALLOW_PRIVATE_HOSTS="1",
+    )
+    log = tmp_path / "push.log"
+    with running_worker(env, log, "--queues", "push", "--no-cron"):
+        time.sleep(8)  # idle past redis-py's socket timeout
+        with app.app_context(), tenant_context(portal["tenant"].id):
+            assert send_later([Push(portal["user_id"], {"title": "Hola"}, key=1)]) == 1
+        wait_for(lambda: push_service.received, 30, "the push to reach the push service", log)
+    assert [phone.decrypt(r["body"]) for r in push_service.received] == [{"title": "Hola"}]
