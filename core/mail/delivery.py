@@ -37,15 +37,14 @@ import ssl
 import time
 import uuid
 from datetime import timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, event, func, or_, select, update
+from sqlalchemy import and_, case, event, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from core.extensions import db, utcnow
+from core.mail.mime import Outgoing, render
 from core.mail.models import (
     BULK,
     FAILED,
@@ -131,9 +130,14 @@ def _forget_rolled_back_messages(session: Session) -> None:
 
 
 def _due(now, rows=OutboundMessage):
-    return or_(
-        and_(rows.status == QUEUED, or_(rows.next_attempt_at.is_(None), rows.next_attempt_at <= now)),
-        and_(rows.status == SENDING, rows.claimed_until < now),
+    return and_(
+        # Literal values, the very predicate of the partial index ix_core_outbound_messages_pending:
+        # neither PostgreSQL (in a generic plan) nor SQLite matches an index predicate to parameters.
+        rows.status.in_([literal(QUEUED, literal_execute=True), literal(SENDING, literal_execute=True)]),
+        or_(
+            and_(rows.status == QUEUED, or_(rows.next_attempt_at.is_(None), rows.next_attempt_at <= now)),
+            and_(rows.status == SENDING, rows.claimed_until < now),
+        ),
     )
 
 
@@ -249,7 +253,10 @@ def _claim(limit: int, *, transport: str | None = None, priority: int = BULK, on
         )
     # Rows another worker is claiming are skipped, not waited for (PostgreSQL). A materialized
     # CTE: as a plain subquery PostgreSQL may run it again per row, and each run skips the rows
-    # this very UPDATE has locked and takes the next ones, past the limit.
+    # this very UPDATE has locked and takes the next ones, past the limit. The UPDATE does not
+    # test them again: FOR UPDATE has locked each row and tested its newest version (SQLite runs
+    # the statement alone), and a second test made PostgreSQL scan every due row of the tenant to
+    # join them to the CTE, rather than fetch these few by primary key.
     due = (
         due.order_by(rows.priority, rows.id)
         .limit(limit)
@@ -260,7 +267,7 @@ def _claim(limit: int, *, transport: str | None = None, priority: int = BULK, on
     claimed = db.session.scalars(
         update(OutboundMessage)
         .add_cte(due)
-        .where(OutboundMessage.id.in_(select(due.c.id)), _due(now))
+        .where(OutboundMessage.id.in_(select(due.c.id)))
         .values(
             status=SENDING,
             claimed_until=now + timedelta(seconds=config["MAIL_LEASE_SECONDS"]),
@@ -335,26 +342,14 @@ class Courier:
             self.client = None
 
     def _connect(self) -> smtplib.SMTP:
-        transport = self.transport
-        context = ssl.create_default_context()
-        client = _open_smtp(transport, context)
-        try:
-            if transport.security == SECURITY_STARTTLS:
-                client.starttls(context=context)
-            if transport.username:
-                client.login(transport.username, transport.password or "")
-        except BaseException:
-            client.close()
-            raise
-        return client
+        return _session(self.transport)
 
-    def send(self, mime: EmailMessage, recipients: list[str]) -> dict:
+    def send(self, outgoing: Outgoing) -> dict:
         """Send one message; returns the refused recipients. ``ServerUnavailable`` when no
         connection can be had: the message was not sent."""
         if self.transport is None:
-            write_outbox_file(mime)
+            write_outbox_file(outgoing)
             return {}
-        envelope_from = parseaddr(str(mime["From"]))[1]
         for again in (False, True):
             if self.client is None:
                 try:
@@ -363,7 +358,7 @@ class Courier:
                     self.unreachable = True
                     raise ServerUnavailable(exc) from exc
             try:
-                return self.client.send_message(mime, from_addr=envelope_from, to_addrs=recipients)
+                return _submit(self.client, outgoing)
             except Exception as exc:
                 if not _connection_lost(exc):
                     raise
@@ -393,18 +388,18 @@ class Courier:
         for message in rows:
             try:
                 # An outbox file has no envelope: it keeps the blind copies as a Bcc header.
-                mime = build_mime(message, message.from_address or default_sender, with_bcc=self.transport is None)
-                prepared.append((message.id, mime, message.recipients))
+                outgoing = render(message, message.from_address or default_sender, with_bcc=self.transport is None)
+                prepared.append((message.id, outgoing))
             except Exception as exc:
                 failures[message.id] = exc
         # No transaction stays open while the server takes its time.
         db.session.commit()
         sent, notes = [], {}
-        for position, (message_id, mime, recipients) in enumerate(prepared):
+        for position, (message_id, outgoing) in enumerate(prepared):
             try:
-                refused = self.send(mime, recipients)
+                refused = self.send(outgoing)
             except ServerUnavailable as exc:
-                for later_id, _mime, _recipients in prepared[position:]:
+                for later_id, _outgoing in prepared[position:]:
                     failures[later_id] = exc.cause
                 break
             except Exception as exc:
@@ -426,17 +421,10 @@ class Courier:
                     from_address=func.coalesce(OutboundMessage.from_address, default_sender),
                     claimed_until=None,
                     next_attempt_at=None,
-                    last_error=None,
+                    last_error=case(notes, value=OutboundMessage.id, else_=None) if notes else None,
                 )
                 .execution_options(synchronize_session=False)
             )
-            for message_id, note in notes.items():
-                db.session.execute(
-                    update(OutboundMessage)
-                    .where(OutboundMessage.id == message_id)
-                    .values(last_error=note)
-                    .execution_options(synchronize_session=False)
-                )
             db.session.commit()
         for message_id, exc in failures.items():
             outcomes[message_id] = _record_failure(message_id, exc)
@@ -577,48 +565,15 @@ def plugin_transport(key: str) -> SmtpSettings:
     return answers[0]
 
 
-def build_mime(message: OutboundMessage, sender: str, *, with_bcc: bool = False) -> EmailMessage:
-    mime = EmailMessage()
-    mime["From"] = sender
-    mime["To"] = ", ".join(message.to_addresses)
-    if message.cc_addresses:
-        mime["Cc"] = ", ".join(message.cc_addresses)
-    if with_bcc and message.bcc_addresses:
-        mime["Bcc"] = ", ".join(message.bcc_addresses)
-    if message.reply_to:
-        mime["Reply-To"] = message.reply_to
-    mime["Subject"] = message.subject
-    mime["Date"] = format_datetime(message.created_at)
-    mime["Message-ID"] = message.message_id
-    headers = dict(message.headers or {})
-    mime["Auto-Submitted"] = headers.pop("Auto-Submitted", "auto-generated")
-    for name, value in headers.items():
-        mime[name] = value
-    mime.set_content(message.text_body)
-    if message.html_body:
-        mime.add_alternative(message.html_body, subtype="html")
-    for attachment in message.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        mime.add_attachment(
-            bytes(attachment.data),
-            maintype=maintype or "application",
-            subtype=subtype or "octet-stream",
-            filename=attachment.filename,
-        )
-    # Last: set_content() and add_attachment() move or drop the Content-* headers before them.
-    mime["Content-Language"] = message.language
-    return mime
-
-
-def transmit(mime: EmailMessage, recipients: list[str], transport: SmtpSettings | None) -> dict:
+def transmit(outgoing: Outgoing, transport: SmtpSettings | None) -> dict:
     """Send through ``transport``, or write the outbox file when there is none. Returns refused recipients."""
     if transport is None:
-        write_outbox_file(mime)
+        write_outbox_file(outgoing)
         return {}
-    return smtp_send(transport, mime, recipients)
+    return smtp_send(transport, outgoing)
 
 
-def _open_smtp(transport: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP:
+def _open_smtp(transport: SmtpSettings, context: ssl.SSLContext | None) -> smtplib.SMTP:
     """A connection to the transport's server. Every server but the platform's own (the operator's)
     is one a tenant typed, its own or a plugin's (a contract's mailbox): it goes to the checked
     public address of its name (``core.netcheck``)."""
@@ -639,26 +594,46 @@ def _open_smtp(transport: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP
     return smtplib.SMTP(transport.host, transport.port, local_hostname=helo, timeout=timeout)
 
 
-def smtp_send(transport: SmtpSettings, mime: EmailMessage, recipients: list[str]) -> dict:
-    context = ssl.create_default_context()
+def _session(transport: SmtpSettings) -> smtplib.SMTP:
+    """A connection to the transport's server, secured and logged in as its settings say."""
+    # Loading the system's certificates takes milliseconds: only for a connection that uses TLS.
+    context = ssl.create_default_context() if transport.security in (SECURITY_STARTTLS, SECURITY_SSL) else None
     client = _open_smtp(transport, context)
-    with client:
+    try:
         if transport.security == SECURITY_STARTTLS:
             client.starttls(context=context)
         if transport.username:
             client.login(transport.username, transport.password or "")
-        envelope_from = parseaddr(str(mime["From"]))[1]
-        return client.send_message(mime, from_addr=envelope_from, to_addrs=recipients)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
-def write_outbox_file(mime: EmailMessage) -> str:
+def _submit(client: smtplib.SMTP, outgoing: Outgoing) -> dict:
+    """One message over an open connection; returns the refused recipients."""
+    options = ()
+    if outgoing.smtputf8:
+        client.ehlo_or_helo_if_needed()
+        if not client.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError("an address is not ASCII and the server does not offer SMTPUTF8")
+        options = ("SMTPUTF8", "BODY=8BITMIME")
+    return client.sendmail(outgoing.envelope_from, outgoing.recipients, outgoing.data, options)
+
+
+def smtp_send(transport: SmtpSettings, outgoing: Outgoing) -> dict:
+    with _session(transport) as client:
+        return _submit(client, outgoing)
+
+
+def write_outbox_file(outgoing: Outgoing) -> str:
     """Write the message into the outbox store (``OUTBOX_STORE``: a folder, or a bucket that web
     and workers on other machines share) as ``<UTC timestamp>-<random>.eml``, a name that sorts by
     time; returns the name."""
     from core.files.store import get_named_store
 
     name = f"{utcnow():%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.eml"
-    get_named_store("outbox").put(name, mime.as_bytes())
+    get_named_store("outbox").put(name, outgoing.file_bytes())
     return name
 
 
@@ -772,5 +747,5 @@ def send_test_message(tenant, user, transport: SmtpSettings | None) -> str:
         created_at=utcnow(),
     )
     sender = transport.from_address if transport else current_app.config["MAIL_FROM"]
-    transmit(build_mime(draft, sender), [user.email], transport)
+    transmit(render(draft, sender), transport)
     return transport.source if transport else SOURCE_FILE
