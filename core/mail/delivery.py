@@ -13,9 +13,10 @@ them over one connection (a new one if the server closes it), records each outco
 again until ``MAIL_BATCH_SIZE`` messages or ``MAIL_BATCH_SECONDS`` have gone by. Then it gives the
 worker back to the other queues and, if more is due, enqueues itself again at the back of the
 queue, behind other tenants' jobs. An urgent message (``priority="urgent"``: a person waits for
-it) has a job of its own at the front of the queue. Each tenant's servers get at most its rate
+it) has a job of its own at the front of the queue. Each tenant's mail goes at most at its rate
 (``rate_per_minute``, else ``MAIL_RATE_PER_MINUTE``, never above ``MAIL_RATE_MAX_PER_MINUTE``),
-counted in Redis across every worker and machine.
+counted in Redis across every worker and machine, whatever carries it (a server or the outbox
+file) and however it goes (a batch job, or one message delivered now: ``deliver_now``).
 
 A failed attempt puts the message back to ``queued`` with ``next_attempt_at`` doubling from
 ``MAIL_RETRY_BASE_SECONDS``; after ``MAIL_MAX_ATTEMPTS`` (about two days), or at once on a
@@ -187,16 +188,31 @@ def deliver(tenant_id: int, message_id: int) -> str:
 
 
 def deliver_now(message_id: int) -> str:
-    """Claim, send and record one message of the current tenant.
+    """Claim, send and record one message of the current tenant, within the tenant's rate.
 
-    Returns ``sent``, ``retry`` (queued again for later), ``failed`` (given up) or ``skipped``
-    (not due, already sent or failed, or claimed by another worker).
+    Returns ``sent``, ``retry`` (queued again for later), ``failed`` (given up), ``skipped``
+    (not due, already sent or failed, or claimed by another worker) or ``held`` (the rate lets
+    none go now: it stays queued, and a delivery job comes back for it when the rate allows).
     """
-    claimed = _claim(1, only_id=message_id)
-    if not claimed:
+    due = db.session.execute(
+        select(OutboundMessage.transport, OutboundMessage.priority).where(
+            OutboundMessage.id == message_id, _due(utcnow())
+        )
+    ).first()
+    db.session.commit()
+    if due is None:
         return "skipped"
-    key = db.session.scalar(select(OutboundMessage.transport).where(OutboundMessage.id == message_id))
+    key, priority = due
     with Courier(key) as courier:
+        bucket = courier.rate_bucket(current_tenant_id())
+        if bucket is not None:
+            granted, wait = _allowance(bucket, 1)
+            if not granted:
+                enqueue_delivery(current_tenant_id(), key, priority, delay=wait)
+                return "held"
+        claimed = _claim(1, only_id=message_id)
+        if not claimed:
+            return "skipped"
         return courier.deliver(claimed)[message_id]
 
 
@@ -214,13 +230,9 @@ def send_batch(transport: str | None, priority: int = BULK) -> dict:
         while left > 0 and time.monotonic() < deadline and not courier.unreachable:
             want = min(config["MAIL_CLAIM_SIZE"], left)
             if bucket is not None:
-                want, wait = bucket.take(want)
+                want, delay = _allowance(bucket, want)
                 if not want:
-                    if wait > RATE_SLEEP_SECONDS:
-                        delay = wait
-                        break
-                    time.sleep(wait)
-                    continue
+                    break
             # Unused tokens of a short last claim are not given back: a few, once per backlog.
             claimed = _claim(want, transport=transport, priority=priority)
             if not claimed:
@@ -235,6 +247,16 @@ def send_batch(transport: str | None, priority: int = BULK) -> dict:
     if more:
         enqueue_delivery(tenant_id, transport, priority, delay=delay)
     return outcomes
+
+
+def _allowance(bucket: RateBucket, want: int) -> tuple[int, float]:
+    """How many of ``want`` messages the tenant's rate lets go now, after sleeping through a short
+    wait; none, and the seconds until one may, when the wait is longer."""
+    while True:
+        granted, wait = bucket.take(want)
+        if granted or wait > RATE_SLEEP_SECONDS:
+            return granted, wait
+        time.sleep(wait)
 
 
 def _claim(limit: int, *, transport: str | None = None, priority: int = BULK, only_id: int | None = None) -> list[int]:
@@ -324,9 +346,9 @@ class Courier:
         self.close()
 
     def rate_bucket(self, tenant_id: int) -> RateBucket | None:
-        """The tenant's rate for this transport's server (None: no limit, or no server)."""
-        if self.transport is None:
-            return None
+        """The tenant's rate for this transport (None: no limit). The outbox file counts as a
+        server: the rate is the organisation's pace of mail whatever carries it, and a platform
+        without a server (``make run``, a staging copy) paces its mail as it will with one."""
         per_minute = tenant_rate(tenant_settings())
         db.session.commit()
         if not per_minute:
