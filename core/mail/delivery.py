@@ -13,9 +13,10 @@ them over one connection (a new one if the server closes it), records each outco
 again until ``MAIL_BATCH_SIZE`` messages or ``MAIL_BATCH_SECONDS`` have gone by. Then it gives the
 worker back to the other queues and, if more is due, enqueues itself again at the back of the
 queue, behind other tenants' jobs. An urgent message (``priority="urgent"``: a person waits for
-it) has a job of its own at the front of the queue. Each tenant's servers get at most its rate
+it) has a job of its own at the front of the queue. Each tenant's mail goes at most at its rate
 (``rate_per_minute``, else ``MAIL_RATE_PER_MINUTE``, never above ``MAIL_RATE_MAX_PER_MINUTE``),
-counted in Redis across every worker and machine.
+counted in Redis across every worker and machine, whatever carries it (a server or the outbox
+file) and however it goes (a batch job, or one message delivered now: ``deliver_now``).
 
 A failed attempt puts the message back to ``queued`` with ``next_attempt_at`` doubling from
 ``MAIL_RETRY_BASE_SECONDS``; after ``MAIL_MAX_ATTEMPTS`` (about two days), or at once on a
@@ -37,15 +38,14 @@ import ssl
 import time
 import uuid
 from datetime import timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, event, func, or_, select, update
+from sqlalchemy import and_, case, event, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from core.extensions import db, utcnow
+from core.mail.mime import Outgoing, render
 from core.mail.models import (
     BULK,
     FAILED,
@@ -131,9 +131,14 @@ def _forget_rolled_back_messages(session: Session) -> None:
 
 
 def _due(now, rows=OutboundMessage):
-    return or_(
-        and_(rows.status == QUEUED, or_(rows.next_attempt_at.is_(None), rows.next_attempt_at <= now)),
-        and_(rows.status == SENDING, rows.claimed_until < now),
+    return and_(
+        # Literal values, the very predicate of the partial index ix_core_outbound_messages_pending:
+        # neither PostgreSQL (in a generic plan) nor SQLite matches an index predicate to parameters.
+        rows.status.in_([literal(QUEUED, literal_execute=True), literal(SENDING, literal_execute=True)]),
+        or_(
+            and_(rows.status == QUEUED, or_(rows.next_attempt_at.is_(None), rows.next_attempt_at <= now)),
+            and_(rows.status == SENDING, rows.claimed_until < now),
+        ),
     )
 
 
@@ -183,16 +188,31 @@ def deliver(tenant_id: int, message_id: int) -> str:
 
 
 def deliver_now(message_id: int) -> str:
-    """Claim, send and record one message of the current tenant.
+    """Claim, send and record one message of the current tenant, within the tenant's rate.
 
-    Returns ``sent``, ``retry`` (queued again for later), ``failed`` (given up) or ``skipped``
-    (not due, already sent or failed, or claimed by another worker).
+    Returns ``sent``, ``retry`` (queued again for later), ``failed`` (given up), ``skipped``
+    (not due, already sent or failed, or claimed by another worker) or ``held`` (the rate lets
+    none go now: it stays queued, and a delivery job comes back for it when the rate allows).
     """
-    claimed = _claim(1, only_id=message_id)
-    if not claimed:
+    due = db.session.execute(
+        select(OutboundMessage.transport, OutboundMessage.priority).where(
+            OutboundMessage.id == message_id, _due(utcnow())
+        )
+    ).first()
+    db.session.commit()
+    if due is None:
         return "skipped"
-    key = db.session.scalar(select(OutboundMessage.transport).where(OutboundMessage.id == message_id))
+    key, priority = due
     with Courier(key) as courier:
+        bucket = courier.rate_bucket(current_tenant_id())
+        if bucket is not None:
+            granted, wait = _allowance(bucket, 1)
+            if not granted:
+                enqueue_delivery(current_tenant_id(), key, priority, delay=wait)
+                return "held"
+        claimed = _claim(1, only_id=message_id)
+        if not claimed:
+            return "skipped"
         return courier.deliver(claimed)[message_id]
 
 
@@ -210,13 +230,9 @@ def send_batch(transport: str | None, priority: int = BULK) -> dict:
         while left > 0 and time.monotonic() < deadline and not courier.unreachable:
             want = min(config["MAIL_CLAIM_SIZE"], left)
             if bucket is not None:
-                want, wait = bucket.take(want)
+                want, delay = _allowance(bucket, want)
                 if not want:
-                    if wait > RATE_SLEEP_SECONDS:
-                        delay = wait
-                        break
-                    time.sleep(wait)
-                    continue
+                    break
             # Unused tokens of a short last claim are not given back: a few, once per backlog.
             claimed = _claim(want, transport=transport, priority=priority)
             if not claimed:
@@ -231,6 +247,16 @@ def send_batch(transport: str | None, priority: int = BULK) -> dict:
     if more:
         enqueue_delivery(tenant_id, transport, priority, delay=delay)
     return outcomes
+
+
+def _allowance(bucket: RateBucket, want: int) -> tuple[int, float]:
+    """How many of ``want`` messages the tenant's rate lets go now, after sleeping through a short
+    wait; none, and the seconds until one may, when the wait is longer."""
+    while True:
+        granted, wait = bucket.take(want)
+        if granted or wait > RATE_SLEEP_SECONDS:
+            return granted, wait
+        time.sleep(wait)
 
 
 def _claim(limit: int, *, transport: str | None = None, priority: int = BULK, only_id: int | None = None) -> list[int]:
@@ -249,7 +275,10 @@ def _claim(limit: int, *, transport: str | None = None, priority: int = BULK, on
         )
     # Rows another worker is claiming are skipped, not waited for (PostgreSQL). A materialized
     # CTE: as a plain subquery PostgreSQL may run it again per row, and each run skips the rows
-    # this very UPDATE has locked and takes the next ones, past the limit.
+    # this very UPDATE has locked and takes the next ones, past the limit. The UPDATE does not
+    # test them again: FOR UPDATE has locked each row and tested its newest version (SQLite runs
+    # the statement alone), and a second test made PostgreSQL scan every due row of the tenant to
+    # join them to the CTE, rather than fetch these few by primary key.
     due = (
         due.order_by(rows.priority, rows.id)
         .limit(limit)
@@ -260,7 +289,7 @@ def _claim(limit: int, *, transport: str | None = None, priority: int = BULK, on
     claimed = db.session.scalars(
         update(OutboundMessage)
         .add_cte(due)
-        .where(OutboundMessage.id.in_(select(due.c.id)), _due(now))
+        .where(OutboundMessage.id.in_(select(due.c.id)))
         .values(
             status=SENDING,
             claimed_until=now + timedelta(seconds=config["MAIL_LEASE_SECONDS"]),
@@ -317,9 +346,9 @@ class Courier:
         self.close()
 
     def rate_bucket(self, tenant_id: int) -> RateBucket | None:
-        """The tenant's rate for this transport's server (None: no limit, or no server)."""
-        if self.transport is None:
-            return None
+        """The tenant's rate for this transport (None: no limit). The outbox file counts as a
+        server: the rate is the organisation's pace of mail whatever carries it, and a platform
+        without a server (``make run``, a staging copy) paces its mail as it will with one."""
         per_minute = tenant_rate(tenant_settings())
         db.session.commit()
         if not per_minute:
@@ -335,26 +364,14 @@ class Courier:
             self.client = None
 
     def _connect(self) -> smtplib.SMTP:
-        transport = self.transport
-        context = ssl.create_default_context()
-        client = _open_smtp(transport, context)
-        try:
-            if transport.security == SECURITY_STARTTLS:
-                client.starttls(context=context)
-            if transport.username:
-                client.login(transport.username, transport.password or "")
-        except BaseException:
-            client.close()
-            raise
-        return client
+        return _session(self.transport)
 
-    def send(self, mime: EmailMessage, recipients: list[str]) -> dict:
+    def send(self, outgoing: Outgoing) -> dict:
         """Send one message; returns the refused recipients. ``ServerUnavailable`` when no
         connection can be had: the message was not sent."""
         if self.transport is None:
-            write_outbox_file(mime)
+            write_outbox_file(outgoing)
             return {}
-        envelope_from = parseaddr(str(mime["From"]))[1]
         for again in (False, True):
             if self.client is None:
                 try:
@@ -363,7 +380,7 @@ class Courier:
                     self.unreachable = True
                     raise ServerUnavailable(exc) from exc
             try:
-                return self.client.send_message(mime, from_addr=envelope_from, to_addrs=recipients)
+                return _submit(self.client, outgoing)
             except Exception as exc:
                 if not _connection_lost(exc):
                     raise
@@ -393,18 +410,18 @@ class Courier:
         for message in rows:
             try:
                 # An outbox file has no envelope: it keeps the blind copies as a Bcc header.
-                mime = build_mime(message, message.from_address or default_sender, with_bcc=self.transport is None)
-                prepared.append((message.id, mime, message.recipients))
+                outgoing = render(message, message.from_address or default_sender, with_bcc=self.transport is None)
+                prepared.append((message.id, outgoing))
             except Exception as exc:
                 failures[message.id] = exc
         # No transaction stays open while the server takes its time.
         db.session.commit()
         sent, notes = [], {}
-        for position, (message_id, mime, recipients) in enumerate(prepared):
+        for position, (message_id, outgoing) in enumerate(prepared):
             try:
-                refused = self.send(mime, recipients)
+                refused = self.send(outgoing)
             except ServerUnavailable as exc:
-                for later_id, _mime, _recipients in prepared[position:]:
+                for later_id, _outgoing in prepared[position:]:
                     failures[later_id] = exc.cause
                 break
             except Exception as exc:
@@ -426,17 +443,10 @@ class Courier:
                     from_address=func.coalesce(OutboundMessage.from_address, default_sender),
                     claimed_until=None,
                     next_attempt_at=None,
-                    last_error=None,
+                    last_error=case(notes, value=OutboundMessage.id, else_=None) if notes else None,
                 )
                 .execution_options(synchronize_session=False)
             )
-            for message_id, note in notes.items():
-                db.session.execute(
-                    update(OutboundMessage)
-                    .where(OutboundMessage.id == message_id)
-                    .values(last_error=note)
-                    .execution_options(synchronize_session=False)
-                )
             db.session.commit()
         for message_id, exc in failures.items():
             outcomes[message_id] = _record_failure(message_id, exc)
@@ -577,48 +587,15 @@ def plugin_transport(key: str) -> SmtpSettings:
     return answers[0]
 
 
-def build_mime(message: OutboundMessage, sender: str, *, with_bcc: bool = False) -> EmailMessage:
-    mime = EmailMessage()
-    mime["From"] = sender
-    mime["To"] = ", ".join(message.to_addresses)
-    if message.cc_addresses:
-        mime["Cc"] = ", ".join(message.cc_addresses)
-    if with_bcc and message.bcc_addresses:
-        mime["Bcc"] = ", ".join(message.bcc_addresses)
-    if message.reply_to:
-        mime["Reply-To"] = message.reply_to
-    mime["Subject"] = message.subject
-    mime["Date"] = format_datetime(message.created_at)
-    mime["Message-ID"] = message.message_id
-    headers = dict(message.headers or {})
-    mime["Auto-Submitted"] = headers.pop("Auto-Submitted", "auto-generated")
-    for name, value in headers.items():
-        mime[name] = value
-    mime.set_content(message.text_body)
-    if message.html_body:
-        mime.add_alternative(message.html_body, subtype="html")
-    for attachment in message.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        mime.add_attachment(
-            bytes(attachment.data),
-            maintype=maintype or "application",
-            subtype=subtype or "octet-stream",
-            filename=attachment.filename,
-        )
-    # Last: set_content() and add_attachment() move or drop the Content-* headers before them.
-    mime["Content-Language"] = message.language
-    return mime
-
-
-def transmit(mime: EmailMessage, recipients: list[str], transport: SmtpSettings | None) -> dict:
+def transmit(outgoing: Outgoing, transport: SmtpSettings | None) -> dict:
     """Send through ``transport``, or write the outbox file when there is none. Returns refused recipients."""
     if transport is None:
-        write_outbox_file(mime)
+        write_outbox_file(outgoing)
         return {}
-    return smtp_send(transport, mime, recipients)
+    return smtp_send(transport, outgoing)
 
 
-def _open_smtp(transport: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP:
+def _open_smtp(transport: SmtpSettings, context: ssl.SSLContext | None) -> smtplib.SMTP:
     """A connection to the transport's server. Every server but the platform's own (the operator's)
     is one a tenant typed, its own or a plugin's (a contract's mailbox): it goes to the checked
     public address of its name (``core.netcheck``)."""
@@ -639,26 +616,46 @@ def _open_smtp(transport: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP
     return smtplib.SMTP(transport.host, transport.port, local_hostname=helo, timeout=timeout)
 
 
-def smtp_send(transport: SmtpSettings, mime: EmailMessage, recipients: list[str]) -> dict:
-    context = ssl.create_default_context()
+def _session(transport: SmtpSettings) -> smtplib.SMTP:
+    """A connection to the transport's server, secured and logged in as its settings say."""
+    # Loading the system's certificates takes milliseconds: only for a connection that uses TLS.
+    context = ssl.create_default_context() if transport.security in (SECURITY_STARTTLS, SECURITY_SSL) else None
     client = _open_smtp(transport, context)
-    with client:
+    try:
         if transport.security == SECURITY_STARTTLS:
             client.starttls(context=context)
         if transport.username:
             client.login(transport.username, transport.password or "")
-        envelope_from = parseaddr(str(mime["From"]))[1]
-        return client.send_message(mime, from_addr=envelope_from, to_addrs=recipients)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
-def write_outbox_file(mime: EmailMessage) -> str:
+def _submit(client: smtplib.SMTP, outgoing: Outgoing) -> dict:
+    """One message over an open connection; returns the refused recipients."""
+    options = ()
+    if outgoing.smtputf8:
+        client.ehlo_or_helo_if_needed()
+        if not client.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError("an address is not ASCII and the server does not offer SMTPUTF8")
+        options = ("SMTPUTF8", "BODY=8BITMIME")
+    return client.sendmail(outgoing.envelope_from, outgoing.recipients, outgoing.data, options)
+
+
+def smtp_send(transport: SmtpSettings, outgoing: Outgoing) -> dict:
+    with _session(transport) as client:
+        return _submit(client, outgoing)
+
+
+def write_outbox_file(outgoing: Outgoing) -> str:
     """Write the message into the outbox store (``OUTBOX_STORE``: a folder, or a bucket that web
     and workers on other machines share) as ``<UTC timestamp>-<random>.eml``, a name that sorts by
     time; returns the name."""
     from core.files.store import get_named_store
 
     name = f"{utcnow():%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.eml"
-    get_named_store("outbox").put(name, mime.as_bytes())
+    get_named_store("outbox").put(name, outgoing.file_bytes())
     return name
 
 
@@ -772,5 +769,5 @@ def send_test_message(tenant, user, transport: SmtpSettings | None) -> str:
         created_at=utcnow(),
     )
     sender = transport.from_address if transport else current_app.config["MAIL_FROM"]
-    transmit(build_mime(draft, sender), [user.email], transport)
+    transmit(render(draft, sender), transport)
     return transport.source if transport else SOURCE_FILE

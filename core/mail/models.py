@@ -11,7 +11,19 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit.recorder import Audited
@@ -24,6 +36,8 @@ SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 STATUSES = (QUEUED, SENDING, SENT, FAILED)
+# The messages still to send: the predicate of the partial index on them, which a claim repeats.
+PENDING_SQL = "status IN ('queued', 'sending')"
 STATUS_LABELS = {
     QUEUED: _l("Queued"),
     SENDING: _l("Sending"),
@@ -55,8 +69,16 @@ class OutboundMessage(TenantScoped, db.Model):
     __table_args__ = (
         Index("ix_core_outbound_messages_tenant_id_id", "tenant_id", "id"),
         Index("ix_core_outbound_messages_due", "status", "next_attempt_at"),
-        # A delivery job's claim: one tenant's due messages, urgent first.
-        Index("ix_core_outbound_messages_claim", "tenant_id", "status", "priority", "id"),
+        # A delivery job's claim: one tenant's due messages, urgent first, read in the index's
+        # order; only the messages still to send, so it stays small however many were sent.
+        Index(
+            "ix_core_outbound_messages_pending",
+            "tenant_id",
+            "priority",
+            "id",
+            postgresql_where=text(PENDING_SQL),
+            sqlite_where=text(PENDING_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

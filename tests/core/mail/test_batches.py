@@ -215,3 +215,42 @@ def test_the_rate_a_tenant_sets_is_checked_and_capped_by_the_operator(app, facto
         assert tenant_settings().rate_per_minute is None and tenant_rate(tenant_settings()) == 300
         monkeypatch.setitem(app.config, "MAIL_RATE_MAX_PER_MINUTE", 100)
         assert tenant_rate(tenant_settings()) == 100, "the operator's ceiling wins over the default too"
+
+
+def test_the_rate_holds_back_mail_written_to_the_outbox_folder_too(app, factory, run_jobs, monkeypatch):
+    from pathlib import Path
+
+    from rq.registry import ScheduledJobRegistry
+
+    from core.jobs.services import get_queue
+
+    monkeypatch.setitem(app.config, "MAIL_RATE_PER_MINUTE", 6)
+    tenant = factory.tenant("acme")  # no server anywhere: the mail becomes .eml files
+    _store(app, tenant, [f"client{n}@client.test" for n in range(3)])
+    run_jobs()
+    assert len(list(Path(app.config["OUTBOX_DIR"]).glob("*.eml"))) == 1, "six a minute, as to a server"
+    assert [r["status"] for r in messages(app, tenant)] == ["sent", "queued", "queued"]
+    with app.app_context():
+        assert ScheduledJobRegistry(queue=get_queue("mail")).count == 1, "the job comes back when the rate allows"
+
+
+def test_delivering_one_message_now_keeps_to_the_same_rate(app, factory, smtp_server, run_jobs, monkeypatch):
+    from rq.registry import ScheduledJobRegistry
+
+    from core.jobs.services import get_queue
+    from core.mail.delivery import deliver
+
+    monkeypatch.setitem(app.config, "MAIL_RATE_PER_MINUTE", 6)
+    tenant = factory.tenant("acme")
+    use_smtp(app, tenant, smtp_server)
+    first, second = _store(app, tenant, ["one@client.test", "two@client.test"])
+    with app.app_context():
+        assert deliver(tenant.id, first) == "sent"
+        assert deliver(tenant.id, second) == "held", "the rate's one message of these ten seconds is gone"
+    assert [r.rcpt_tos for r in smtp_server.received] == [["one@client.test"]]
+    assert [r["status"] for r in messages(app, tenant)] == ["sent", "queued"]
+    # The delivery job of the batch shares the rate: it sends nothing now and comes back later.
+    run_jobs()
+    assert len(smtp_server.received) == 1
+    with app.app_context():
+        assert ScheduledJobRegistry(queue=get_queue("mail")).count == 1

@@ -307,3 +307,65 @@ def test_a_message_belongs_to_the_callers_transaction(app, factory, outbox):
 def test_the_flush_job_is_registered_to_run_every_minute(app):
     spec = app.extensions["ventanilla_jobs"].get("core.mail_flush")
     assert spec is not None and spec.cron == "* * * * *" and spec.queue == "mail" and not spec.per_tenant
+
+
+def test_names_and_subjects_in_any_language_arrive_as_written_in_a_seven_bit_message(
+    app, factory, smtp_server, run_jobs
+):
+    from core.extensions import db
+    from core.mail.services import send_composed_email
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme", name="Gestoría Acme")
+    use_smtp(app, tenant, smtp_server)
+    subject = "Recordatorio: su certificado de estar al corriente con la Agencia Tributaria — año 2026 ✓"
+    copies = [f"socio{n}@client.test" for n in range(12)]
+    with app.app_context(), tenant_context(tenant.id):
+        send_composed_email(
+            tenant.id,
+            '"Pérez, Ana" <ana@client.test>',
+            subject,
+            "Línea con acentos: ñ, ü, €.\n" + "x" * 120 + "\n.\nFin\n",
+            "<p>Año fiscal</p>",
+            cc=copies,
+            reply_to="Gestor (Acme) <gestor@acme.test>",
+            locale="es",
+        )
+        db.session.commit()
+    run_jobs()
+
+    (received,) = smtp_server.received
+    assert received.raw.isascii(), "no 8-bit byte: any server takes it without 8BITMIME"
+    assert max(len(line) for line in received.raw.splitlines()) <= 78
+    mail = received.message
+    assert mail["Subject"] == subject
+    assert [(a.display_name, a.addr_spec) for a in mail["To"].addresses] == [("Pérez, Ana", "ana@client.test")]
+    assert mail["From"].addresses[0].display_name == "Gestoría Acme"
+    assert [a.addr_spec for a in mail["Cc"].addresses] == copies
+    assert mail["Reply-To"].addresses[0].display_name == "Gestor (Acme)"
+    # As received over SMTP: CRLF line ends.
+    text = mail.get_body(("plain",)).get_content()
+    assert text == "Línea con acentos: ñ, ü, €.\r\n" + "x" * 120 + "\r\n.\r\nFin\r\n"
+    assert mail.get_body(("html",)).get_content() == "<p>Año fiscal</p>\r\n"
+    assert received.rcpt_tos == ["ana@client.test", *copies]
+
+
+def test_a_line_break_in_a_header_fails_the_message_and_sends_nothing(app, factory, smtp_server, run_jobs):
+    tenant = factory.tenant("acme")
+    use_smtp(app, tenant, smtp_server)
+    _send(app, tenant, reply_to="gestor@acme.test\r\nBcc: someone@elsewhere.test")
+    run_jobs()
+    assert smtp_server.received == []
+    (row,) = messages(app, tenant)
+    assert row["status"] == "failed" and "line break" in row["last_error"]
+
+
+def test_an_address_that_is_not_ascii_goes_through_smtputf8_as_written(app, factory, smtp_server, run_jobs):
+    tenant = factory.tenant("acme")
+    use_smtp(app, tenant, smtp_server)
+    _send(app, tenant, "josé@client.test")
+    run_jobs()
+    (received,) = smtp_server.received
+    assert received.rcpt_tos == ["josé@client.test"]
+    assert received.message["To"] == "josé@client.test"
+    assert messages(app, tenant)[0]["status"] == "sent"
