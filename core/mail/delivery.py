@@ -632,13 +632,18 @@ def _session(transport: SmtpSettings) -> smtplib.SMTP:
     return client
 
 
+class NoSmtpUtf8(smtplib.SMTPNotSupportedError):
+    """An address is not ASCII and the server does not offer SMTPUTF8: retried, as a server may
+    get it (or the settings change to one that has it)."""
+
+
 def _submit(client: smtplib.SMTP, outgoing: Outgoing) -> dict:
     """One message over an open connection; returns the refused recipients."""
     options = ()
     if outgoing.smtputf8:
         client.ehlo_or_helo_if_needed()
         if not client.has_extn("smtputf8"):
-            raise smtplib.SMTPNotSupportedError("an address is not ASCII and the server does not offer SMTPUTF8")
+            raise NoSmtpUtf8("an address is not ASCII and the server does not offer SMTPUTF8")
         options = ("SMTPUTF8", "BODY=8BITMIME")
     return client.sendmail(outgoing.envelope_from, outgoing.recipients, outgoing.data, options)
 
@@ -707,6 +712,8 @@ def explain_error(exc: Exception):
         return exc.message
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return _l("The server refused the user name or the password.")
+    if isinstance(exc, NoSmtpUtf8):
+        return _l("An address is not ASCII, and the server does not take such addresses (SMTPUTF8).")
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return _l("The server does not offer what these settings ask for (STARTTLS or login). Check the security.")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):

@@ -95,10 +95,11 @@ class SmtpServer:
 
     host = "127.0.0.1"
 
-    def __init__(self) -> None:
+    def __init__(self, *, smtputf8: bool = True) -> None:
         self.port = _free_port()
         self.handler = Recorder()
         self.controller = None
+        self.smtputf8 = smtputf8
 
     def start(self) -> None:
         from aiosmtpd.controller import Controller
@@ -110,6 +111,7 @@ class SmtpServer:
             port=self.port,
             authenticator=_authenticator(self.handler),
             auth_require_tls=False,
+            enable_SMTPUTF8=self.smtputf8,
         )
         self.controller.start()
 

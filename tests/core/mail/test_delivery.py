@@ -369,3 +369,20 @@ def test_an_address_that_is_not_ascii_goes_through_smtputf8_as_written(app, fact
     assert received.rcpt_tos == ["josé@client.test"]
     assert received.message["To"] == "josé@client.test"
     assert messages(app, tenant)[0]["status"] == "sent"
+
+
+def test_an_address_that_is_not_ascii_waits_for_a_server_with_smtputf8_and_says_so(app, factory, run_jobs):
+    from tests.core.mail.conftest import SmtpServer
+
+    server = SmtpServer(smtputf8=False)
+    server.start()
+    try:
+        tenant = factory.tenant("acme", language="en")
+        use_smtp(app, tenant, server)
+        _send(app, tenant, "josé@client.test")
+        run_jobs()
+        assert server.received == []
+        (row,) = messages(app, tenant)
+        assert row["status"] == "queued" and "SMTPUTF8" in row["last_error"]
+    finally:
+        server.stop()
