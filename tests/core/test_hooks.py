@@ -315,17 +315,19 @@ def test_hook_client_list(app, factory, client):
     assert sorted(c["columns"]["sample.reference"] for c in api["clients"]) == ["AB-000", "AB-002"]
     exported = client.get("/acme/clients/export.csv?sample.vip=yes").get_data(as_text=True)
     assert "Firm 1" in exported and "Firm 0" not in exported
-    with count_queries(app) as with_plugin:
-        client.get("/acme/clients/")
     bare = factory.tenant("bare", plugins=())
     factory.user(bare, "admin@bare.test", role_key="admin")
     for number in range(3):
         factory.client(bare, f"Bare {number}")
     other = app.test_client()
     login(other, "bare", "admin@bare.test")
+    # Both warm: the first view after a change works out again what later ones reuse (permissions).
+    assert "data-column" not in other.get("/bare/clients/").get_data(as_text=True)
+    client.get("/acme/clients/")
+    with count_queries(app) as with_plugin:
+        client.get("/acme/clients/")
     with count_queries(app) as without:
         other.get("/bare/clients/")
-    assert "data-column" not in other.get("/bare/clients/").get_data(as_text=True)
     assert len(with_plugin) == len(without), "a plugin's column costs no statement of its own"
 
 
