@@ -16,7 +16,7 @@ from core.cache import remember
 from core.errors import DomainError
 from core.extensions import db
 from core.hooktypes import LIST, NUMBER, LicenceLimit
-from tenants.context import tenant_context
+from tenants.context import current_tenant_id, tenant_context
 from tenants.models import Tenant, TenantPlugin
 
 
@@ -46,8 +46,12 @@ def enabled_for(tenant: Tenant | None) -> set[str]:
         return set()
     if has_request_context() and tenant is g.get("tenant"):
         if "enabled_plugins" not in g:
-            # Licences change seldom and pages read them on every request: kept until the tenant's next change.
-            g.enabled_plugins = set(remember("enabled plugins", lambda: sorted(enabled_plugins(tenant))))
+            # Licences change seldom and pages read them on every request: kept until the tenant's next
+            # change, under that tenant's figures (only while it is the tenant in context).
+            if current_tenant_id() == tenant.id:
+                g.enabled_plugins = set(remember("enabled plugins", lambda: sorted(enabled_plugins(tenant))))
+            else:
+                g.enabled_plugins = enabled_plugins(tenant)
         return g.enabled_plugins
     return enabled_plugins(tenant)
 

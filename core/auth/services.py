@@ -319,12 +319,11 @@ def permissions_of(user) -> frozenset[str]:
     from tenants.licensing import enabled_for
     from tenants.models import Tenant
 
-    # The user's own tenant: the request's (memoised), or in a job the one the user belongs to.
-    tenant = g.get("tenant")
-    if tenant is None or tenant.id != user.tenant_id:
-        tenant = db.session.get(Tenant, user.tenant_id)
-
     def compute() -> list[str]:
+        # The user's own tenant: the request's (memoised), or in a job the one the user belongs to.
+        tenant = g.get("tenant")
+        if tenant is None or tenant.id != user.tenant_id:
+            tenant = db.session.get(Tenant, user.tenant_id)
         rows = db.session.execute(
             select(Role.all_permissions, RolePermission.code)
             .join(UserRole, UserRole.role_id == Role.id)
