@@ -27,6 +27,10 @@ T = TypeVar("T")
 TAIL = 4000
 START_SECONDS = 60
 STOP_SECONDS = 30
+# redis-py's default socket timeout: a worker blocked in RQ's dequeue for longer used to fail.
+REDIS_SOCKET_TIMEOUT = 5
+# How long the idle-then-work tests leave a worker waiting before they give it a job.
+IDLE_SECONDS = REDIS_SOCKET_TIMEOUT + 3
 
 
 def tail(log: Path) -> str:

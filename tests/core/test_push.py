@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from sqlalchemy import select, text
 
 from tests.conftest import login
-from tests.workers import running_worker, wait_for, worker_environment
+from tests.workers import IDLE_SECONDS, running_worker, wait_for, worker_environment
 
 SUBSCRIPTIONS = "/acme/portal/push/subscriptions"
 
@@ -496,7 +496,7 @@ def test_an_idle_push_worker_delivers_a_push_sent_later(app, client, portal, pus
     )
     log = tmp_path / "push.log"
     with running_worker(env, log, "--queues", "push", "--no-cron"):
-        time.sleep(8)  # idle past redis-py's socket timeout
+        time.sleep(IDLE_SECONDS)
         with app.app_context(), tenant_context(portal["tenant"].id):
             assert send_later([Push(portal["user_id"], {"title": "Hola"}, key=1)]) == 1
         wait_for(lambda: push_service.received, 30, "the push to reach the push service", log)

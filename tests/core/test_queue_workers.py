@@ -12,9 +12,7 @@ import time
 from sqlalchemy import func, select
 
 from tests.core.test_clients import IMPORT_CSV, _admin, _import
-from tests.workers import running_worker, wait_for, worker_environment
-
-IDLE_SECONDS = 8
+from tests.workers import IDLE_SECONDS, running_worker, wait_for, worker_environment
 
 
 def test_an_idle_bulk_worker_takes_an_import_posted_later(app, factory, client, tmp_path):

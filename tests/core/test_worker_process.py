@@ -7,11 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from tests.workers import running_worker, wait_for, worker_environment
-
-# redis-py's default socket timeout: a socket left waiting longer than this used to fail.
-REDIS_SOCKET_TIMEOUT = 5
-IDLE_SECONDS = REDIS_SOCKET_TIMEOUT + 3
+from tests.workers import IDLE_SECONDS, running_worker, wait_for, worker_environment
 
 
 def _idle_until_the_cron_is_quiet(worker, seconds: float) -> None:
