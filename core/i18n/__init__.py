@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import flask_babel
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, g, has_app_context, has_request_context, request, session
 from flask_login import current_user
 from markupsafe import Markup, escape
 
@@ -47,24 +47,44 @@ def _page_translations():
     flask-babel looks its context, domain and catalogue up again for every string a template
     translates, some forty a page; a language forced for a while (``force_locale``) is another
     locale object, so it is looked up again, and so is the request's own when it comes back."""
-    locale = flask_babel.get_locale()
-    if locale is None:  # no application context: flask-babel's untranslated strings
+    if not has_app_context():  # flask-babel's untranslated strings
         return flask_babel.get_translations()
-    kept = g.get("ventanilla_translations")
+    # The namespace itself rather than the proxy: a proxy lookup costs as much as the translation.
+    page = g._get_current_object()
+    babel_context = page.get("_flask_babel")
+    locale = getattr(babel_context, "babel_locale", None) or flask_babel.get_locale()
+    kept = page.get("ventanilla_translations")
     if kept is None or kept[0] is not locale:
-        kept = g.ventanilla_translations = (locale, flask_babel.get_translations())
+        kept = page.ventanilla_translations = (locale, flask_babel.get_translations())
     return kept[1]
 
 
 LANGUAGE_NAMES = {"es": "Español", "it": "Italiano", "en": "English"}
 
 
+def _lazy_text(self) -> str:
+    """A lazy string's text: ``_l`` and ``lazy_pgettext`` through the page's kept catalogue.
+
+    A list page shows a lazy string or more on each row (field names, states, labels): flask-babel
+    looks its context, domain, locale and catalogue up again for each, three times the work of
+    the translation itself. The others (plural forms) keep flask-babel's way."""
+    func = self._func
+    if func is flask_babel.gettext:
+        text = _page_translations().ugettext(*self._args)
+    elif func is flask_babel.pgettext:
+        text = _page_translations().upgettext(*self._args)
+    else:
+        return str(func(*self._args, **self._kwargs))
+    return text % self._kwargs if self._kwargs else text
+
+
 def _lazy_text_is_escaped(self) -> Markup:
-    return escape(str(self))
+    return escape(_lazy_text(self))
 
 
 def lazy_strings_are_text() -> None:
-    """Make templates escape lazy translated strings like any other text.
+    """Make templates escape lazy translated strings like any other text, and translate them with
+    the page's catalogue.
 
     flask-babel's ``LazyString`` declares itself safe HTML (its ``__html__`` returns the string as
     it is), so a message built with a value the user typed (``_l("%(value)s is not a valid
@@ -73,6 +93,7 @@ def lazy_strings_are_text() -> None:
     """
     from flask_babel.speaklater import LazyString
 
+    LazyString.__str__ = _lazy_text
     LazyString.__html__ = _lazy_text_is_escaped
 
 

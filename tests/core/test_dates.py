@@ -76,3 +76,28 @@ def test_templates_translate_in_the_language_of_the_moment(app):
         english = render_template_string(page)
     assert spanish.startswith("Clientes ") and italian.startswith("Clienti ") and english.startswith("Clients ")
     assert len({spanish, italian, english}) == 3
+
+
+def test_lazy_strings_follow_the_language_of_the_moment_and_keep_their_values(app):
+    from flask import render_template_string
+    from flask_babel import lazy_gettext, lazy_ngettext, lazy_pgettext
+    from markupsafe import escape
+
+    clients = lazy_gettext("Clients")
+    deactivated = lazy_pgettext("client", "Deactivated")
+    counted = lazy_ngettext("%(num)d client", "%(num)d clients", 2)
+    typed = lazy_gettext("%(value)s is not a valid choice.", value="<b>x</b>")
+    with app.test_request_context("/"):
+        g.tenant = SimpleNamespace(language="es", timezone="Europe/Madrid")
+        flask_babel.refresh()
+        assert str(clients) == flask_babel.gettext("Clients") == "Clientes"
+        assert str(deactivated) == flask_babel.pgettext("client", "Deactivated") != "Deactivated"
+        assert str(counted) == flask_babel.ngettext("%(num)d client", "%(num)d clients", 2)
+        assert str(typed) == flask_babel.gettext("%(value)s is not a valid choice.", value="<b>x</b>")
+        assert "<b>" not in render_template_string("{{ typed }}", typed=typed)
+        assert escape(typed) == escape(str(typed))
+        with flask_babel.force_locale("it"):
+            assert str(clients) == "Clienti"
+            assert render_template_string("{{ c }}", c=clients) == "Clienti"
+        assert str(clients) == "Clientes"
+    assert str(clients) == "Clients", "outside the application: the source text"
