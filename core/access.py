@@ -115,16 +115,17 @@ def _enforce_access():
         return None
     if tenant is None:
         abort(404)
-    if not current_user.is_authenticated or current_user.is_operator:
+    user = current_user._get_current_object()
+    if not user.is_authenticated or user.is_operator:
         return redirect(login_url_for_request())
     if access.kind == PORTAL:
-        return None if current_user.is_portal else redirect(url_for("dashboard.index"))
-    if current_user.is_portal and endpoint not in PORTAL_ALSO:
+        return None if user.is_portal else redirect(url_for("dashboard.index"))
+    if user.is_portal and endpoint not in PORTAL_ALSO:
         # A client's portal account never reaches staff pages, whatever its roles grant.
         return redirect(url_for("portal.home"))
     if access.kind == AUTHENTICATED:
         return None
-    if access.kind == PERMISSION and has_permission(current_user, access.permission):
+    if access.kind == PERMISSION and has_permission(user, access.permission):
         return None
     abort(403)
 

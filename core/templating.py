@@ -8,6 +8,7 @@ from flask import Flask, g, request, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
+from core import links
 from core.auth.services import has_permission
 from core.hooktypes import NavItem
 from core.plugins import host
@@ -31,10 +32,11 @@ def can(code: str) -> bool:
 def menu() -> dict[str, list[tuple[NavItem, str]]]:
     """The menu of the current user, from every enabled plugin's ``navigation`` hook."""
     tenant = g.get("tenant")
-    if tenant is None or not current_user.is_authenticated or current_user.is_operator:
+    user = current_user._get_current_object()
+    if tenant is None or not user.is_authenticated or user.is_operator:
         return {"main": [], "admin": []}
     if "menu" not in g:
-        items = host().call_for_tenant("navigation", enabled_for_current_tenant(), tenant=tenant, user=current_user)
+        items = host().call_for_tenant("navigation", enabled_for_current_tenant(), tenant=tenant, user=user)
         sections: dict[str, list] = {"main": [], "admin": []}
         for item in sorted(items, key=lambda i: (i.order, str(i.title))):
             if item.permission and not can(item.permission):
@@ -79,7 +81,7 @@ def audit_changes(event) -> dict:
     """The changes of an audit event as the signed-in person may read them."""
     from core.clients.services import readable_changes
 
-    return readable_changes(current_user, event)
+    return readable_changes(current_user._get_current_object(), event)
 
 
 def init_app(app: Flask) -> None:
@@ -90,6 +92,7 @@ def init_app(app: Flask) -> None:
         audit_titles=audit_titles, audit_field=field_label, audit_value=value_label, audit_changes=audit_changes
     )
     app.jinja_env.globals.update(
+        url_for=links.url_for,
         can=can,
         menu=menu,
         settings_menu=settings_menu,
