@@ -172,3 +172,79 @@ def test_analyse_refreshes_the_statistics_of_the_tables_it_names_only(app, facto
         else:
             analysed = connection.execute(text("SELECT DISTINCT tbl FROM sqlite_stat1")).scalars()
         assert {"core_clients", "core_group_clients"} <= set(analysed)
+
+
+def test_figures_kept_in_the_process_are_forgotten_at_another_process_change(app, factory):
+    """Another process's commit raises the version in Redis: the copy kept here is not used."""
+    from core.cache import _GLOBAL, _VERSION, remember
+    from core.redis_connection import get_redis
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme", plugins=[])
+    computed = []
+
+    def figure():
+        computed.append(1)
+        return {"computed": len(computed)}
+
+    def ask():
+        with tenant_context(tenant.id):
+            return remember("figure", figure)["computed"]
+
+    with app.app_context():
+        redis = get_redis()
+        assert ask() == 1 and ask() == 1
+        redis.incr(f"{_VERSION}{tenant.id}")
+        assert ask() == 2 and ask() == 2
+        redis.incr(_GLOBAL)
+        assert ask() == 3
+        # A Redis that lost its data counts from 0 again: what this process kept before is not met.
+        redis.flushdb()
+        assert ask() == 4
+        redis.flushdb()
+        assert ask() == 5 and ask() == 5
+
+
+def test_a_transaction_that_has_written_keeps_no_figure(app, factory):
+    """What it computes sees its own writes, which it may yet roll back."""
+    from core.cache import remember
+    from core.extensions import db
+    from core.groups.models import Group
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme", plugins=[])
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.add(Group(name="Not yet"))
+        db.session.flush()
+        assert remember("groups", lambda: db.session.query(Group).count()) == 1
+        db.session.rollback()
+        assert remember("groups", lambda: db.session.query(Group).count()) == 0
+        assert remember("groups", lambda: "kept, not computed") == 0
+
+
+def test_a_page_reads_the_versions_once(app, factory, client, monkeypatch):
+    """A page asks for several figures (enabled plugins, permissions, the dashboard's counts): the
+    versions they are kept under are read once, and the figures this process already has are not
+    asked for again."""
+    from redis import Redis
+
+    tenant = factory.tenant("acme")
+    factory.user(tenant, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+    assert client.get("/acme/").status_code == 200
+    calls = []
+
+    def counted(name):
+        original = getattr(Redis, name)
+
+        def call(self, *args, **kwargs):
+            calls.append(name)
+            return original(self, *args, **kwargs)
+
+        return call
+
+    for name in ("mget", "get", "pipeline"):
+        monkeypatch.setattr(Redis, name, counted(name))
+    assert client.get("/acme/").status_code == 200
+    assert calls.count("mget") == 1, calls
+    assert "pipeline" not in calls, calls
