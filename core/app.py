@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -173,4 +174,19 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_commands(app)
     with app.app_context():
         sqltrace.init_app(app, db.engine)
+    if not app.testing:
+        _settle_garbage_collection()
     return app
+
+
+def _settle_garbage_collection() -> None:
+    """Keep Python's cycle collector off what lives as long as the process.
+
+    A page allocates enough that the collector ran after nearly every request and, every few
+    hundred, went through all of the 280,000 objects the application holds (the ORM's mappers,
+    the templates, the routes): over 100 ms for that request, about 0.6 ms a request on average.
+    Frozen once built, they are never walked again; a young generation ten times the default
+    size then makes one request's garbage one collection, not several."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
