@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from core.auth.models import User
 from core.auth.services import has_permission
+from core.cache import remember
 from core.extensions import db
 from core.groups.models import Group
 from core.hookspecs import hookimpl
@@ -52,14 +53,22 @@ def register_jobs(jobs):
     )
 
 
+def _people_counts() -> list[int]:
+    return list(
+        db.session.execute(
+            select(
+                func.count().filter(User.active.is_(True), User.password_hash.is_not(None)),
+                func.count().filter(User.active.is_(True), User.password_hash.is_(None)),
+            ).where(User.client_id.is_(None))
+        ).one()
+    )
+
+
 @hookimpl
 def dashboard_widgets(tenant, user):
-    active_users, invited_users = db.session.execute(
-        select(
-            func.count().filter(User.active.is_(True), User.password_hash.is_not(None)),
-            func.count().filter(User.active.is_(True), User.password_hash.is_(None)),
-        ).where(User.client_id.is_(None))
-    ).one()
+    if not has_permission(user, "core.users:view"):
+        return []
+    active_users, invited_users = remember("people widget", _people_counts)
     return [
         Widget(
             _l("People"),

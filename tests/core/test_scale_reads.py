@@ -17,8 +17,8 @@ def _statements(app):
 
     seen = []
 
-    def count(*_args):
-        seen.append(1)
+    def count(_connection, _cursor, statement, *_args):
+        seen.append(statement)
 
     with app.app_context():
         engine = db.engine
@@ -248,3 +248,51 @@ def test_a_page_reads_the_versions_once(app, factory, client, monkeypatch):
     assert client.get("/acme/").status_code == 200
     assert calls.count("mget") == 1, calls
     assert "pipeline" not in calls, calls
+
+
+def test_the_dashboards_people_and_jobs_follow_every_change(app, factory, client):
+    """Kept between pages (``remember``), and counted again once anything of the tenant changed."""
+    import re
+
+    from core.extensions import db
+    from core.jobs.models import FAILED, JobRun
+    from tenants.context import tenant_context
+
+    tenant = factory.tenant("acme", plugins=[])
+    factory.user(tenant, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+
+    def figures():
+        page = client.get("/acme/").get_data(as_text=True)
+        found = {}
+        for what in ("users", "jobs"):
+            match = re.search(
+                rf'display-6 mb-0">(\d+)</p>\s*<p class="text-body-secondary">([^\n]*?)</p>\s*<a href="/acme/{what}/"',
+                page,
+            )
+            found[what] = (int(match[1]), re.sub(r"\D", "", match[2]))
+        return found
+
+    before = figures()
+    open_runs = before["jobs"][0]
+    assert before == {"users": (1, ""), "jobs": (open_runs, "")}
+    assert figures() == before
+    factory.user(tenant, "second@acme.test", role_key="admin")
+    factory.user(tenant, "invited@acme.test", role_key="admin", password=None)
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.add(JobRun(tenant_id=tenant.id, name="core.clients_import", queue="bulk", status=FAILED))
+        db.session.commit()
+    assert figures() == {"users": (2, "1"), "jobs": (open_runs, "1")}
+
+    # Someone who may not see them costs no query for them.
+    factory.user(tenant, "reader@acme.test", permissions=["core.clients:view"])
+    reader = app.test_client()
+    login(reader, "acme", "reader@acme.test")
+    reader.get("/acme/")
+    seen, stop = _statements(app)
+    try:
+        page = reader.get("/acme/").get_data(as_text=True)
+    finally:
+        stop()
+    assert '/acme/jobs/"' not in page and '/acme/users/"' not in page
+    assert not [s for s in seen if "core_job_runs" in s or ("count(" in s.lower() and "core_users" in s)], seen
