@@ -29,16 +29,19 @@ def visible_statement(user):
     )
 
 
+# Made once: aliasing the mapper cost a millisecond of each client page and dashboard.
+_newer = aliased(Certificate, name="newer_certificate")
+
+
 def superseded():
     """The condition that a newer certificate (not in the bin) of the same template exists for the
     same client: an expired one that was renewed, or asked again, is no longer news."""
-    newer = aliased(Certificate)
     return exists().where(
-        newer.tenant_id == Certificate.tenant_id,
-        newer.client_id == Certificate.client_id,
-        newer.template_id == Certificate.template_id,
-        newer.id > Certificate.id,
-        newer.deleted_at.is_(None),
+        _newer.tenant_id == Certificate.tenant_id,
+        _newer.client_id == Certificate.client_id,
+        _newer.template_id == Certificate.template_id,
+        _newer.id > Certificate.id,
+        _newer.deleted_at.is_(None),
     )
 
 
