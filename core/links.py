@@ -1,19 +1,21 @@
-"""Links in templates: ``url_for`` with Flask's work done once per page, endpoint and argument names.
+"""Links in templates: ``url_for`` with Flask's work done once per endpoint and argument names.
 
-A list links each of its rows to the same pages with other ids, and Flask builds every link in
-full (URL defaults, the rule's converters, quoting): some 30 µs each, a hundred times a page. The
-first link of a request to an endpoint with given argument names is built by Flask from marker
-values and kept as a pattern; the next ones put their values where the markers were. A value
-takes this way only when the link shows it as it is (a non-negative int; a string of letters,
-digits, ``-`` and ``_``), and an endpoint only when its rules convert such values plainly and have
-no defaults (which would let a value choose the rule). Anything else is Flask's ``url_for``.
+A list links each of its rows to the same pages with other ids, and every page links its menu to
+the same pages as the last one; Flask builds each link in full (URL defaults, the rule's
+converters, quoting), some 30 µs, a hundred times a page. The first link to an endpoint with
+given argument names, for a tenant, is built by Flask from marker values and kept as a pattern;
+the next ones put their values where the markers were. A value takes this way only when the link
+shows it as it is (a non-negative int; a string of letters, digits, ``-`` and ``_``), and an
+endpoint only when its rules convert such values plainly and have no defaults (which would let a
+value choose the rule). Anything else is Flask's ``url_for``. The patterns are the process's while
+the tenant (``core.access``) is all that adds values to links, and each request's otherwise.
 """
 
 from __future__ import annotations
 
 import re
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from flask import url_for as flask_url_for
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
@@ -22,6 +24,8 @@ _KEPT = "ventanilla.links"
 _OPTIONS = frozenset({"_anchor", "_method", "_scheme", "_external"})
 _INT_MARKER = 9_137_000_000_000
 _TEXT_MARKER = "Zq9137marker"
+# Patterns kept by the process: an endpoint and argument names per tenant; forgotten all at once past this.
+_MOST_PATTERNS = 20_000
 
 
 def _plain(value) -> bool:
@@ -63,41 +67,71 @@ def _plain_rule(rule) -> bool:
 
 
 def _pattern(endpoint: str, names: tuple[str, ...], values: dict) -> list | None:
-    """The link built with markers, split around them: ``[text, index, text, index, ...]``."""
+    """The link built with markers, cut around them: ``[text, index, text, index, ..., text]``,
+    where ``index`` is the position in ``names`` of the value that goes there."""
     resolved = endpoint
     if endpoint.startswith("."):
         blueprint = request.blueprint
         resolved = f"{blueprint}{endpoint}" if blueprint else endpoint[1:]
     if not _plain_rules(resolved):
         return None
-    markers = {
-        name: _INT_MARKER + index if type(values[name]) is int else f"{_TEXT_MARKER}{index}"
+    markers = [
+        str(_INT_MARKER + index) if type(values[name]) is int else f"{_TEXT_MARKER}{index:03d}x"
         for index, name in enumerate(names)
-    }
-    built = flask_url_for(endpoint, **markers)
-    pieces: list = []
-    rest = built
-    for index, name in enumerate(names):
-        head, found, tail = rest.partition(str(markers[name]))
-        if not found or str(markers[name]) in tail:
+    ]
+    built = flask_url_for(endpoint, **dict(zip(names, markers, strict=True)))
+    spots = []
+    for index, marker in enumerate(markers):
+        at = built.find(marker)
+        if at < 0 or built.find(marker, at + 1) >= 0:
             return None
-        pieces += [head, index]
-        rest = tail
-    pieces.append(rest)
+        spots.append((at, len(marker), index))
+    pieces: list = []
+    done = 0
+    for at, length, index in sorted(spots):
+        pieces += [built[done:at], index]
+        done = at + length
+    pieces.append(built[done:])
     return pieces
 
 
+def _shared_patterns(app) -> dict | None:
+    """The patterns every request of this process may use, when nothing but the tenant (which is in
+    their key) adds values to links; else None, and each request keeps its own."""
+    shared = app.extensions.get(_KEPT)
+    if shared is None:
+        only_tenant = all(
+            function.__module__ == "core.access"
+            for functions in app.url_default_functions.values()
+            for function in functions
+        )
+        shared = app.extensions[_KEPT] = {"patterns": {} if only_tenant else None}
+    return shared["patterns"]
+
+
 def url_for(endpoint: str, **values) -> str:
-    """Flask's ``url_for`` for templates (same arguments, same links), faster on the second link alike."""
+    """Flask's ``url_for`` for templates (same arguments, same links), with Flask's work done once
+    per endpoint and argument names."""
     if not has_request_context() or _OPTIONS.intersection(values) or not all(map(_plain, values.values())):
         return flask_url_for(endpoint, **values)
     tenant = g.get("tenant")
     names = tuple(values)
-    key = (endpoint, names, tuple(type(v) is int for v in values.values()), tenant.id if tenant else None)
-    kept = request.environ.setdefault(_KEPT, {})
-    if key not in kept:
-        kept[key] = _pattern(endpoint, names, values) if names else None
-    pieces = kept[key]
+    key = (
+        endpoint,
+        request.blueprint if endpoint.startswith(".") else None,
+        names,
+        tuple(type(v) is int for v in values.values()),
+        tenant.slug if tenant is not None else None,
+        request.script_root,
+    )
+    kept = _shared_patterns(current_app)
+    if kept is None:
+        kept = request.environ.setdefault(_KEPT, {})
+    elif len(kept) >= _MOST_PATTERNS:
+        kept.clear()
+    pieces = kept.get(key, False)
+    if pieces is False:
+        pieces = kept[key] = _pattern(endpoint, names, values)
     if pieces is None:
         return flask_url_for(endpoint, **values)
     given = list(values.values())

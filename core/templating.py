@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, g, request, url_for
+from flask import Flask, g, request
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -41,7 +41,7 @@ def menu() -> dict[str, list[tuple[NavItem, str]]]:
         for item in sorted(items, key=lambda i: (i.order, str(i.title))):
             if item.permission and not can(item.permission):
                 continue
-            sections.setdefault(item.section, []).append((item, url_for(item.endpoint, **item.url_values)))
+            sections.setdefault(item.section, []).append((item, links.url_for(item.endpoint, **item.url_values)))
         g.menu = sections
     return g.menu
 
@@ -51,7 +51,7 @@ def operator_menu() -> list[tuple]:
     if not current_user.is_authenticated or not current_user.is_operator:
         return []
     items = sorted(host().call_all("operator_navigation"), key=lambda i: (i.order, str(i.title)))
-    return [(item, url_for(item.endpoint, **item.url_values)) for item in items]
+    return [(item, links.url_for(item.endpoint, **item.url_values)) for item in items]
 
 
 def settings_sections() -> list:
@@ -72,7 +72,7 @@ def settings_sections() -> list:
 def settings_menu() -> list[tuple]:
     """``(section, url, is the current page)`` for the settings page's own menu."""
     return [
-        (section, url_for(section.endpoint, **section.url_values), request.endpoint == section.endpoint)
+        (section, links.url_for(section.endpoint, **section.url_values), request.endpoint == section.endpoint)
         for section in settings_sections()
     ]
 
