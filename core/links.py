@@ -17,7 +17,7 @@ import re
 
 from flask import current_app, g, has_request_context, request
 from flask import url_for as flask_url_for
-from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
+from werkzeug.routing import BuildError, IntegerConverter, PathConverter, UnicodeConverter
 
 _PLAIN_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 _KEPT = "ventanilla.links"
@@ -38,8 +38,6 @@ def _plain(value) -> bool:
 def _plain_rules(endpoint: str) -> bool:
     """Whether every rule of ``endpoint`` writes a plain value into the path as it is (worked out
     once: the rules do not change once served)."""
-    from flask import current_app
-
     known = current_app.extensions.setdefault("ventanilla_plain_endpoints", {})
     if endpoint not in known:
         try:
@@ -79,7 +77,12 @@ def _pattern(endpoint: str, names: tuple[str, ...], values: dict) -> list | None
         str(_INT_MARKER + index) if type(values[name]) is int else f"{_TEXT_MARKER}{index:03d}x"
         for index, name in enumerate(names)
     ]
-    built = flask_url_for(endpoint, **dict(zip(names, markers, strict=True)))
+    try:
+        built = flask_url_for(endpoint, **dict(zip(names, markers, strict=True)))
+    except (BuildError, ValueError, TypeError):
+        # A marker the rule will not take where the caller's value may (digits as text for an id):
+        # such links stay Flask's, which also says what is wrong with a value it will not take.
+        return None
     spots = []
     for index, marker in enumerate(markers):
         at = built.find(marker)

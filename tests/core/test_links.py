@@ -61,6 +61,12 @@ def test_values_that_are_not_written_as_they_are_take_flasks_way(app, factory):
         assert links.url_for("clients.show", client_id=5, _external=True).startswith("http")
         assert links.url_for("clients.show", client_id=-1) == flask_url_for("clients.show", client_id=-1)
         assert links.url_for("clients.show", client_id=True) == flask_url_for("clients.show", client_id=True)
+        # Digits as text where the rule wants an id: Flask takes them, and so does this.
+        for value in ("12", "13"):
+            assert links.url_for("clients.show", client_id=value) == flask_url_for("clients.show", client_id=value)
+        for build in (flask_url_for, links.url_for):
+            with pytest.raises(ValueError):
+                build("clients.show", client_id="abc")
 
 
 def test_each_tenant_gets_its_own_links(app, factory):
