@@ -13,8 +13,9 @@ the database milliseconds (the server's ``X-Sql`` header, bench-only: ``VENTANIL
 
 Then the same mix against the baseline (``bench/baseline_app.py``: the same views, queries and
 templates without row-level security, the tenant setting, the session records and the access
-pipeline) and the ratio of the two. The load average is printed beside each figure: other work
-on the machine shows there.
+pipeline) and the ratio of the two. The two take turns (``--rounds`` windows each, ABBA…) so that
+a machine whose speed drifts from one minute to the next weighs both alike. The load average is
+printed beside each figure: other work on the machine shows there.
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/14 \\
       .venv/bin/python bench/load.py --seconds 15
@@ -366,7 +367,7 @@ def _free_port() -> int:
 
 
 class Server:
-    """gunicorn with 4 workers, as the README starts it, serving ``factory``."""
+    """gunicorn with ``workers`` workers (4, as the README starts it), serving ``factory``."""
 
     def __init__(self, factory: str, env: dict, workers: int) -> None:
         self.port = _free_port()
@@ -513,6 +514,26 @@ def drive(port: int, sessions: int, seconds: float, refs: dict, warmup: float) -
     return {"samples": samples, "failures": failures, "seconds": seconds, "load": os.getloadavg()[0]}
 
 
+def interleaved(ours: int, theirs: int, sessions: int, seconds: float, refs: dict, rounds: int, warmup: float):
+    """The platform and the baseline in turns, ``rounds`` windows each (ABBA…), ``seconds`` in all
+    for each: a machine whose speed drifts by minutes (a shared host) then weighs both alike, and
+    the ratio compares like with like. Both servers stay up; the one not driven sits idle."""
+    runs: dict[int, list[dict]] = {ours: [], theirs: []}
+    for round_ in range(rounds):
+        order = (ours, theirs) if round_ % 2 == 0 else (theirs, ours)
+        for port in order:
+            runs[port].append(drive(port, sessions, seconds / rounds, refs, warmup if round_ < 2 else 1.0))
+    return tuple(
+        {
+            "samples": [sample for run in runs[port] for sample in run["samples"]],
+            "failures": [failure for run in runs[port] for failure in run["failures"]],
+            "seconds": seconds,
+            "load": max(run["load"] for run in runs[port]),
+        }
+        for port in (ours, theirs)
+    )
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -624,6 +645,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--no-baseline", action="store_true", help="measure only the platform")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="windows each of the platform and the baseline take in turns"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (its URL is printed)")
     parser.add_argument("--reuse", metavar="URL", help="a database kept by --keep (owner's URL): no build")
     parser.add_argument(
@@ -661,28 +685,31 @@ def main() -> None:
             f"{args.workers}; {args.seconds:.0f} s per run; {os.cpu_count()} cores"
         )
         warmup = min(5.0, args.seconds / 5)
-        ours: dict[int, dict] = {}
         server = Server("core.app:create_app()", {**env, "VENTANILLA_SQL_TRACE": "1"}, args.workers)
-        try:
-            for sessions in counts:
-                ours[sessions] = _report("platform", sessions, drive(server.port, sessions, args.seconds, refs, warmup))
-        finally:
-            server.stop()
         if args.no_baseline:
+            try:
+                for sessions in counts:
+                    _report("platform", sessions, drive(server.port, sessions, args.seconds, refs, warmup))
+            finally:
+                server.stop()
             return
         # The baseline connects as the owner of the database, which bypasses row-level security.
         baseline_env = {**env, "DATABASE_URL": owner_url, "VENTANILLA_SQL_TRACE": "1"}
-        server = Server("bench.baseline_app:create_app()", baseline_env, args.workers)
-        theirs: dict[int, dict] = {}
+        baseline = None
+        ratios = []
         try:
+            baseline = Server("bench.baseline_app:create_app()", baseline_env, args.workers)
             for sessions in counts:
-                theirs[sessions] = _report(
-                    "baseline", sessions, drive(server.port, sessions, args.seconds, refs, warmup)
+                ours, theirs = interleaved(
+                    server.port, baseline.port, sessions, args.seconds, refs, args.rounds, warmup
                 )
+                a, b = _report("platform", sessions, ours), _report("baseline", sessions, theirs)
+                ratios.append((sessions, a, b))
         finally:
             server.stop()
-        for sessions in counts:
-            a, b = ours[sessions], theirs[sessions]
+            if baseline is not None:
+                baseline.stop()
+        for sessions, a, b in ratios:
             print(
                 f"ratio at {sessions:>2} sessions: baseline req/s / ours {b['rate'] / max(a['rate'], 1e-9):4.2f}x, "
                 f"our p95 / baseline p95 {a['p95'] / max(b['p95'], 1e-9):4.2f}x"
