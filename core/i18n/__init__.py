@@ -10,7 +10,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from core.config import LANGUAGES
-from core.i18n.dates import format_date, format_datetime
+from core.i18n.dates import current_locale, format_date, format_datetime
 
 
 def _shell_language() -> str:
@@ -51,8 +51,7 @@ def _page_translations():
         return flask_babel.get_translations()
     # The namespace itself rather than the proxy: a proxy lookup costs as much as the translation.
     page = g._get_current_object()
-    babel_context = page.get("_flask_babel")
-    locale = getattr(babel_context, "babel_locale", None) or flask_babel.get_locale()
+    locale = current_locale()
     kept = page.get("ventanilla_translations")
     if kept is None or kept[0] is not locale:
         kept = page.ventanilla_translations = (locale, flask_babel.get_translations())

@@ -48,7 +48,8 @@ def _babel_state():
     return g._get_current_object().get("_flask_babel")
 
 
-def _locale() -> Locale | None:
+def current_locale() -> Locale | None:
+    """flask-babel's ``get_locale()``, read straight from its namespace once it has chosen."""
     return getattr(_babel_state(), "babel_locale", None) or flask_babel.get_locale()
 
 
@@ -59,7 +60,7 @@ def _user_time(value: datetime) -> datetime:
 
 def format_datetime(value: datetime | None, format: str | None = None) -> str:
     """``datetimeformat``: the date and time in the user's locale and time zone."""
-    locale = _locale()
+    locale = current_locale()
     if value is None or locale is None or format not in ("short", "medium"):
         return flask_babel.format_datetime(value, format)
     joined, time_pattern, date_pattern = _datetime_patterns(locale, format)
@@ -70,7 +71,7 @@ def format_datetime(value: datetime | None, format: str | None = None) -> str:
 
 def format_date(value: date | None, format: str | None = None) -> str:
     """``dateformat``: the date (of a date and time, in the user's time zone) in the user's locale."""
-    locale = _locale()
+    locale = current_locale()
     if value is None or locale is None or format is None:
         return flask_babel.format_date(value, format)
     if isinstance(value, datetime):
