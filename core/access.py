@@ -11,10 +11,12 @@ import logging
 from flask import Flask, abort, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import make_transient_to_detached
 
 from core.auth import sessions
 from core.auth.models import User
 from core.auth.services import has_permission, load_operator
+from core.cache import data_versions
 from core.extensions import db, login_manager
 from core.permissions import AUTHENTICATED, OPERATOR, PERMISSION, PORTAL, PUBLIC, access_of
 from core.plugins import host
@@ -36,11 +38,41 @@ def current_tenant() -> Tenant | None:
     return g.get("tenant")
 
 
+# The tenants this process has served, by slug: their id, the data versions (``core.cache``) they
+# were read at, and their columns. Every page starts from its tenant, and a tenant changes rarely.
+_SERVED_TENANTS: dict[str, tuple[int, str, dict]] = {}
+_SERVED_TENANTS_MOST = 4096
+
+
+def _tenant_by_slug(slug: str) -> Tenant | None:
+    """The tenant of a URL: as this process last read it while the tenant's data (its own row
+    among them, written in the tenant or by the operator) is still at the same versions; else read
+    now. A row read after the versions is at least as new as they are, so it is kept under them."""
+    served = _SERVED_TENANTS.get(slug)
+    versions = data_versions(served[0]) if served is not None else None
+    if served is not None and versions is not None and served[1] == versions:
+        tenant = Tenant(**served[2])
+        make_transient_to_detached(tenant)
+        return db.session.merge(tenant, load=False)
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        _SERVED_TENANTS.pop(slug, None)
+    elif versions is not None and served[0] == tenant.id:
+        if len(_SERVED_TENANTS) >= _SERVED_TENANTS_MOST:
+            _SERVED_TENANTS.clear()
+        columns = {column.key: getattr(tenant, column.key) for column in Tenant.__mapper__.column_attrs}
+        _SERVED_TENANTS[slug] = (tenant.id, versions, columns)
+    else:
+        # First seen (or the slug moved to another tenant): the versions to keep it under come next time.
+        _SERVED_TENANTS[slug] = (tenant.id, "", {})
+    return tenant
+
+
 def _pull_tenant(endpoint: str | None, values: dict | None) -> None:
     if not values or "tenant" not in values:
         return
     slug = values.pop("tenant")
-    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+    tenant = _tenant_by_slug(slug)
     if tenant is None or not tenant.is_active:
         abort(404)
     g.tenant = tenant

@@ -122,6 +122,17 @@ def _versions(redis, tenant_id: int) -> str:
     return kept[tenant_id]
 
 
+def data_versions(tenant_id: int) -> str | None:
+    """The versions of the tenant's data now, as ``remember`` keys its figures (read once per
+    request): what this process keeps about the tenant is current while they are the same. None
+    when Redis cannot tell, and then nothing kept may be trusted."""
+    try:
+        return _versions(get_redis(), tenant_id)
+    except RedisError:
+        log.warning("data versions unknown: Redis is unreachable", exc_info=True)
+        return None
+
+
 def _kept_here(key: str) -> bytes | None:
     found = _HERE.get(key)
     if found is None or found[0] < time.monotonic():

@@ -180,6 +180,9 @@ def test_asking_for_a_reset_link_does_the_same_work_whether_or_not_the_account_e
         statements.append(statement)
 
     work = {}
+    # As a running server is: the process has read the tenant (kept from the second page on).
+    for _ in range(2):
+        client.get("/acme/password/forgot")
     event.listen(engine, "before_cursor_execute", seen)
     try:
         for email in ("boss@acme.test", "ghost@acme.test", "boss@acme.test"):

@@ -296,3 +296,65 @@ def test_the_dashboards_people_and_jobs_follow_every_change(app, factory, client
         stop()
     assert '/acme/jobs/"' not in page and '/acme/users/"' not in page
     assert not [s for s in seen if "core_job_runs" in s or ("count(" in s.lower() and "core_users" in s)], seen
+
+
+def test_a_page_takes_its_tenant_as_last_read_until_anything_of_it_changes(app, factory, client):
+    """The tenant of the URL is read once per process and data version: its own change (in the
+    tenant or by the operator), another process's change and a Redis that lost its data are seen."""
+    from core.cache import _GLOBAL
+    from core.extensions import db
+    from core.redis_connection import get_redis
+    from tenants.context import tenant_context
+    from tenants.models import TENANT_ACTIVE, TENANT_SUSPENDED, Tenant
+
+    tenant = factory.tenant("acme", plugins=[])
+    factory.user(tenant, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+
+    def page(path="/acme/"):
+        seen, stop = _statements(app)
+        try:
+            response = client.get(path)
+        finally:
+            stop()
+        return response, [s for s in seen if "FROM tenants" in s]
+
+    def change(**values):
+        with app.app_context():
+            for key, value in values.items():
+                setattr(db.session.get(Tenant, tenant.id), key, value)
+            db.session.commit()
+
+    page()
+    page()
+    response, read = page()
+    assert response.status_code == 200 and read == []
+
+    with app.app_context(), tenant_context(tenant.id):
+        db.session.get(Tenant, tenant.id).name = "Acme Asesores"
+        db.session.commit()
+    response, read = page()
+    assert "Acme Asesores" in response.get_data(as_text=True) and read
+    assert page()[1] == []
+
+    change(status=TENANT_SUSPENDED)  # the operator's change: outside any tenant
+    assert page()[0].status_code == 404
+    change(status=TENANT_ACTIVE)
+    assert page()[0].status_code == 200
+    assert page()[1] == []
+
+    with app.app_context():
+        redis = get_redis()
+        redis.incr(_GLOBAL)
+        assert page()[1]
+        redis.flushdb()
+    login(client, "acme", "admin@acme.test")  # the session records went with the data
+    response, read = page()
+    assert response.status_code == 200 and read
+
+    change(slug="acme-asesores")
+    factory.tenant("acme", plugins=[])
+    assert page("/acme-asesores/")[0].status_code == 200
+    moved, read = page("/acme/")
+    assert moved.status_code == 302 and read, "the slug names the new tenant, where this user is nobody"
+
