@@ -237,6 +237,12 @@ def assignable_groups(user) -> list[Group]:
     return _clients.assignable_groups(user)
 
 
+def group_choices(user) -> list:
+    """``assignable_groups`` as a filter offers them: ``(id, name)`` pairs with those attributes,
+    kept until the tenant's data next changes."""
+    return _clients.group_choices(user)
+
+
 def portal_accounts(client_ids) -> dict[int, User]:
     """The active portal account of each of these clients that has one: ``{client_id: user}``."""
     accounts = db.session.scalars(select(User).where(User.client_id.in_(list(client_ids)), User.active.is_(True)))
@@ -396,6 +402,7 @@ __all__ = [
     "finish_run",
     "get_redis",
     "get_visible_client",
+    "group_choices",
     "has_open_run",
     "has_permission",
     "history",

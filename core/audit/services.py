@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, or_, select
 
 from core.audit.models import ACTOR_CHOICE, OBJECT_TYPE_CHOICE, AuditChoice, AuditEvent
+from core.cache import remember
 from core.extensions import db
 
 
@@ -76,6 +77,13 @@ def actors(tenant_id: int | None = None) -> list[tuple[str, str]]:
 def object_types() -> list[str]:
     stmt = select(AuditChoice.value).where(AuditChoice.field == OBJECT_TYPE_CHOICE).distinct()
     return sorted(db.session.scalars(stmt))
+
+
+def filter_choices() -> tuple[list[tuple[str, str]], list[str]]:
+    """The tenant's actors and object types for the trail's filters, kept until its data next
+    changes (every change writes to the trail, so that is when they may have grown)."""
+    kept = remember("audit filter choices", lambda: [actors(), object_types()])
+    return [tuple(actor) for actor in kept[0]], kept[1]
 
 
 EXPORT_COLUMNS = (

@@ -50,12 +50,13 @@ def index():
     filters = filter_arguments()
     stmt = services.filtered(_readable_events(), **filters, zone=g.tenant.timezone)
     page = keyset_page(db.session, stmt, [AuditEvent.id], request.args.get("after"), per_page=50, descending=True)
+    actors, object_types = services.filter_choices()
     return render_template(
         "audit/index.html",
         page=page,
         filters=filters,
-        actors=services.actors(),
-        object_types=services.object_types(),
+        actors=actors,
+        object_types=object_types,
         actions=ACTIONS,
     )
 

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from core.auth.services import has_permission
+from core.cache import remember
 from core.clients import fields
 from core.clients.models import COMPANY, PERSON, Client, ClientAddress, GroupClient
 from core.clients.taxids import parse_tax_id
@@ -244,6 +246,18 @@ def assignable_groups(user) -> list[Group]:
     if not sees_every_client(user):
         stmt = stmt.where(Group.id.in_(select(GroupUser.group_id).where(GroupUser.user_id == user.id)))
     return list(db.session.scalars(stmt))
+
+
+class GroupChoice(NamedTuple):
+    id: int
+    name: str
+
+
+def group_choices(user) -> list[GroupChoice]:
+    """The groups of ``assignable_groups`` as a filter offers them, kept until the tenant's data
+    next changes: every list page with a group filter asks for them."""
+    pairs = remember(f"group choices of {user.id}", lambda: [[grp.id, grp.name] for grp in assignable_groups(user)])
+    return [GroupChoice(*pair) for pair in pairs]
 
 
 def _groups_for(user, group_ids, current: list[Group] | None = None) -> list[Group]:

@@ -40,7 +40,7 @@ def _visible_or_404(client_id: int) -> Client:
 def _filters() -> tuple[ClientFilterForm, int | None]:
     filters = ClientFilterForm(request.args)
     # Staff choose among their own groups: the names of the others are not theirs to see.
-    groups = services.assignable_groups(current_user)
+    groups = services.group_choices(current_user)
     filters.group.choices = choices([("", _("All groups"))] + [(str(grp.id), grp.name) for grp in groups])
     filters.validate()
     group_id = int(filters.group.data) if (filters.group.data or "").isdigit() else None

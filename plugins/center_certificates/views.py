@@ -70,7 +70,7 @@ def widget_counts(user) -> dict[str, int]:
 
 def client_tab_context(client: Client) -> dict:
     current, history = services.of_client(client.id)
-    in_use = services.templates_in_use()
+    in_use = services.template_choices(in_use=True)
     # Only what can be asked for: not a template the client already has an open certificate of
     # (one that expired stays among the current ones, and can be asked for again).
     asked = {c.template_id for c in current if c.is_open}
@@ -107,9 +107,9 @@ def index():
         q=q,
         status=status,
         statuses=STATUSES,
-        templates=services.all_templates(),
+        templates=services.template_choices(),
         template_id=template_id,
-        groups=services.centres_for(current_user),
+        groups=services.centre_choices(current_user),
         group_id=group_id,
     )
 
@@ -407,7 +407,7 @@ def _number(text: str | None) -> int | None:
 
 
 def _report_filters():
-    groups = services.centres_for(current_user)
+    groups = services.centre_choices(current_user)
     filters = ReportFilterForm(request.args, groups=groups)
     filters.validate()
     group_id = int(filters.group.data) if (filters.group.data or "").isdigit() else None

@@ -358,3 +358,33 @@ def test_a_page_takes_its_tenant_as_last_read_until_anything_of_it_changes(app, 
     moved, read = page("/acme/")
     assert moved.status_code == 302 and read, "the slug names the new tenant, where this user is nobody"
 
+
+def test_the_client_list_and_audit_filters_offer_a_group_or_actor_as_soon_as_it_exists(app, factory, client):
+    """Kept between pages until the tenant's data changes: a new group, a new person in the trail."""
+    tenant = factory.tenant("acme", plugins=[], language="en")
+    north = factory.group(tenant, "North")
+    factory.user(tenant, "admin@acme.test", role_key="admin", name="Ada Admin")
+    factory.user(tenant, "staff@acme.test", permissions=["core.clients:view"], groups=[north])
+    login(client, "acme", "admin@acme.test")
+    staff = app.test_client()
+    login(staff, "acme", "staff@acme.test")
+    for path in ("/acme/clients/", "/acme/audit/"):
+        client.get(path)
+    staff.get("/acme/clients/")
+    seen, stop = _statements(app)
+    try:
+        assert ">Bea Boss</option>" not in client.get("/acme/audit/").get_data(as_text=True)
+        client.get("/acme/clients/")
+    finally:
+        stop()
+    assert not [s for s in seen if "core_audit_choices" in s or "FROM core_groups WHERE" in s], "kept, not read"
+
+    factory.group(tenant, "South")
+    factory.user(tenant, "boss@acme.test", role_key="admin", name="Bea Boss")
+    boss = app.test_client()
+    login(boss, "acme", "boss@acme.test")
+    boss.post("/acme/groups/new", data={"name": "East", "description": ""})
+    listing = client.get("/acme/clients/").get_data(as_text=True)
+    assert ">South</option>" in listing and ">East</option>" in listing
+    assert ">South</option>" not in staff.get("/acme/clients/").get_data(as_text=True), "only their own groups"
+    assert ">Bea Boss</option>" in client.get("/acme/audit/").get_data(as_text=True)

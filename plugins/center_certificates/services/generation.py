@@ -15,6 +15,7 @@ from core.api import (
     assignable_groups,
     db,
     enqueue,
+    group_choices,
     own_group_ids,
     sees_every_client,
     utcnow,
@@ -75,6 +76,12 @@ def centres_for(user) -> list:
     """The centres offered to ``user`` (to filter by, to generate for): every one when they see
     every client, else their own."""
     return assignable_groups(user)
+
+
+def centre_choices(user) -> list:
+    """The centres of ``centres_for`` as a filter offers them (``id`` and ``name``), kept until the
+    tenant's data next changes."""
+    return group_choices(user)
 
 
 def _check_generation_choice(choice: GenerationChoice, actor) -> None:

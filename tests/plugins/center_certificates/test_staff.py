@@ -706,3 +706,25 @@ def test_the_client_tab_says_why_nothing_can_be_requested(app, centre):
     assert 'id="request-certificate"' not in page
     assert "This client already has an open certificate of every template in use." in page
     assert "There is no certificate template" not in page
+
+
+def test_the_lists_filters_offer_a_template_or_centre_as_soon_as_it_exists(app, factory, centre):
+    """The choices of the filters and of a client's request form are kept between pages until the
+    tenant's data changes."""
+    make_template(app, centre.tenant, "Medical")
+    admin, staff = staff_client(app), staff_client(app, "staff@acme.test")
+    tab = f"/acme/clients/{centre.client}?tab=certificates"
+    for browser in (admin, staff):
+        browser.get("/acme/certificates/")
+    assert ">Insurance</option>" not in admin.get(tab).get_data(as_text=True)
+    make_template(app, centre.tenant, "Insurance")
+    assert ">Insurance</option>" in admin.get(tab).get_data(as_text=True), "a client's page asks for it at once"
+    factory.group(centre.tenant, "East", [centre.staff])
+    factory.group(centre.tenant, "West")
+    listing = admin.get("/acme/certificates/").get_data(as_text=True)
+    assert ">Insurance</option>" in listing and ">East</option>" in listing and ">West</option>" in listing
+    mine = staff.get("/acme/certificates/").get_data(as_text=True)
+    assert ">Insurance</option>" in mine and ">East</option>" in mine
+    assert ">West</option>" not in mine and ">South</option>" not in mine, "only their own centres"
+    report = admin.get("/acme/certificates/report").get_data(as_text=True)
+    assert ">East</option>" in report and ">West</option>" in report
