@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 
 import flask_babel
+from babel.support import Translations
 from flask import Flask, g, has_app_context, has_request_context, request, session
 from flask_login import current_user
 from markupsafe import Markup, escape
+from wtforms.i18n import messages_path
 
 from core.config import LANGUAGES
 from core.i18n.dates import current_locale, format_date, format_datetime
@@ -61,6 +63,37 @@ def _page_translations():
 LANGUAGE_NAMES = {"es": "Español", "it": "Italiano", "en": "English"}
 
 
+class _FormMessages:
+    """WTForms' own messages ("This field is required.") in the language of the moment.
+
+    Flask-WTF reads WTForms' catalogue from disk once per request that shows a form, for the
+    request's language, and keeps it on the request as ``wtforms_translations``. A request that
+    finds this object there instead uses each language's catalogue read once per process."""
+
+    _catalogues: dict[str, Translations] = {}
+
+    def _catalogue(self) -> Translations:
+        locale = current_locale()
+        key = str(locale)
+        catalogue = self._catalogues.get(key)
+        if catalogue is None:
+            catalogue = self._catalogues[key] = Translations.load(messages_path(), [locale], domain="wtforms")
+        return catalogue
+
+    def ugettext(self, string: str) -> str:
+        return self._catalogue().ugettext(string)
+
+    def ungettext(self, singular: str, plural: str, n: int) -> str:
+        return self._catalogue().ungettext(singular, plural, n)
+
+
+_FORM_MESSAGES = _FormMessages()
+
+
+def _offer_form_messages() -> None:
+    request.wtforms_translations = _FORM_MESSAGES
+
+
 def _lazy_text(self) -> str:
     """A lazy string's text: ``_l`` and ``lazy_pgettext`` through the page's kept catalogue.
 
@@ -111,6 +144,8 @@ def init_app(app: Flask, directories: list[str]) -> None:
         npgettext=lambda c, s, p, n: _page_translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
+
+    app.before_request(_offer_form_messages)
 
     @app.context_processor
     def _languages():

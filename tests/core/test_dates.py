@@ -101,3 +101,36 @@ def test_lazy_strings_follow_the_language_of_the_moment_and_keep_their_values(ap
             assert render_template_string("{{ c }}", c=clients) == "Clienti"
         assert str(clients) == "Clientes"
     assert str(clients) == "Clients", "outside the application: the source text"
+
+
+def test_wtforms_own_messages_speak_the_language_of_the_moment(app):
+    """WTForms' messages come from its own catalogue, read once per language for the process."""
+    from babel.support import Translations
+    from flask_wtf import FlaskForm
+    from wtforms import IntegerField
+    from wtforms.i18n import messages_path
+
+    class Form(FlaskForm):
+        class Meta:
+            csrf = False
+
+        number = IntegerField()
+
+    def errors() -> list[str]:
+        form = Form()
+        form.validate()
+        return form.number.errors
+
+    def wtforms_says(language: str) -> str:
+        return Translations.load(messages_path(), [language], domain="wtforms").ugettext("Not a valid integer value.")
+
+    with app.test_request_context("/", method="POST", data={"number": "x"}):
+        app.preprocess_request()
+        g.tenant = SimpleNamespace(language="es", timezone="Europe/Madrid")
+        flask_babel.refresh()
+        spanish = errors()
+        with flask_babel.force_locale("it"):
+            italian = errors()
+        assert errors() == spanish
+    assert spanish == [wtforms_says("es")] and italian == [wtforms_says("it")]
+    assert len({spanish[0], italian[0], "Not a valid integer value."}) == 3
