@@ -300,8 +300,19 @@ def cross_tenants_for_statement(connection) -> None:
         connection.execute(_SET_CROSSING, {"tenant": "", "key": _application_key()})
 
 
+# In ``session.info`` while the session's transaction holds a connection, which has the setting.
+_CONNECTED = "ventanilla_tenant_connected"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_connection(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CONNECTED, None)
+
+
 @event.listens_for(Session, "after_begin")
 def _set_transaction_tenant(session: Session, transaction, connection) -> None:
+    session.info[_CONNECTED] = True
     if current_tenant_id() is None and not crossing_tenants():
         # Nothing to write: both settings are transaction-local, so a new transaction starts with
         # them empty and the policies show no tenant's rows. (Every request's first transaction,
@@ -317,7 +328,10 @@ def sync_session_setting() -> None:
     from core.extensions import db
 
     session = db.session()
-    if session.in_transaction():
+    # A transaction that has no connection yet (begun by an identity-map merge, say) gets the
+    # setting when its connection comes, from ``_set_transaction_tenant``: telling it now would
+    # fetch the connection, which writes the setting, and then write it a second time.
+    if session.in_transaction() and session.info.get(_CONNECTED):
         # One engine serves the whole application, so the default bind is the only connection.
         apply_setting(session.connection())
 

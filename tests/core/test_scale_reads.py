@@ -388,3 +388,21 @@ def test_the_client_list_and_audit_filters_offer_a_group_or_actor_as_soon_as_it_
     assert ">South</option>" in listing and ">East</option>" in listing
     assert ">South</option>" not in staff.get("/acme/clients/").get_data(as_text=True), "only their own groups"
     assert ">Bea Boss</option>" in client.get("/acme/audit/").get_data(as_text=True)
+
+
+def test_a_page_tells_postgresql_its_tenant_once(app, factory, client, database):
+    """The tenant is known before the page's transaction has a connection: the connection gets the
+    setting as it joins, and entering the tenant does not write it a second time."""
+    if database["engine"] != "postgresql":
+        pytest.skip("the tenant setting is a PostgreSQL matter (TEST_DATABASE_URL unset)")
+    tenant = factory.tenant("acme", plugins=[])
+    factory.user(tenant, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+    for _ in range(2):
+        client.get("/acme/clients/")
+    seen, stop = _statements(app)
+    try:
+        assert client.get("/acme/clients/").status_code == 200
+    finally:
+        stop()
+    assert [s for s in seen if "set_config" in s] == [seen[0]], seen
