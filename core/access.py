@@ -7,6 +7,7 @@ in views: a view only declares what it needs (``core.permissions``).
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, abort, g, redirect, request, url_for
 from flask_login import current_user
@@ -39,9 +40,12 @@ def current_tenant() -> Tenant | None:
 
 
 # The tenants this process has served, by slug: their id, the data versions (``core.cache``) they
-# were read at, and their columns. Every page starts from its tenant, and a tenant changes rarely.
-_SERVED_TENANTS: dict[str, tuple[int, str, dict]] = {}
+# were read at, their columns, and until when they may be used. Every page starts from its tenant,
+# and a tenant changes rarely.
+_SERVED_TENANTS: dict[str, tuple[int, str, dict, float]] = {}
 _SERVED_TENANTS_MOST = 4096
+# As long as remember()'s figures: the bound on what a change that Redis failed to mark leaves stale.
+_SERVED_TENANT_SECONDS = 300
 
 
 def _tenant_by_slug(slug: str) -> Tenant | None:
@@ -50,7 +54,7 @@ def _tenant_by_slug(slug: str) -> Tenant | None:
     now. A row read after the versions is at least as new as they are, so it is kept under them."""
     served = _SERVED_TENANTS.get(slug)
     versions = data_versions(served[0]) if served is not None else None
-    if served is not None and versions is not None and served[1] == versions:
+    if served is not None and versions is not None and served[1] == versions and served[3] > time.monotonic():
         tenant = Tenant(**served[2])
         make_transient_to_detached(tenant)
         return db.session.merge(tenant, load=False)
@@ -61,10 +65,10 @@ def _tenant_by_slug(slug: str) -> Tenant | None:
         if len(_SERVED_TENANTS) >= _SERVED_TENANTS_MOST:
             _SERVED_TENANTS.clear()
         columns = {column.key: getattr(tenant, column.key) for column in Tenant.__mapper__.column_attrs}
-        _SERVED_TENANTS[slug] = (tenant.id, versions, columns)
+        _SERVED_TENANTS[slug] = (tenant.id, versions, columns, time.monotonic() + _SERVED_TENANT_SECONDS)
     else:
         # First seen (or the slug moved to another tenant): the versions to keep it under come next time.
-        _SERVED_TENANTS[slug] = (tenant.id, "", {})
+        _SERVED_TENANTS[slug] = (tenant.id, "", {}, 0.0)
     return tenant
 
 

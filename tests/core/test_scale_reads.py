@@ -359,6 +359,39 @@ def test_a_page_takes_its_tenant_as_last_read_until_anything_of_it_changes(app, 
     assert moved.status_code == 302 and read, "the slug names the new tenant, where this user is nobody"
 
 
+def test_a_tenant_change_redis_failed_to_mark_is_seen_within_the_figures_bound(app, factory, client, monkeypatch):
+    """If the version cannot be raised (Redis refusing writes but serving reads), the process
+    serves the tenant as it read it for at most as long as remember() keeps a figure."""
+    import time
+
+    from redis import Redis
+    from redis.exceptions import ResponseError
+
+    from core import access
+    from core.extensions import db
+    from tenants.context import tenant_context
+    from tenants.models import Tenant
+
+    tenant = factory.tenant("acme", plugins=[])
+    factory.user(tenant, "admin@acme.test", role_key="admin")
+    login(client, "acme", "admin@acme.test")
+    for _ in range(2):
+        client.get("/acme/")
+
+    def refused(*_args, **_kwargs):
+        raise ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(Redis, "incr", refused)
+        with app.app_context(), tenant_context(tenant.id):
+            db.session.get(Tenant, tenant.id).name = "Acme Asesores"
+            db.session.commit()
+    assert "Acme Asesores" not in client.get("/acme/").get_data(as_text=True), "kept: no version moved"
+    started = time.monotonic()
+    monkeypatch.setattr(access.time, "monotonic", lambda: started + access._SERVED_TENANT_SECONDS + 1)
+    assert "Acme Asesores" in client.get("/acme/").get_data(as_text=True)
+
+
 def test_the_client_list_and_audit_filters_offer_a_group_or_actor_as_soon_as_it_exists(app, factory, client):
     """Kept between pages until the tenant's data changes: a new group, a new person in the trail."""
     tenant = factory.tenant("acme", plugins=[], language="en")
