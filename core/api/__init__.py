@@ -118,6 +118,7 @@ from core.hooktypes import (
     SettingsSection,
     Widget,
 )
+from core.i18n.dates import format_date
 from core.jobs import TransientJobError
 from core.jobs.models import JobRun
 from core.jobs.registry import PluginJobs
@@ -400,6 +401,7 @@ __all__ = [
     "enqueue",
     "external_url",
     "finish_run",
+    "format_date",
     "get_redis",
     "get_visible_client",
     "group_choices",

@@ -20,7 +20,7 @@ from core.api import (
     sees_every_client,
 )
 from core.api import get_visible_client as visible_client
-from plugins.center_certificates import MANAGE, REPORT, TEMPLATES, VIEW, services
+from plugins.center_certificates import MANAGE, REPORT, TEMPLATES, VIEW, badges, services
 from plugins.center_certificates.downloads import file_response, thumbnail_response
 from plugins.center_certificates.forms import (
     DocumentForm,
@@ -44,12 +44,14 @@ from plugins.center_certificates.reports import report_page, report_rows
 bp = Blueprint("center_certificates", __name__, template_folder="templates", url_prefix="/certificates")
 
 
-# Globals rather than a context processor: the status macro is imported, and imports see no context.
+# Globals rather than a context processor: imported macros see them too, and no context.
 bp.record_once(
     lambda state: state.app.jinja_env.globals.update(
         CERTIFICATE_STATUS_LABELS=STATUS_LABELS,
         CERTIFICATE_STATUS_STYLES=STATUS_STYLES,
         CERTIFICATE_NOTE_MAX=NOTE_MAX,
+        certificate_status_badge=badges.status_badge,
+        certificate_validity=badges.validity,
     )
 )
 
