@@ -91,7 +91,7 @@ from core.files.services import (
     read_stored,
     thumbnail,
 )
-from core.forms import CheckboxListField, choices
+from core.forms import CheckboxListField, choices, kept_choices
 from core.groups.models import Group, GroupUser
 from core.hookspecs import hookimpl
 from core.hooktypes import (
@@ -410,6 +410,7 @@ __all__ = [
     "history",
     "hookimpl",
     "is_enabled",
+    "kept_choices",
     "keyset_page",
     "licence_value",
     "limit",

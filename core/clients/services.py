@@ -6,7 +6,6 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
@@ -15,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from core.auth.services import has_permission
-from core.cache import remember
 from core.clients import fields
 from core.clients.models import COMPANY, PERSON, Client, ClientAddress, GroupClient
 from core.clients.taxids import parse_tax_id
 from core.config import LANGUAGES
 from core.errors import DomainError
 from core.extensions import db
+from core.forms import Choice, kept_choices
 from core.groups.models import Group, GroupUser
 from core.plugins import host
 from tenants.licensing import enabled_for
@@ -248,16 +247,10 @@ def assignable_groups(user) -> list[Group]:
     return list(db.session.scalars(stmt))
 
 
-class GroupChoice(NamedTuple):
-    id: int
-    name: str
-
-
-def group_choices(user) -> list[GroupChoice]:
+def group_choices(user) -> list[Choice]:
     """The groups of ``assignable_groups`` as a filter offers them, kept until the tenant's data
-    next changes: every list page with a group filter asks for them."""
-    pairs = remember(f"group choices of {user.id}", lambda: [[grp.id, grp.name] for grp in assignable_groups(user)])
-    return [GroupChoice(*pair) for pair in pairs]
+    next changes."""
+    return kept_choices(f"group choices of {user.id}", lambda: assignable_groups(user))
 
 
 def _groups_for(user, group_ids, current: list[Group] | None = None) -> list[Group]:

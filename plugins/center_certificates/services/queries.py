@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
@@ -14,7 +12,7 @@ from core.api import (
     clients_matching,
     db,
     history,
-    remember,
+    kept_choices,
     visible_client_ids,
 )
 from plugins.center_certificates.models import (
@@ -124,17 +122,10 @@ def all_templates() -> list[CertificateTemplate]:
     return list(db.session.scalars(select(CertificateTemplate).order_by(CertificateTemplate.name)))
 
 
-class TemplateChoice(NamedTuple):
-    id: int
-    name: str
-
-
-def template_choices(in_use: bool = False) -> list[TemplateChoice]:
+def template_choices(in_use: bool = False) -> list:
     """Every template as the list's filter offers it, or (``in_use``) those that can be asked for
     now as a client's page does: kept until the tenant's data next changes."""
-    read = templates_in_use if in_use else all_templates
-    pairs = remember(f"certificate template choices:{in_use}", lambda: [[t.id, t.name] for t in read()])
-    return [TemplateChoice(*pair) for pair in pairs]
+    return kept_choices(f"certificate template choices:{in_use}", templates_in_use if in_use else all_templates)
 
 
 def templates_in_use() -> list[CertificateTemplate]:
