@@ -159,3 +159,17 @@ def test_a_reseller_registers_a_holder_and_a_box_the_gestore_activates_it_and_it
     assert rows[1][0] == "mario.rossi@pec.studio-pec.example"
     assert rows[1][2] == it(app, "Active", "box state")
     assert "Agenzia Nord S.a.s." in rows[1] and "Professionisti 2026" in rows[1]
+
+
+def test_a_codice_fiscale_typed_before_the_page_script_arrived_still_finds_its_holder(app, studio, factory, new_page):
+    factory.client(studio, "Mario Rossi", CF)
+    page = new_page()
+    log_in(page, app, "titolare@studio-pec.test")
+    page.route("**/pec.js", lambda route: route.abort())
+    page.goto(f"/{SLUG}/pec/boxes/new")
+    page.get_by_label(it(app, "Holder's codice fiscale")).fill(CF)
+    page.get_by_label(it(app, "Holder's codice fiscale")).blur()
+    page.unroute("**/pec.js")
+    page.add_script_tag(url=page.evaluate("document.querySelector('script[src*=\"pec.js\"]').src"))
+    expect(page.locator("#holder-found")).to_contain_text("Mario Rossi")
+    expect(page.locator("#new-holder")).to_be_hidden()

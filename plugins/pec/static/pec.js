@@ -115,6 +115,8 @@
     };
     cf.addEventListener("change", check);
     cf.addEventListener("blur", check);
+    // A code typed while the page was still loading left no event for the listeners above.
+    if (cf.value && !found.querySelector("[data-holder-name]").textContent) { check(); }
     var agentChoice = document.getElementById("agent-choice");
     var radios = boxForm.querySelectorAll("[name='want_agent']");
     var sync = function () {
